@@ -1,0 +1,17 @@
+"""Bi-GRU with attention for text classification: a Keras 3 port of the TF1 classic."""
+
+from attention.layer import AttentionLayer, attention
+from attention.model import build_model, inspection_model
+from attention.preprocessing import batch_generator, fit_in_vocabulary, get_vocabulary_size, zero_pad
+
+__all__ = [
+    "AttentionLayer",
+    "attention",
+    "batch_generator",
+    "build_model",
+    "fit_in_vocabulary",
+    "get_vocabulary_size",
+    "inspection_model",
+    "zero_pad",
+]
+__version__ = "0.1.0"

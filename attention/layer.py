@@ -1,0 +1,209 @@
+"""Attention pooling over RNN outputs (Yang et al., 2016), as a Keras 3 layer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+from keras import ops
+
+
+def _default_initializer() -> keras.initializers.Initializer:
+    # The original draws all three attention variables from N(0, 0.1).
+    return keras.initializers.RandomNormal(stddev=0.1)
+
+
+@keras.saving.register_keras_serializable(package="attention")
+class AttentionLayer(keras.layers.Layer):
+    """Attention pooling of RNN outputs into one vector per sequence.
+
+    The layer of "Hierarchical Attention Networks for Document Classification"
+    (Yang et al., 2016), as in the classic TF1 `attention()` function:
+
+    ```
+    v      = tanh(x . w_omega + b_omega)     # (batch, time, attention_size)
+    vu     = v . u_omega                     # (batch, time)
+    alphas = softmax(vu) over time           # (batch, time)
+    output = sum_t alphas[:, t] * x[:, t]    # (batch, depth)
+    ```
+
+    Unlike the original, the layer honours the Keras mask (for example from
+    `Embedding(mask_zero=True)` through a `Bidirectional` RNN): masked steps
+    get exactly zero weight, and a fully masked sequence gives zeros rather
+    than NaN. Without a mask the numbers are the original's.
+
+    Args:
+        attention_size: Positive integer, the size `A` of the attention
+            projection (`w_omega` is `depth x A`).
+        time_major: If `True`, inputs (and a mask) are `(time, batch, ...)`
+            as in the original's `time_major` argument.
+        return_alphas: If `True`, the layer returns `(output, alphas)`;
+            `alphas` are the attention weights, useful for visualisation.
+        kernel_initializer: Initializer for `w_omega`.
+            Defaults to `RandomNormal(stddev=0.1)`, as the original.
+        bias_initializer: Initializer for `b_omega`. Same default.
+        context_initializer: Initializer for `u_omega`. Same default.
+        **kwargs: Base layer keyword arguments, such as `name` and `dtype`.
+
+    Input shape:
+        A 3-D tensor `(batch, time, depth)`, or a tuple/list of two such
+        tensors (the forward and backward outputs of a bidirectional RNN,
+        e.g. `Bidirectional(..., merge_mode=None)`), concatenated on the last
+        axis. With `time_major=True`, `(time, batch, depth)`.
+
+    Output shape:
+        `(batch, depth)`; with `return_alphas=True`, also the weights
+        `(batch, time)`.
+
+    Example:
+
+    >>> inputs = keras.Input(shape=(None,), dtype="int32")
+    >>> x = keras.layers.Embedding(10000, 100, mask_zero=True)(inputs)
+    >>> x = keras.layers.Bidirectional(
+    ...     keras.layers.GRU(150, return_sequences=True))(x)
+    >>> x = AttentionLayer(50)(x)
+    >>> outputs = keras.layers.Dense(1)(x)
+    >>> model = keras.Model(inputs, outputs)
+    """
+
+    def __init__(
+        self,
+        attention_size: int,
+        time_major: bool = False,
+        return_alphas: bool = False,
+        kernel_initializer: Any = None,
+        bias_initializer: Any = None,
+        context_initializer: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if isinstance(attention_size, bool) or not isinstance(attention_size, int) or attention_size <= 0:
+            raise ValueError(
+                f"`attention_size` must be a positive integer, got {attention_size!r}."
+            )
+        self.attention_size = attention_size
+        self.time_major = bool(time_major)
+        self.return_alphas = bool(return_alphas)
+        self.kernel_initializer = keras.initializers.get(kernel_initializer or _default_initializer())
+        self.bias_initializer = keras.initializers.get(bias_initializer or _default_initializer())
+        self.context_initializer = keras.initializers.get(context_initializer or _default_initializer())
+        self.supports_masking = True
+
+    def _merged_shape(self, input_shape: Any) -> tuple:
+        """Validates the input shape and returns the shape after concatenation."""
+        if isinstance(input_shape, (list, tuple)) and input_shape and isinstance(
+            input_shape[0], (list, tuple)
+        ):
+            if len(input_shape) != 2:
+                raise ValueError(
+                    "AttentionLayer expects one 3-D tensor or a tuple of two 3-D tensors "
+                    f"(forward and backward RNN outputs), got a tuple of {len(input_shape)} tensors."
+                )
+            first, second = (self._check_3d(tuple(s)) for s in input_shape)
+            for axis, name in ((0, "batch"), (1, "time")):
+                if None not in (first[axis], second[axis]) and first[axis] != second[axis]:
+                    raise ValueError(
+                        f"The forward and backward tensors must have the same {name} dimension, "
+                        f"got shapes {first} and {second}."
+                    )
+            return first[:2] + (first[2] + second[2],)
+        return self._check_3d(tuple(input_shape))
+
+    @staticmethod
+    def _check_3d(shape: tuple) -> tuple:
+        if len(shape) != 3:
+            raise ValueError(
+                "AttentionLayer expects a 3-D tensor (batch, time, depth), or (time, batch, depth) "
+                f"with time_major=True; got a {len(shape)}-D tensor of shape {shape}."
+            )
+        if shape[-1] is None:
+            raise ValueError(
+                f"AttentionLayer needs a known last (depth) dimension, got shape {shape}."
+            )
+        return shape
+
+    def build(self, input_shape: Any) -> None:
+        depth = self._merged_shape(input_shape)[-1]
+        self.w_omega = self.add_weight(
+            name="w_omega", shape=(depth, self.attention_size), initializer=self.kernel_initializer
+        )
+        self.b_omega = self.add_weight(
+            name="b_omega", shape=(self.attention_size,), initializer=self.bias_initializer
+        )
+        self.u_omega = self.add_weight(
+            name="u_omega", shape=(self.attention_size,), initializer=self.context_initializer
+        )
+
+    def call(self, inputs: Any, mask: Any = None) -> Any:
+        if isinstance(inputs, (list, tuple)):
+            inputs = ops.concatenate(list(inputs), axis=-1)
+        if isinstance(mask, (list, tuple)):
+            # Both directions of a Bidirectional RNN carry the same mask.
+            mask = next((m for m in mask if m is not None), None)
+        if self.time_major:
+            inputs = ops.transpose(inputs, (1, 0, 2))
+            mask = None if mask is None else ops.transpose(mask, (1, 0))
+
+        v = ops.tanh(ops.tensordot(inputs, self.w_omega, axes=1) + self.b_omega)
+        # The softmax runs in float32 so that float16 scores cannot overflow.
+        vu = ops.cast(ops.tensordot(v, self.u_omega, axes=1), "float32")
+        if mask is not None:
+            mask = ops.cast(mask, "bool")
+            vu = ops.where(mask, vu, ops.min(vu) - 1.0)
+        exp = ops.exp(vu - ops.max(vu, axis=1, keepdims=True))
+        if mask is not None:
+            exp = ops.where(mask, exp, 0.0)
+        # An all-masked row has a zero sum: its weights stay 0 instead of NaN.
+        total = ops.maximum(ops.sum(exp, axis=1, keepdims=True), keras.config.epsilon())
+        alphas = ops.cast(exp / total, inputs.dtype)
+
+        output = ops.sum(inputs * ops.expand_dims(alphas, -1), axis=1)
+        return (output, alphas) if self.return_alphas else output
+
+    def compute_mask(self, inputs: Any, mask: Any = None) -> None:
+        # The time axis is pooled away, so there is nothing left to mask.
+        return None
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        shape = self._merged_shape(input_shape)
+        batch, time = (shape[1], shape[0]) if self.time_major else shape[:2]
+        output_shape = (batch, shape[2])
+        return (output_shape, (batch, time)) if self.return_alphas else output_shape
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.update(
+            {
+                "attention_size": self.attention_size,
+                "time_major": self.time_major,
+                "return_alphas": self.return_alphas,
+                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+                "bias_initializer": keras.initializers.serialize(self.bias_initializer),
+                "context_initializer": keras.initializers.serialize(self.context_initializer),
+            }
+        )
+        return config
+
+
+def attention(
+    inputs: Any,
+    attention_size: int,
+    time_major: bool = False,
+    return_alphas: bool = False,
+) -> Any:
+    """Applies a new `AttentionLayer`: the original TF1 `attention()` signature.
+
+    Code written against the original function drops in unchanged: each call
+    creates its own weights, as each call of the original created variables.
+
+    Args:
+        inputs: RNN outputs, a 3-D tensor or a tuple `(outputs_fw, outputs_bw)`.
+        attention_size: Size of the attention projection.
+        time_major: Whether `inputs` are `(time, batch, depth)`.
+        return_alphas: Whether to also return the attention weights.
+
+    Returns:
+        The pooled `(batch, depth)` tensor, or `(output, alphas)`.
+    """
+    layer = AttentionLayer(attention_size, time_major=time_major, return_alphas=return_alphas)
+    return layer(inputs)

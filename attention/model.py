@@ -1,0 +1,105 @@
+"""The original network: Embedding -> Bi-GRU -> attention -> dropout -> Dense(1)."""
+
+from __future__ import annotations
+
+import keras
+
+from attention import defaults
+from attention.layer import AttentionLayer
+
+
+def build_model(
+    vocabulary_size: int = defaults.NUM_WORDS,
+    embedding_dim: int = defaults.EMBEDDING_DIM,
+    hidden_size: int = defaults.HIDDEN_SIZE,
+    attention_size: int = defaults.ATTENTION_SIZE,
+    keep_prob: float = defaults.KEEP_PROB,
+    learning_rate: float = defaults.LEARNING_RATE,
+    reset_after: bool = False,
+    mask_zero: bool = True,
+) -> keras.Sequential:
+    """Builds and compiles the original Bi-GRU with attention, on logits.
+
+    Args:
+        vocabulary_size: Number of word indices, padding 0 included.
+        embedding_dim: Size of the word embeddings, initialised uniform(-1, 1).
+        hidden_size: Units of each GRU direction.
+        attention_size: Size of the attention projection.
+        keep_prob: Probability of keeping a unit in dropout (the original's
+            `keep_prob`; Keras's `Dropout` takes `1 - keep_prob`).
+        learning_rate: Adam's learning rate.
+        reset_after: `False` is the original TF1 `GRUCell` (the reset gate
+            applied before the recurrent matmul); `True` is the cuDNN-style GRU.
+        mask_zero: Mask the padding index 0, which plays the part of the
+            original's `sequence_length`; the attention then ignores padding.
+
+    Returns:
+        A compiled `keras.Sequential` whose output is one logit per review.
+    """
+    for name, value in (
+        ("vocabulary_size", vocabulary_size),
+        ("embedding_dim", embedding_dim),
+        ("hidden_size", hidden_size),
+        ("attention_size", attention_size),
+    ):
+        if value < 1:
+            raise ValueError(f"`{name}` must be a positive integer, got {value}.")
+    if not 0.0 < keep_prob <= 1.0:
+        raise ValueError(f"`keep_prob` must be in (0, 1], got {keep_prob}.")
+
+    model = keras.Sequential(
+        [
+            keras.Input(shape=(None,), dtype="int32", name="word_ids"),
+            keras.layers.Embedding(
+                vocabulary_size,
+                embedding_dim,
+                embeddings_initializer=keras.initializers.RandomUniform(-1.0, 1.0),
+                mask_zero=mask_zero,
+                name="embedding",
+            ),
+            keras.layers.Bidirectional(
+                keras.layers.GRU(hidden_size, return_sequences=True, reset_after=reset_after),
+                name="bi_gru",
+            ),
+            AttentionLayer(attention_size, name="attention"),
+            keras.layers.Dropout(1.0 - keep_prob, name="dropout"),
+            keras.layers.Dense(
+                1,
+                kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.1),
+                bias_initializer="zeros",
+                name="output",
+            ),
+        ],
+        name="bi_gru_attention",
+    )
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate),
+        loss=keras.losses.BinaryCrossentropy(from_logits=True),
+        metrics=[keras.metrics.BinaryAccuracy(name="accuracy", threshold=0.0)],
+    )
+    return model
+
+
+def inspection_model(model: keras.Model) -> keras.Model:
+    """A functional twin of `model` that also returns the RNN outputs and alphas.
+
+    The twin shares every layer of `model` except the attention layer, which
+    is copied with `return_alphas=True` and the current weights; build a new
+    twin after training to see the latest weights.
+
+    Returns:
+        A model mapping word ids to `(logits, rnn_outputs, alphas)`.
+    """
+    inputs = keras.Input(shape=(None,), dtype="int32")
+    x, rnn_outputs, alphas = inputs, None, None
+    for layer in model.layers:
+        if isinstance(layer, AttentionLayer):
+            rnn_outputs = x
+            twin = AttentionLayer.from_config({**layer.get_config(), "return_alphas": True, "name": None})
+            x, alphas = twin(x)
+            twin.set_weights(layer.get_weights())
+        else:
+            x = layer(x)
+    if alphas is None:
+        raise ValueError(f"Model {model.name!r} has no AttentionLayer.")
+    return keras.Model(inputs, [x, rnn_outputs, alphas])

@@ -1,0 +1,267 @@
+"""AttentionLayer against an independent NumPy version of the original math."""
+
+import subprocess
+import sys
+import textwrap
+
+import keras
+import numpy as np
+import pytest
+
+from attention import AttentionLayer, attention
+
+
+def reference(inputs, w, b, u, time_major=False):
+    """The original TF1 attention() in NumPy."""
+    if isinstance(inputs, tuple):
+        inputs = np.concatenate(inputs, axis=2)
+    if time_major:
+        inputs = inputs.transpose(1, 0, 2)
+    v = np.tanh(inputs @ w + b)
+    vu = v @ u
+    e = np.exp(vu - vu.max(axis=1, keepdims=True))
+    alphas = e / e.sum(axis=1, keepdims=True)
+    return (inputs * alphas[..., None]).sum(axis=1), alphas
+
+
+def weights_of(layer):
+    return [keras.ops.convert_to_numpy(v) for v in (layer.w_omega, layer.b_omega, layer.u_omega)]
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)
+
+
+@pytest.mark.parametrize("time_major", [False, True])
+@pytest.mark.parametrize("pair", [False, True])
+@pytest.mark.parametrize("return_alphas", [False, True])
+def test_matches_numpy_reference(rng, time_major, pair, return_alphas):
+    shape = (7, 4, 6) if time_major else (4, 7, 6)
+    x = rng.normal(size=shape).astype("float32")
+    inputs = (x, rng.normal(size=shape).astype("float32")) if pair else x
+    layer = AttentionLayer(5, time_major=time_major, return_alphas=return_alphas)
+    result = layer(inputs)
+    expected_out, expected_alphas = reference(inputs, *weights_of(layer), time_major=time_major)
+    if return_alphas:
+        out, alphas = (keras.ops.convert_to_numpy(t) for t in result)
+        assert alphas.shape == (4, 7)
+        assert np.max(np.abs(alphas - expected_alphas)) <= 1e-5
+    else:
+        out = keras.ops.convert_to_numpy(result)
+    assert out.shape == (4, 12 if pair else 6)
+    assert np.max(np.abs(out - expected_out)) <= 1e-5
+
+
+def test_attention_function_has_original_signature(rng):
+    x = rng.normal(size=(3, 5, 4)).astype("float32")
+    out, alphas = attention(x, 8, time_major=False, return_alphas=True)
+    assert out.shape == (3, 4) and alphas.shape == (3, 5)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(alphas).sum(axis=1), 1.0, atol=1e-6)
+    assert attention(x, 8).shape == (3, 4)
+
+
+def test_default_initialisers_and_weight_names():
+    layer = AttentionLayer(50)
+    layer.build((None, 10, 300))
+    assert [w.path.split("/")[-1] for w in layer.weights] == ["w_omega", "b_omega", "u_omega"]
+    assert layer.w_omega.shape == (300, 50) and layer.b_omega.shape == (50,)
+    w = keras.ops.convert_to_numpy(layer.w_omega)
+    assert abs(w.std() - 0.1) < 0.01 and abs(w.mean()) < 0.01
+
+
+def test_custom_initialisers():
+    layer = AttentionLayer(3, kernel_initializer="zeros", bias_initializer="ones", context_initializer="zeros")
+    layer.build((2, 4, 5))
+    w, b, u = weights_of(layer)
+    assert not w.any() and (b == 1).all() and not u.any()
+
+
+class TestMasking:
+    def setup_method(self):
+        rng = np.random.default_rng(1)
+        self.x = rng.normal(size=(3, 6, 4)).astype("float32")
+        self.mask = np.array([[1, 1, 1, 1, 0, 0], [1, 1, 1, 1, 1, 1], [0, 0, 0, 0, 0, 0]], dtype=bool)
+        self.layer = AttentionLayer(5, return_alphas=True)
+
+    def test_masked_steps_get_zero_weight(self):
+        _, alphas = self.layer(self.x, mask=self.mask)
+        alphas = keras.ops.convert_to_numpy(alphas)
+        assert (alphas[~self.mask] == 0).all()
+        np.testing.assert_allclose(alphas[:2].sum(axis=1), 1.0, atol=1e-6)
+
+    def test_masked_row_equals_row_cut_to_its_length(self):
+        out, alphas = self.layer(self.x, mask=self.mask)
+        cut_out, cut_alphas = self.layer(self.x[:1, :4])
+        np.testing.assert_allclose(keras.ops.convert_to_numpy(out)[0], keras.ops.convert_to_numpy(cut_out)[0], atol=1e-6)
+        np.testing.assert_allclose(keras.ops.convert_to_numpy(alphas)[0, :4], keras.ops.convert_to_numpy(cut_alphas)[0], atol=1e-6)
+
+    def test_all_masked_row_is_finite(self):
+        out, alphas = self.layer(self.x, mask=self.mask)
+        out, alphas = keras.ops.convert_to_numpy(out), keras.ops.convert_to_numpy(alphas)
+        assert np.isfinite(out).all() and np.isfinite(alphas).all()
+        assert not out[2].any() and not alphas[2].any()
+
+    def test_all_masked_row_has_finite_gradients(self):
+        import tensorflow as tf
+
+        x = tf.constant(self.x)
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            out, _ = self.layer(x, mask=self.mask)
+            loss = tf.reduce_sum(out)
+        grads = tape.gradient(loss, [x] + self.layer.trainable_weights)
+        assert all(np.isfinite(g.numpy()).all() for g in grads)
+
+    def test_mask_from_embedding_through_bidirectional_gru(self):
+        ids = np.array([[4, 5, 6, 0, 0], [7, 8, 9, 3, 2]])
+        inputs = keras.Input(shape=(None,), dtype="int32")
+        x = keras.layers.Embedding(10, 8, mask_zero=True)(inputs)
+        x = keras.layers.Bidirectional(keras.layers.GRU(4, return_sequences=True))(x)
+        _, alphas = AttentionLayer(3, return_alphas=True)(x)
+        alphas = keras.Model(inputs, alphas).predict(ids, verbose=0)
+        assert (alphas[0, 3:] == 0).all() and (alphas[0, :3] > 0).all()
+        np.testing.assert_allclose(alphas.sum(axis=1), 1.0, atol=1e-6)
+
+    def test_mask_with_tuple_input_from_bidirectional_without_merge(self):
+        ids = np.array([[4, 5, 0, 0]])
+        inputs = keras.Input(shape=(None,), dtype="int32")
+        x = keras.layers.Embedding(10, 8, mask_zero=True)(inputs)
+        fw, bw = keras.layers.Bidirectional(keras.layers.GRU(4, return_sequences=True), merge_mode=None)(x)
+        out, alphas = AttentionLayer(3, return_alphas=True)([fw, bw])
+        out, alphas = keras.Model(inputs, [out, alphas]).predict(ids, verbose=0)
+        assert out.shape == (1, 8)
+        assert (alphas[0, 2:] == 0).all()
+
+    def test_time_major_mask(self):
+        layer = AttentionLayer(5, time_major=True, return_alphas=True)
+        _, alphas = layer(self.x.transpose(1, 0, 2), mask=self.mask.T)
+        assert (keras.ops.convert_to_numpy(alphas)[~self.mask] == 0).all()
+
+
+@pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
+def test_mixed_precision(policy, rng):
+    x = rng.normal(size=(2, 9, 6)).astype("float32")
+    mask = np.ones((2, 9), dtype=bool)
+    mask[1, 4:] = False
+    layer = AttentionLayer(4, return_alphas=True, dtype=policy)
+    out, alphas = layer(x, mask=mask)
+    assert out.dtype == layer.compute_dtype
+    out32, alphas32 = reference(x[:1], *weights_of(layer))
+    out, alphas = keras.ops.convert_to_numpy(out).astype("float32"), keras.ops.convert_to_numpy(alphas).astype("float32")
+    assert np.isfinite(out).all()
+    np.testing.assert_allclose(out[0], out32[0], atol=5e-2)
+    assert (alphas[1, 4:] == 0).all()
+
+
+def test_large_scores_do_not_overflow():
+    layer = AttentionLayer(2, return_alphas=True, context_initializer=keras.initializers.Constant(1e4))
+    out, alphas = layer(np.ones((1, 3, 2), dtype="float32"))
+    assert np.isfinite(keras.ops.convert_to_numpy(out)).all()
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(alphas).sum(), 1.0, atol=1e-6)
+
+
+def small_model():
+    return keras.Sequential(
+        [
+            keras.Input(shape=(None,), dtype="int32"),
+            keras.layers.Embedding(20, 8, mask_zero=True),
+            keras.layers.Bidirectional(keras.layers.GRU(6, return_sequences=True)),
+            AttentionLayer(5),
+            keras.layers.Dense(1),
+        ]
+    )
+
+
+def test_in_sequential_after_bidirectional_gru():
+    model = small_model()
+    preds = model.predict(np.array([[1, 2, 3, 0], [4, 5, 0, 0]]), verbose=0)
+    assert preds.shape == (2, 1) and np.isfinite(preds).all()
+
+
+def test_in_subclassed_model():
+    class Classifier(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.embedding = keras.layers.Embedding(20, 8, mask_zero=True)
+            self.rnn = keras.layers.GRU(6, return_sequences=True)
+            self.attention = AttentionLayer(5)
+            self.dense = keras.layers.Dense(1)
+
+        def call(self, ids):
+            x = self.embedding(ids)
+            mask = self.embedding.compute_mask(ids)
+            return self.dense(self.attention(self.rnn(x, mask=mask), mask=mask))
+
+    model = Classifier()
+    model.compile(optimizer="adam", loss=keras.losses.BinaryCrossentropy(from_logits=True))
+    x, y = np.array([[1, 2, 3, 0], [4, 5, 0, 0]]), np.array([1.0, 0.0])
+    history = model.fit(x, y, epochs=2, verbose=0)
+    assert np.isfinite(history.history["loss"]).all()
+
+
+def test_config_round_trip():
+    layer = AttentionLayer(7, time_major=True, return_alphas=True, bias_initializer="zeros", name="att")
+    config = layer.get_config()
+    assert {"attention_size", "time_major", "return_alphas", "kernel_initializer", "bias_initializer", "context_initializer"} <= set(config)
+    clone = AttentionLayer.from_config(config)
+    assert clone.get_config() == config
+    restored = keras.layers.deserialize(keras.layers.serialize(layer))
+    assert isinstance(restored, AttentionLayer) and restored.get_config() == config
+
+
+def test_compute_output_shape():
+    assert AttentionLayer(3).compute_output_shape((None, 10, 8)) == (None, 8)
+    assert AttentionLayer(3, return_alphas=True).compute_output_shape((2, 10, 8)) == ((2, 8), (2, 10))
+    assert AttentionLayer(3, time_major=True).compute_output_shape((10, 2, 8)) == (2, 8)
+    assert AttentionLayer(3).compute_output_shape(((2, 10, 8), (2, 10, 4))) == (2, 12)
+
+
+def test_keras_file_round_trip_in_fresh_process(tmp_path):
+    model = small_model()
+    x = np.array([[1, 2, 3, 0], [4, 5, 0, 0], [6, 7, 8, 9]])
+    path = tmp_path / "m.keras"
+    model.save(path)
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "expected.npy", model.predict(x, verbose=0))
+    # A fresh interpreter proves the layer is registered on import alone,
+    # without custom_objects.
+    code = textwrap.dedent(
+        f"""
+        import numpy as np, keras
+        import attention
+        model = keras.models.load_model({str(path)!r})
+        got = model.predict(np.load({str(tmp_path / 'x.npy')!r}), verbose=0)
+        np.testing.assert_array_equal(got, np.load({str(tmp_path / 'expected.npy')!r}))
+        print("ok", type(model.layers[2]).__name__)
+        """
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "ok AttentionLayer" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "inputs, match",
+    [
+        (np.zeros((2, 5), "float32"), "3-D tensor.*2-D"),
+        (np.zeros((2, 5, 3, 1), "float32"), "3-D tensor.*4-D"),
+        ((np.zeros((2, 5, 3), "float32"),) * 3, "tuple of 3"),
+        ((np.zeros((2, 5, 3), "float32"), np.zeros((3, 5, 3), "float32")), "same batch"),
+        ((np.zeros((2, 5, 3), "float32"), np.zeros((2, 4, 3), "float32")), "same time"),
+    ],
+)
+def test_bad_inputs(inputs, match):
+    with pytest.raises(ValueError, match=match):
+        AttentionLayer(4)(inputs)
+
+
+def test_unknown_depth():
+    with pytest.raises(ValueError, match="known last"):
+        AttentionLayer(4)(keras.Input(shape=(5, None)))
+
+
+@pytest.mark.parametrize("size", [0, -3, 2.5, None, True])
+def test_bad_attention_size(size):
+    with pytest.raises(ValueError, match="positive integer"):
+        AttentionLayer(size)
