@@ -1,0 +1,103 @@
+"""Input pipeline: shuffled batches of padded reviews, bucketed by length."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import tensorflow as tf
+
+# Reviews are sorted by length within chunks of this many batches: large
+# enough that neighbouring reviews have similar lengths, small enough that
+# each epoch still mixes the data set well.
+CHUNK_BATCHES = 16
+
+
+def sequence_lengths(x: np.ndarray) -> np.ndarray:
+    """Real lengths of post-padded rows: the number of non-zero word ids."""
+    return np.count_nonzero(x, axis=1)
+
+
+def batch_indices(
+    lengths: np.ndarray,
+    batch_size: int,
+    shuffle: bool,
+    bucketing: bool,
+    rng: np.random.Generator,
+) -> list[np.ndarray]:
+    """Splits sample indices into batches for one epoch.
+
+    With bucketing, samples are shuffled, cut into chunks of `CHUNK_BATCHES`
+    batches, sorted by length within each chunk, batched, and the batches
+    shuffled again, so each batch holds reviews of similar length.
+    """
+    order = rng.permutation(len(lengths)) if shuffle else np.arange(len(lengths))
+    if bucketing:
+        chunk = batch_size * CHUNK_BATCHES
+        order = np.concatenate(
+            [
+                part[np.argsort(lengths[part], kind="stable")]
+                for part in np.split(order, range(chunk, len(order), chunk))
+            ]
+        ) if len(order) else order
+    batches = np.split(order, range(batch_size, len(order), batch_size))
+    if shuffle and bucketing:
+        batches = [batches[i] for i in rng.permutation(len(batches))]
+    return batches
+
+
+def make_dataset(
+    x: np.ndarray,
+    y: np.ndarray,
+    batch_size: int,
+    shuffle: bool = True,
+    bucketing: bool = True,
+    seed: int | None = None,
+) -> tf.data.Dataset:
+    """Builds a `tf.data.Dataset` of `(word_ids, labels)` batches.
+
+    Each pass over the data set (each epoch) draws a new order. With
+    bucketing, each batch is cut to the length of its longest review; masking
+    makes the result identical to the full-length batch, only cheaper.
+
+    Args:
+        x: Post-padded word ids, `(samples, sequence_length)`, as `zero_pad`
+            returns them.
+        y: Labels, `(samples,)`.
+        batch_size: Samples per batch; the last batch may be smaller.
+        shuffle: Draw a new random order each epoch (training); otherwise
+            the order is fixed (evaluation).
+        bucketing: Batch reviews of similar length and trim the padding.
+        seed: Seed of the shuffling.
+    """
+    if len(x) != len(y):
+        raise ValueError(f"`x` and `y` must have the same length, got {len(x)} and {len(y)}.")
+    if len(x) == 0:
+        raise ValueError("Cannot build a data set from zero samples.")
+    if batch_size < 1:
+        raise ValueError(f"`batch_size` must be a positive integer, got {batch_size}.")
+    x = np.asarray(x, dtype="int32")
+    y = np.asarray(y, dtype="float32")
+    lengths = sequence_lengths(x)
+    rng = np.random.default_rng(seed)
+
+    def batches() -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        for indices in batch_indices(lengths, batch_size, shuffle, bucketing, rng):
+            width = max(int(lengths[indices].max()), 1) if bucketing else x.shape[1]
+            yield x[indices, :width], y[indices]
+
+    dataset = tf.data.Dataset.from_generator(
+        batches,
+        output_signature=(
+            tf.TensorSpec(shape=(None, None), dtype=tf.int32),
+            tf.TensorSpec(shape=(None,), dtype=tf.float32),
+        ),
+    )
+    # A known length lets Keras size its progress and stop each epoch cleanly.
+    dataset = dataset.apply(tf.data.experimental.assert_cardinality(num_batches(len(x), batch_size)))
+    return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def num_batches(samples: int, batch_size: int) -> int:
+    """Batches per epoch, the last one possibly smaller."""
+    return -(-samples // batch_size)

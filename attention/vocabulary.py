@@ -1,0 +1,80 @@
+"""What turns word ids back into words, and new text into word ids, for a saved model."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from attention import defaults, imdb
+from attention.preprocessing import zero_pad
+
+PAD, START, OOV = "<pad>", "<start>", "<oov>"
+
+
+def vocabulary_path(model_path: str | os.PathLike) -> Path:
+    """Where the vocabulary of a saved model lies: `NAME.vocabulary.json` beside `NAME.keras`."""
+    model_path = Path(model_path)
+    return model_path.with_name(model_path.stem + ".vocabulary.json")
+
+
+@dataclasses.dataclass
+class Vocabulary:
+    """The encoding a model was trained with, saved beside it as JSON.
+
+    Args:
+        word_index: Word -> frequency rank (1 = most frequent), as
+            `imdb.get_word_index()`; `None` when the source had none, and then
+            words show as their ids.
+        num_words, index_from, start_char, oov_char: As given to `imdb.load_data`.
+        sequence_length: The `zero_pad` length used in training.
+    """
+
+    word_index: dict[str, int] | None
+    num_words: int = defaults.NUM_WORDS
+    index_from: int = defaults.INDEX_FROM
+    start_char: int = 1
+    oov_char: int = 2
+    sequence_length: int = defaults.SEQUENCE_LENGTH
+
+    def __post_init__(self) -> None:
+        if self.word_index is not None:
+            # Only the ranks the model can see are worth keeping.
+            limit = self.num_words - self.index_from
+            self.word_index = {w: r for w, r in self.word_index.items() if r < limit}
+        self._words: dict[int, str] | None = None
+
+    def encode(self, texts: Iterable[str]) -> np.ndarray:
+        """Tokenises and encodes texts as the training data was, padded with `zero_pad`."""
+        if self.word_index is None:
+            raise ValueError("This vocabulary has no word index, so text cannot be encoded.")
+        sequences = imdb.texts_to_sequences(
+            list(texts), self.word_index, self.num_words, self.index_from, self.start_char, self.oov_char
+        )
+        return zero_pad(sequences, self.sequence_length)
+
+    def word(self, index: int) -> str:
+        """The word of one id; padding, start and out-of-vocabulary get `<pad>`, `<start>`, `<oov>`."""
+        if self._words is None:
+            self._words = {rank + self.index_from: w for w, rank in (self.word_index or {}).items()}
+            self._words.update({0: PAD, self.start_char: START, self.oov_char: OOV})
+        return self._words.get(int(index), f"#{int(index)}")
+
+    def decode(self, ids: Sequence[int]) -> list[str]:
+        """The words of a sequence of ids."""
+        return [self.word(i) for i in ids]
+
+    def save(self, path: str | os.PathLike) -> None:
+        Path(path).write_text(json.dumps(self.to_dict(), ensure_ascii=False) + "\n", encoding="utf-8")
+
+    def to_dict(self) -> dict:
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "Vocabulary":
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        return cls(**{f.name: data[f.name] for f in dataclasses.fields(cls) if f.name in data})

@@ -1,0 +1,210 @@
+"""Smoke tests of scripts/train_imdb.py on a tiny data set the tests make."""
+
+import importlib.util
+import json
+import subprocess
+import sys
+import textwrap
+from collections import defaultdict
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import attention
+from attention.callbacks import EpochCheckpoint, attention_image, latest_checkpoint, save_atomically
+from attention.vocabulary import Vocabulary, vocabulary_path
+
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "train_imdb.py"
+SMALL = ["--num-epochs", "1", "--batch-size", "16", "--embedding-dim", "8", "--hidden-size", "6", "--attention-size", "4", "--seed", "1"]
+
+
+def load_script():
+    spec = importlib.util.spec_from_file_location("train_imdb", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def train():
+    main = load_script().main
+
+    def run(*args):
+        main([str(a) for a in args])
+
+    return run
+
+
+def run_dirs(logdir):
+    return sorted(p for p in Path(logdir).iterdir() if p.is_dir())
+
+
+def event_tags(run_dir):
+    """(tag, plugin) pairs and whether a graph was written, per sub-folder."""
+    tags, graphs = defaultdict(set), set()
+    for path in run_dir.glob("*/events.out.tfevents.*"):
+        for event in tf.compat.v1.train.summary_iterator(str(path)):
+            if event.graph_def:
+                graphs.add(path.parent.name)
+            for value in event.summary.value:
+                tags[path.parent.name].add((value.tag, value.metadata.plugin_data.plugin_name))
+    return tags, graphs
+
+
+@pytest.fixture(scope="module")
+def first_run(tiny_imdb, tmp_path_factory, train):
+    logdir = tmp_path_factory.mktemp("logdir")
+    cache = tmp_path_factory.mktemp("cache")
+    train("--data", tiny_imdb, "--logdir", logdir, "--cache-dir", cache, *SMALL)
+    (run_dir,) = run_dirs(logdir)
+    return logdir, cache, run_dir
+
+
+def test_tensorboard_logs(first_run):
+    _, _, run_dir = first_run
+    tags, graphs = event_tags(run_dir)
+    for split in ("train", "validation"):
+        assert {("loss", "scalars"), ("accuracy", "scalars"), ("epoch_loss", "scalars"), ("epoch_accuracy", "scalars")} <= tags[split]
+    for name in ("embeddings_var", "RNN_outputs", "alphas", "W"):
+        assert (name, "histograms") in tags["train"]
+    assert ("attention", "images") in tags["train"]
+    assert "train" in graphs
+
+
+def test_saved_model_loads_and_predicts(first_run, tiny_imdb):
+    _, _, run_dir = first_run
+    record = json.loads((run_dir / "run.json").read_text())
+    assert record["status"] == "finished" and 0.0 <= record["results"]["val_accuracy"] <= 1.0
+    model = keras.models.load_model(run_dir / "model.keras")
+    vocabulary = Vocabulary.load(vocabulary_path(run_dir / "model.keras"))
+    ids = vocabulary.encode(["A great and wonderful film.", "Awful, boring."])
+    assert ids.shape == (2, 250) and (ids[:, 0] == 1).all()
+    assert vocabulary.decode(ids[0, :4]) == ["<start>", "a", "great", "and"]
+    logits = model.predict(ids, verbose=0)
+    assert logits.shape == (2, 1) and np.isfinite(logits).all()
+    assert not list((run_dir / "checkpoints").glob("*.keras"))  # replaced by the final model
+
+
+def test_second_run_leaves_first_alone(first_run, tiny_imdb, train, capsys):
+    logdir, cache, run_dir = first_run
+    before = {p: p.stat().st_mtime_ns for p in run_dir.rglob("*") if p.is_file()}
+    train("--data", tiny_imdb, "--logdir", logdir, "--cache-dir", cache, *SMALL)
+    assert len(run_dirs(logdir)) == 2
+    assert {p: p.stat().st_mtime_ns for p in run_dir.rglob("*") if p.is_file()} == before
+    out = capsys.readouterr().out
+    assert "loss: " in out and ", val_loss: " in out and ", val_acc: " in out
+    assert f"Run 'tensorboard --logdir={logdir}' to checkout tensorboard logs." in out
+
+
+def test_interrupted_run_resumes(tiny_imdb, tmp_path, train, monkeypatch, capsys):
+    args = ["--data", tiny_imdb, "--logdir", tmp_path / "logs", "--cache-dir", tmp_path / "cache", *SMALL, "--num-epochs", "2"]
+    save_epoch = EpochCheckpoint.on_epoch_end
+
+    def interrupt_after_first_epoch(self, epoch, logs=None):
+        save_epoch(self, epoch, logs)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(EpochCheckpoint, "on_epoch_end", interrupt_after_first_epoch)
+    with pytest.raises(KeyboardInterrupt):
+        train(*args)
+    (run_dir,) = run_dirs(tmp_path / "logs")
+    assert json.loads((run_dir / "run.json").read_text())["status"] == "running"
+    assert latest_checkpoint(run_dir / "checkpoints")[1] == 1
+    assert not (run_dir / "model.keras").exists()
+
+    monkeypatch.undo()
+    capsys.readouterr()
+    train(*args)
+    assert "after epoch 1" in capsys.readouterr().out
+    assert run_dirs(tmp_path / "logs") == [run_dir]
+    history = [json.loads(line)["epoch"] for line in (run_dir / "checkpoints" / "history.jsonl").read_text().splitlines()]
+    assert history == [1, 2]
+    assert keras.models.load_model(run_dir / "model.keras").optimizer.iterations.numpy() == 2 * 3
+
+
+def test_model_path_option(tiny_imdb, tmp_path, train):
+    target = tmp_path / "out" / "imdb.keras"
+    train("--data", tiny_imdb, "--logdir", tmp_path / "logs", "--cache-dir", tmp_path / "cache", *SMALL,
+          "--model-path", target, "--no-bucketing", "--reset-after", "--max-samples", "20")
+    assert keras.models.load_model(target).get_layer("bi_gru").forward_layer.reset_after
+    assert Vocabulary.load(tmp_path / "out" / "imdb.vocabulary.json").num_words == 10000
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--num-epochs", "0"], "positive integer"),
+        (["--hidden-size", "-3"], "positive integer"),
+        (["--keep-prob", "1.5"], "probability"),
+        (["--learning-rate", "0"], "positive number"),
+        (["--data", "/nonexistent/aclImdb"], "nonexistent"),
+    ],
+)
+def test_clear_errors(args, message, train, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        train("--logdir", tmp_path, *args)
+    assert exit_info.value.code != 0
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert len([line for line in err.splitlines() if "error" in line]) == 1
+
+
+def test_unwritable_logdir(tiny_imdb, tmp_path, train, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    with pytest.raises(SystemExit):
+        train("--data", tiny_imdb, "--logdir", blocker / "logs", "--cache-dir", tmp_path / "cache", *SMALL)
+    assert "cannot write to --logdir" in capsys.readouterr().err
+
+
+def test_help_explains_options():
+    result = subprocess.run([sys.executable, str(SCRIPT), "--help"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0
+    for option in ("--data", "--logdir", "--model-path", "--seed", "--max-samples", "--strategy", "--reset-after", "--bucketing"):
+        assert option in result.stdout
+
+
+def test_mirrored_strategy_on_two_logical_cpus(tiny_imdb, tmp_path):
+    code = textwrap.dedent(
+        f"""
+        import runpy, sys, tensorflow as tf
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+        sys.argv = ["train_imdb.py", "--data", {str(tiny_imdb)!r}, "--logdir", {str(tmp_path / "logs")!r},
+                    "--cache-dir", {str(tmp_path / "cache")!r}, "--strategy", "mirrored", *{SMALL!r}]
+        runpy.run_path({str(SCRIPT)!r}, run_name="__main__")
+        """
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "val_acc" in result.stdout
+    (run_dir,) = run_dirs(tmp_path / "logs")
+    assert (run_dir / "model.keras").exists()
+
+
+def test_save_atomically_never_leaves_half_a_file(tmp_path, monkeypatch):
+    model = attention.build_model(50, 4, 3, 2)
+    path = tmp_path / "m.keras"
+    save_atomically(model, path)
+    good = path.read_bytes()
+
+    def broken_save(self, filepath, *args, **kwargs):
+        Path(filepath).write_bytes(b"PK\x03\x04 half a zip")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(keras.Model, "save", broken_save)
+    with pytest.raises(KeyboardInterrupt):
+        save_atomically(model, path)
+    assert path.read_bytes() == good
+    assert [p.name for p in tmp_path.iterdir()] == ["m.keras"]
+
+
+def test_attention_image_colours():
+    image = attention_image(np.array([[0.2, 0.8, 0.0], [0.5, 0.5, 0.0]]), np.array([3, 2]), row_height=2, cell_width=1)
+    assert image.shape == (4, 3, 3) and image.dtype == np.uint8
+    assert tuple(image[0, 1]) == (255, 255, 0)  # the row's strongest word: full yellow
+    assert tuple(image[0, 2]) == (255, 255, 255)  # a real word with no weight: white
+    assert tuple(image[2, 2]) == (160, 160, 160)  # padding: grey
