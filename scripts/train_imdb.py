@@ -104,7 +104,9 @@ def main(argv: list[str] | None = None) -> None:
     vocabulary = Vocabulary(word_index, args.num_words, args.index_from, sequence_length=args.sequence_length)
 
     try:
-        run = Run.open(args.logdir, {k: v for k, v in vars(args).items() if k != "resume"}, resume=args.resume)
+        # An absolute data path keeps run.json usable from any folder.
+        config = {**vars(args), "data": args.data and os.path.abspath(args.data)}
+        run = Run.open(args.logdir, {k: v for k, v in config.items() if k != "resume"}, resume=args.resume)
     except RunError as error:
         fail(error)
     strategy = distribution_strategy(args.strategy)

@@ -1,0 +1,68 @@
+"""Predicts the sentiment of texts with a model trained by train_imdb.py.
+
+Prints, for each text, the probability of a positive review and the words the
+model attended to most. Texts come from the arguments or, when none are given,
+one per line from standard input (blank lines are skipped):
+
+    python -m attention.predict --model logdir/RUN/model.keras "A great film." "Dull."
+    python -m attention.predict --model logdir/RUN/model.keras < reviews.txt
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import textwrap
+
+from attention.visualize import ModelFileError, attend, encode_texts, load_trained, top_words
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of ``python -m attention.predict``."""
+    parser = argparse.ArgumentParser(
+        prog="python -m attention.predict",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--model", required=True, help="the .keras file saved by train_imdb.py (its vocabulary lies beside it)")
+    parser.add_argument("--top-k", type=_positive_int, default=10, help="how many of the most attended words to print (default: 10)")
+    parser.add_argument("texts", nargs="*", metavar="TEXT", help="texts to classify (default: lines of standard input)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Runs the command line; errors end the process with status 2 and one line on stderr."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    fail = lambda error: parser.exit(2, f"{parser.prog}: error: {error}\n")  # noqa: E731
+    # Arguments are taken as given (an empty one is an error), but the blank
+    # lines of a file are just layout.
+    texts = args.texts if args.texts else [line.strip() for line in sys.stdin if line.strip()]
+    if not texts:
+        fail("no text given: pass texts as arguments or one per line on standard input")
+    try:
+        model, vocabulary = load_trained(args.model)
+    except ModelFileError as error:
+        fail(error)
+    try:
+        ids = encode_texts(model, vocabulary, texts)
+    except ValueError as error:
+        fail(error)
+
+    for number, (text, item) in enumerate(zip(texts, attend(model, vocabulary, ids)), start=1):
+        label = "positive" if item.probability > 0.5 else "negative"
+        words = ", ".join(f"{word} {weight:.3f}" for _, word, weight in top_words(item, args.top_k))
+        echo = textwrap.shorten(" ".join(text.split()), width=80, placeholder="...")
+        print(f"{number}\t{item.probability:.4f}\t{label}\t{echo}")
+        print(f"\ttop words: {words}")
+
+
+if __name__ == "__main__":
+    main()

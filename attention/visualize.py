@@ -1,0 +1,353 @@
+"""What a trained model attends to: each word's attention weight, as HTML or text.
+
+A port of the original project's ``visualize.py``, which restored the trained
+model and wrote ``visualization.html`` with each word of the first test review
+highlighted by its attention weight. Here the model is any ``.keras`` file
+saved by ``scripts/train_imdb.py`` (with its vocabulary beside it), and the
+reviews are test reviews or any text, encoded exactly as the training data was.
+
+>>> model, vocabulary = load_trained("logdir/RUN/model.keras")  # doctest: +SKIP
+>>> items = attend(model, vocabulary, encode_texts(model, vocabulary, ["A great film."]))  # doctest: +SKIP
+>>> print(render_text(items, top_k=3))  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+import textwrap
+import zipfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import NamedTuple
+
+import keras
+import numpy as np
+
+from attention import imdb
+from attention.layer import AttentionLayer
+from attention.model import inspection_model
+from attention.preprocessing import fit_in_vocabulary, zero_pad
+from attention.vocabulary import Vocabulary, vocabulary_path
+
+__all__ = [
+    "Attention",
+    "ModelFileError",
+    "attend",
+    "encode_texts",
+    "load_test_reviews",
+    "load_trained",
+    "render_html",
+    "render_text",
+    "run_config",
+    "top_words",
+]
+
+MODEL_FILE = "model.keras"  # what train_imdb.py saves in a run's folder
+RUN_FILE = "run.json"  # the training arguments train_imdb.py records there
+LABELS = ("negative", "positive")
+
+
+class ModelFileError(ValueError):
+    """The model or its vocabulary cannot be used; the message says why, in one line."""
+
+
+class Attention(NamedTuple):
+    """What the model made of one review.
+
+    Attributes:
+        words: The review's words as the model saw them (no padding, no start token).
+        weights: The attention weight of each word, as the model computed them:
+            they sum to 1 with the start token's weight, which is not shown.
+        probability: The predicted probability of a positive review.
+    """
+
+    words: list[str]
+    weights: np.ndarray
+    probability: float
+
+
+def load_trained(model_path: str | os.PathLike) -> tuple[keras.Model, Vocabulary]:
+    """Loads a model saved by ``train_imdb.py`` and the vocabulary saved beside it.
+
+    Args:
+        model_path: The ``.keras`` file, or a run folder holding ``model.keras``.
+
+    Raises:
+        ModelFileError: The file is missing, is not a ``.keras`` model of this
+            project (one with an ``AttentionLayer``), or has no vocabulary beside it.
+    """
+    path = Path(model_path).expanduser()
+    if path.is_dir() and (path / MODEL_FILE).is_file():
+        path = path / MODEL_FILE
+    if not path.exists():
+        raise ModelFileError(f"model file not found: {str(path)!r}")
+    if path.is_dir():
+        raise ModelFileError(f"{str(path)!r} is a folder without {MODEL_FILE}; expected a .keras file saved by train_imdb.py")
+    # Keras's own errors for these files say nothing of what was expected.
+    if path.suffix != ".keras" or not zipfile.is_zipfile(path):
+        raise ModelFileError(f"{str(path)!r} is not a .keras model file (a zip archive saved by train_imdb.py)")
+    try:
+        model = keras.models.load_model(path, compile=False)
+    except Exception as error:  # Keras raises many types for a foreign or broken archive.
+        detail = " ".join(str(error).split())[:200] or type(error).__name__
+        raise ModelFileError(f"cannot load the model {str(path)!r}: {detail}") from error
+    if not any(isinstance(layer, AttentionLayer) for layer in model.layers):
+        raise ModelFileError(f"{str(path)!r} is a Keras model without an AttentionLayer, not one trained by train_imdb.py")
+    try:
+        _embedding_size(model)
+        inspection_model(model)  # fails now, with a clear message, rather than mid-run
+    except (ValueError, TypeError) as error:
+        raise ModelFileError(f"{str(path)!r} is not a model trained by train_imdb.py: {error}") from error
+    vocab_file = vocabulary_path(path)
+    if not vocab_file.is_file():
+        raise ModelFileError(
+            f"vocabulary file not found: {str(vocab_file)!r} (train_imdb.py saves it beside the model; "
+            "without it the word ids cannot be read)"
+        )
+    try:
+        vocabulary = Vocabulary.load(vocab_file)
+    except (OSError, ValueError, TypeError, KeyError) as error:
+        raise ModelFileError(f"cannot read the vocabulary {str(vocab_file)!r}: {error}") from error
+    return model, vocabulary
+
+
+def run_config(model_path: str | os.PathLike) -> dict:
+    """The arguments ``train_imdb.py`` recorded in ``run.json`` beside the model, or ``{}``.
+
+    Only a model saved in its run's folder has one; a model saved elsewhere
+    with ``--model-path`` has none.
+    """
+    path = Path(model_path).expanduser()
+    if path.is_dir():
+        path = path / MODEL_FILE
+    try:
+        record = json.loads((path.parent / RUN_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    config = record.get("config") if isinstance(record, dict) else None
+    if not isinstance(config, dict):
+        return {}
+    # A run started with --model-path saved its model elsewhere: this record is not this model's.
+    saved_to = config.get("model_path")
+    if saved_to and Path(saved_to).expanduser().resolve() != path.resolve():
+        return {}
+    return config
+
+
+def _embedding_size(model: keras.Model) -> int:
+    """The number of word ids the model's embedding has rows for."""
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.Embedding):
+            return int(layer.input_dim)
+    raise ModelFileError(f"model {model.name!r} has no Embedding layer")
+
+
+def encode_texts(model: keras.Model, vocabulary: Vocabulary, texts: Sequence[str]) -> np.ndarray:
+    """Encodes texts as ``train_imdb.py`` encodes the test reviews.
+
+    That is ``Vocabulary.encode`` (the raw reviews' tokeniser and word ranks)
+    with the original's ``fit_in_vocabulary`` before ``zero_pad``: a model
+    trained on part of the data (``--max-samples``) has no embedding for ids
+    it never saw, and the test reviews lose those words too.
+
+    Raises:
+        ValueError: The vocabulary has no word index, or a text is empty or
+            has none of the model's words.
+    """
+    if vocabulary.word_index is None:
+        raise ValueError("the model's vocabulary has no word index (the data had none), so text cannot be encoded")
+    sequences = imdb.texts_to_sequences(
+        list(texts), vocabulary.word_index, vocabulary.num_words, vocabulary.index_from,
+        vocabulary.start_char, vocabulary.oov_char,
+    )
+    sequences = fit_in_vocabulary(sequences, _embedding_size(model))
+    for number, (text, sequence) in enumerate(zip(texts, sequences), start=1):
+        if not text.strip():
+            raise ValueError(f"text {number} is empty")
+        # Unknown words are kept as <oov>, but a text of nothing else says nothing.
+        if not [i for i in sequence if i not in (vocabulary.start_char, vocabulary.oov_char)]:
+            raise ValueError(f"text {number} has no word the model knows: {_shorten(text)!r}")
+    return zero_pad(sequences, vocabulary.sequence_length)
+
+
+def load_test_reviews(
+    model: keras.Model,
+    vocabulary: Vocabulary,
+    indices: Sequence[int],
+    data: str | os.PathLike | None = None,
+    cache_dir: str | os.PathLike | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Test reviews prepared exactly as ``train_imdb.py`` prepares its test set.
+
+    Args:
+        indices: Positions in the test set (Keras's shuffled order).
+        data, cache_dir: As given to ``imdb.load_data`` (and to ``train_imdb.py``).
+
+    Returns:
+        ``(ids, labels)``: the padded word ids and the true labels (1 = positive).
+
+    Raises:
+        imdb.DatasetError: The data cannot be found or read.
+        IndexError: An index is outside the test set; the message gives the range.
+    """
+    _, (x_test, y_test) = imdb.load_data(
+        data, num_words=vocabulary.num_words, index_from=vocabulary.index_from, cache_dir=cache_dir
+    )
+    outside = [i for i in indices if not 0 <= i < len(x_test)]
+    if outside:
+        raise IndexError(
+            f"test review {outside[0]} does not exist: the test set has {len(x_test)} reviews, "
+            f"valid indices are 0 to {len(x_test) - 1}"
+        )
+    # fit_in_vocabulary works review by review, so the chosen ones are enough.
+    chosen = fit_in_vocabulary([x_test[i] for i in indices], _embedding_size(model))
+    return zero_pad(chosen, vocabulary.sequence_length), np.asarray(y_test)[list(indices)]
+
+
+def attend(model: keras.Model, vocabulary: Vocabulary, ids: np.ndarray, batch_size: int = 64) -> list[Attention]:
+    """Runs the model on padded word ids and returns each review's words and weights.
+
+    Padding (id 0) and the start token are left out: the start token gets a
+    weight but is not a word. The weights of the words are kept as computed.
+    """
+    ids = np.asarray(ids, dtype="int32")
+    logits, _, alphas = inspection_model(model).predict(ids, batch_size=batch_size, verbose=0)
+    items = []
+    for row, logit, weights in zip(ids, logits[:, 0], alphas):
+        shown = (row != 0) & (row != vocabulary.start_char)
+        probability = float(0.5 * (1.0 + np.tanh(0.5 * np.float64(logit))))  # the sigmoid, without overflow
+        items.append(Attention(vocabulary.decode(row[shown]), weights[shown].astype("float64"), probability))
+    return items
+
+
+def top_words(item: Attention, k: int) -> list[tuple[int, str, float]]:
+    """The ``k`` most attended words as ``(position, word, weight)``, strongest first.
+
+    Ties keep the text's order; a word that occurs twice is listed twice.
+    """
+    order = sorted(range(len(item.words)), key=lambda i: (-item.weights[i], i))[: max(k, 0)]
+    return [(i, item.words[i], float(item.weights[i])) for i in order]
+
+
+def _shorten(text: str, width: int = 60) -> str:
+    return textwrap.shorten(" ".join(text.split()), width=width, placeholder="...")
+
+
+def _strengths(weights: np.ndarray) -> np.ndarray:
+    """Weights divided by the largest shown, so each review's top word is full yellow."""
+    peak = float(np.max(weights)) if len(weights) else 0.0
+    return weights / peak if peak > 0 else np.zeros_like(weights)
+
+
+def _verdict(probability: float, label: int | None) -> str:
+    # Positive above 0.5, as the training accuracy counts a logit above 0.
+    predicted = LABELS[int(probability > 0.5)]
+    text = f"P(positive) = {probability:.3f}: predicted {predicted}"
+    if label is not None:
+        text += f"; true label: {LABELS[int(label)]} ({'right' if LABELS[int(label)] == predicted else 'wrong'})"
+    return text
+
+
+def _headings(items: Sequence[Attention], captions: Sequence[str] | None, labels: Sequence[int] | None) -> list[tuple[str, int | None]]:
+    captions = list(captions) if captions is not None else [f"Text {n}" for n in range(1, len(items) + 1)]
+    labels = list(labels) if labels is not None else [None] * len(items)
+    if not len(captions) == len(labels) == len(items):
+        raise ValueError(f"got {len(items)} items, {len(captions)} captions and {len(labels)} labels")
+    return list(zip(captions, labels))
+
+
+_CSS = """
+body { max-width: 60rem; margin: 1.5rem auto; padding: 0 1rem; color: #1f2328; background: #fff;
+       font: 15px/1.5 system-ui, -apple-system, "Segoe UI", "DejaVu Sans", sans-serif; }
+h1 { font-size: 1.3rem; margin: 0 0 .2rem; }
+.legend, .verdict { color: #57606a; font-size: .9rem; margin: 0; }
+section { border-top: 1px solid #d0d7de; margin-top: 1rem; padding-top: .6rem; }
+h2 { font-size: 1.05rem; margin: 0; }
+.right { color: #1a7f37; } .wrong { color: #cf222e; }
+.words { font-family: Georgia, "DejaVu Serif", serif; font-size: 1rem; line-height: 1.85; margin: .4rem 0 0; }
+.words span { padding: .15em .05em; border-radius: 3px; }
+""".strip()
+
+
+def render_html(
+    items: Sequence[Attention],
+    title: str = "Attention weights",
+    captions: Sequence[str] | None = None,
+    labels: Sequence[int] | None = None,
+) -> str:
+    """A standalone HTML5 page with each word highlighted by its attention weight.
+
+    As the original, a word's background is ``rgba(255, 255, 0, alpha)`` with
+    ``alpha`` its weight divided by the review's largest; the weight itself is
+    the word's tooltip. Every text is escaped, and the markup is also
+    well-formed XML, so that any parser can read it.
+
+    Args:
+        items: From :func:`attend`.
+        title: The page's title and heading.
+        captions: One heading per item (default ``Text 1``, ``Text 2``...).
+        labels: The true label of each item (1 = positive), if known.
+    """
+    esc = html.escape
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en">',
+        "<head>",
+        '<meta charset="utf-8"/>',
+        '<meta name="viewport" content="width=device-width, initial-scale=1"/>',
+        f"<title>{esc(title)}</title>",
+        f"<style>\n{_CSS}\n</style>",
+        "</head>",
+        "<body>",
+        f"<h1>{esc(title)}</h1>",
+        '<p class="legend">Each word is highlighted by its attention weight divided by the largest in its review; '
+        "hover over a word to see its weight.</p>",
+    ]
+    for item, (caption, label) in zip(items, _headings(items, captions, labels)):
+        verdict = _verdict(item.probability, label)
+        if label is not None:
+            mark = "right" if verdict.endswith("(right)") else "wrong"
+            verdict = f'<span class="{mark}">{esc(verdict)}</span>'
+        else:
+            verdict = esc(verdict)
+        spans = [
+            f'<span style="background: rgba(255, 255, 0, {alpha:.3f})" title="{weight:.4f}">{esc(word)}</span>'
+            for word, weight, alpha in zip(item.words, item.weights, _strengths(item.weights))
+        ]
+        parts += [
+            "<section>",
+            f"<h2>{esc(caption)}</h2>",
+            f'<p class="verdict">{verdict}</p>',
+            '<p class="words">' + "\n".join(spans) + "</p>",
+            "</section>",
+        ]
+    parts += ["</body>", "</html>", ""]
+    return "\n".join(parts)
+
+
+def render_text(
+    items: Sequence[Attention],
+    top_k: int = 10,
+    captions: Sequence[str] | None = None,
+    labels: Sequence[int] | None = None,
+    width: int = 100,
+) -> str:
+    """The same as :func:`render_html` for a terminal: each word with its weight, then the top ``k``.
+
+    Args:
+        items, captions, labels: As for :func:`render_html`.
+        top_k: How many of the most attended words to list.
+        width: Line width of the word list.
+    """
+    blocks = []
+    for item, (caption, label) in zip(items, _headings(items, captions, labels)):
+        words = " ".join(f"{word}({weight:.4f})" for word, weight in zip(item.words, item.weights))
+        lines = [f"{caption}: {_verdict(item.probability, label)}"]
+        lines += textwrap.wrap(words, width=width, initial_indent="  ", subsequent_indent="  ",
+                               break_long_words=False, break_on_hyphens=False)
+        lines.append(f"  top {min(top_k, len(item.words))} words:")
+        lines += [f"  {rank:>4}. {weight:.4f}  {word}" for rank, (_, word, weight) in enumerate(top_words(item, top_k), 1)]
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)

@@ -1,0 +1,86 @@
+"""Shows what a model trained by train_imdb.py attends to, word by word.
+
+A port of the original visualize.py: writes an HTML page (visualization.html)
+with each word of test reviews, or of any text, highlighted by its attention
+weight, with the predicted probability of a positive review; or, with
+--format text, prints the words, their weights and the most attended ones.
+"""
+
+import argparse
+import os
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from attention import imdb  # noqa: E402
+from attention.visualize import (  # noqa: E402
+    ModelFileError, attend, encode_texts, load_test_reviews, load_trained, render_html, render_text, run_config,
+)
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
+    return value
+
+
+parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+parser.add_argument("--model", required=True, help="the .keras file saved by train_imdb.py (its vocabulary lies beside it)")
+source = parser.add_mutually_exclusive_group()
+source.add_argument("--index", type=int, nargs="+", metavar="N", help="test reviews to show (default: 0, as the original)")
+source.add_argument("--text", action="append", help="a text to show instead of test reviews (repeat for several)")
+parser.add_argument("--data", help="IMDB source of the test reviews, as for train_imdb.py "
+                    "(default: the --data recorded in run.json beside the model, if any)")
+parser.add_argument("--cache-dir", help="folder of the tokenised-data cache (default: as recorded in run.json, "
+                    "else ~/.keras/datasets)")
+parser.add_argument("--format", choices=["html", "text"], default="html", help="an HTML page, or text on the terminal")
+parser.add_argument("--output", default="visualization.html", help="where to write the HTML page")
+parser.add_argument("--title", help="the page's title (default: 'Attention of RUN/model.keras')")
+parser.add_argument("--top-k", type=positive_int, default=10, help="most attended words listed by --format text")
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parser.parse_args(argv)
+    fail = lambda error: parser.exit(2, f"{parser.prog}: error: {error}\n")  # noqa: E731
+    try:
+        model, vocabulary = load_trained(args.model)
+    except ModelFileError as error:
+        fail(error)
+
+    if args.text is not None:
+        try:
+            ids = encode_texts(model, vocabulary, args.text)
+        except ValueError as error:
+            fail(error)
+        captions, labels = [f"Text {n}" for n in range(1, len(args.text) + 1)], None
+    else:
+        indices = args.index or [0]
+        config = run_config(args.model)
+        data = args.data if args.data is not None else config.get("data")
+        cache_dir = args.cache_dir if args.cache_dir is not None else config.get("cache_dir")
+        try:
+            ids, labels = load_test_reviews(model, vocabulary, indices, data, cache_dir)
+        except imdb.DatasetError as error:
+            origin = "" if args.data is not None or data is None else " (the --data recorded in run.json; pass --data)"
+            fail(f"{error}{origin}")
+        except IndexError as error:
+            fail(error)
+        captions = [f"Test review {i}" for i in indices]
+
+    items = attend(model, vocabulary, ids)
+    if args.format == "text":
+        print(render_text(items, args.top_k, captions, labels))
+        return
+    model_path = Path(args.model)
+    title = args.title or f"Attention of {Path(model_path.parent.name, model_path.name).as_posix()}"
+    page = render_html(items, title=title, captions=captions, labels=labels)
+    try:
+        Path(args.output).write_text(page, encoding="utf-8")
+    except OSError as error:
+        fail(f"cannot write --output {args.output!r}: {error.strerror or error}")
+    print(f"Wrote the attention of {len(items)} review(s) to {args.output}")
+
+
+if __name__ == "__main__":
+    main()

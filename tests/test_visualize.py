@@ -1,0 +1,341 @@
+"""The attention views: scripts/visualize_attention.py, attention.visualize and attention.predict."""
+
+import importlib.util
+import io
+import json
+import re
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+import zipfile
+from html.parser import HTMLParser
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+from attention import imdb
+from attention.model import inspection_model
+from attention.predict import main as predict_main
+from attention.visualize import (
+    Attention, ModelFileError, attend, encode_texts, load_trained, render_html, render_text, run_config, top_words,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+SMALL = ["--num-epochs", "1", "--batch-size", "16", "--embedding-dim", "8", "--hidden-size", "6", "--attention-size", "4", "--seed", "1"]
+TEXT = 'A <b>great</b> film & "wonderful" music, not dull.'
+
+
+def load_script(name):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.main
+
+
+visualize_main = load_script("visualize_attention")
+
+
+@pytest.fixture(scope="module")
+def trained(tiny_imdb, tmp_path_factory):
+    """One tiny training run of train_imdb.py; returns (model path, data folder, cache folder)."""
+    logdir, cache = tmp_path_factory.mktemp("logdir"), tmp_path_factory.mktemp("cache")
+    load_script("train_imdb")([str(a) for a in ["--data", tiny_imdb, "--logdir", logdir, "--cache-dir", cache, *SMALL]])
+    (model_path,) = Path(logdir).glob("*/model.keras")
+    return model_path, tiny_imdb, cache
+
+
+@pytest.fixture(scope="module")
+def loaded(trained):
+    return load_trained(trained[0])
+
+
+class Page(HTMLParser):
+    """Checks that tags balance and collects each review's caption, verdict and highlighted words."""
+
+    VOID = {"meta", "link", "br", "hr", "img", "input"}
+
+    def __init__(self, text):
+        super().__init__(convert_charrefs=True)
+        self.stack, self.reviews, self.title, self.doctype = [], [], None, None
+        self.feed(text)
+        self.close()
+        assert not self.stack, f"unclosed tags: {self.stack}"
+
+    def handle_decl(self, decl):
+        self.doctype = decl
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag not in self.VOID:
+            self.stack.append((tag, attrs))
+        if tag == "section":
+            self.reviews.append({"caption": "", "verdict": "", "words": [], "alphas": [], "weights": []})
+        if tag == "span" and "style" in attrs:
+            alpha = re.fullmatch(r"background: rgba\(255, 255, 0, ([0-9.]+)\)", attrs["style"]).group(1)
+            self.reviews[-1]["alphas"].append(float(alpha))
+            self.reviews[-1]["weights"].append(float(attrs["title"]))
+            self.reviews[-1]["words"].append("")
+
+    def handle_startendtag(self, tag, attrs):
+        assert tag in self.VOID, f"<{tag}/> is not a void element"
+
+    def handle_endtag(self, tag):
+        assert self.stack and self.stack[-1][0] == tag, f"</{tag}> closes {self.stack[-1:] or 'nothing'}"
+        self.stack.pop()
+
+    def handle_data(self, data):
+        tags = [t for t, _ in self.stack]
+        if tags[-1:] == ["title"]:
+            self.title = data
+        elif "h2" in tags:
+            self.reviews[-1]["caption"] += data
+        elif any(t == "p" and a.get("class") == "verdict" for t, a in self.stack):
+            self.reviews[-1]["verdict"] += data
+        elif tags[-1:] == ["span"] and any(a.get("class") == "words" for _, a in self.stack):
+            self.reviews[-1]["words"][-1] += data
+
+
+def check_page(text):
+    """Parses the page both as HTML and as XML (it is written to be both) and checks its frame."""
+    page = Page(text)
+    assert page.doctype.lower() == "doctype html"
+    root = ET.fromstring(text)  # the XML parser is the strict one: no stray & or <, every tag closed
+    assert root.tag == "html" and root.find("head/meta").get("charset") == "utf-8"
+    assert root.find("head/title").text and root.find("head/style").text
+    for review in page.reviews:
+        assert review["words"] and len(review["words"]) == len(review["alphas"])
+        assert all(0.0 <= a <= 1.0 for a in review["alphas"]) and max(review["alphas"]) == 1.0
+        assert all(0.0 <= w <= 1.0 for w in review["weights"]) and sum(review["weights"]) <= 1.0 + 1e-3
+        assert not {"<pad>", "<start>"} & set(review["words"])
+    assert "&lt;pad&gt;" not in text and "&lt;start&gt;" not in text
+    return page
+
+
+def raw_test_reviews(data):
+    """(tokens, label) of every raw test review of the tiny data set."""
+    return [
+        (imdb.tokenize(path.read_text(encoding="utf-8")), label)
+        for label, name in enumerate(("neg", "pos"))
+        for path in sorted((Path(data) / "test" / name).glob("*.txt"))
+    ]
+
+
+def test_html_of_test_reviews_matches_the_raw_reviews(trained, loaded, tmp_path, capsys):
+    model_path, data, _ = trained
+    _, vocabulary = loaded
+    output = tmp_path / "page.html"
+    # No --data: it comes from run.json beside the model, as does the cache folder.
+    visualize_main(["--model", str(model_path), "--index", "0", "1", "2", "--output", str(output)])
+    assert str(output) in capsys.readouterr().out
+    text = output.read_text(encoding="utf-8")
+    page = check_page(text)
+    assert [r["caption"] for r in page.reviews] == ["Test review 0", "Test review 1", "Test review 2"]
+    known = [([t for t in tokens if t in vocabulary.word_index], label) for tokens, label in raw_test_reviews(data)]
+    for review in page.reviews:
+        # The words shown are one raw review's tokens, in order; its folder gives the true label.
+        shown = [w for w in review["words"] if w != "<oov>"]
+        labels = {label for words, label in known if words == shown}
+        assert len(labels) == 1
+        assert f"true label: {('negative', 'positive')[labels.pop()]}" in review["verdict"]
+        assert re.search(r"P\(positive\) = [01]\.\d{3}", review["verdict"])
+        # The tiny reviews end with: The end & "quotes" <b>
+        assert review["words"][-9:] == ["the", "end", "&", '"', "quotes", '"', "<", "b", ">"]
+    assert "&amp;" in text and "&quot;" in text and "&lt;" in text
+    assert ">&<" not in text and '>"<' not in text and "><<" not in text
+
+
+def test_text_is_tokenised_as_the_training_data(trained, loaded, tmp_path):
+    model_path, _, _ = trained
+    model, vocabulary = loaded
+    output = tmp_path / "text.html"
+    visualize_main(["--model", str(model_path), "--text", TEXT, "--text", "dull", "--output", str(output)])
+    text = output.read_text(encoding="utf-8")
+    page = check_page(text)
+    tokens = imdb.tokenize(TEXT)
+    expected = [t for t in tokens if t in vocabulary.word_index]
+    assert "<" in expected and "&" in expected and '"' in expected and "not" not in expected
+    # Words the vocabulary lacks ("not", "/") are left out or shown as <oov>, as the data encodes them.
+    shown = page.reviews[0]["words"]
+    assert [w for w in shown if w != "<oov>"] == expected
+    assert len(shown) - len(expected) in (0, len(tokens) - len(expected))
+    assert page.reviews[1]["words"] == ["dull"] and page.reviews[1]["alphas"] == [1.0]
+    assert [r["caption"] for r in page.reviews] == ["Text 1", "Text 2"] and "true label" not in text
+    # The encoding is Vocabulary.encode's, and the probability the model's.
+    ids = encode_texts(model, vocabulary, [TEXT, "dull"])
+    np.testing.assert_array_equal(ids, vocabulary.encode([TEXT, "dull"]))
+    probability = 1 / (1 + np.exp(-model.predict(ids, verbose=0)[0, 0]))
+    shown_probability = float(re.search(r"P\(positive\) = ([01]\.\d{3})", page.reviews[0]["verdict"]).group(1))
+    assert abs(shown_probability - probability) <= 6e-4
+
+
+def test_attend_keeps_the_weights_of_the_words(loaded):
+    model, vocabulary = loaded
+    ids = encode_texts(model, vocabulary, [TEXT, "great film"])
+    items = attend(model, vocabulary, ids)
+    _, _, alphas = inspection_model(model).predict(ids, verbose=0)
+    for item, row, weights in zip(items, ids, alphas):
+        real = row != 0
+        assert item.words == vocabulary.decode(row[real][1:])
+        np.testing.assert_allclose(item.weights, weights[real][1:], rtol=1e-6)
+        # Masking gives padding no weight, so the words and the start token share all of it.
+        np.testing.assert_allclose(item.weights.sum() + weights[0], 1.0, rtol=1e-5)
+        assert 0.0 < item.probability < 1.0
+    assert top_words(items[1], 5) == sorted(
+        [(i, w, float(x)) for i, (w, x) in enumerate(zip(items[1].words, items[1].weights))], key=lambda t: -t[2]
+    )
+
+
+def test_text_format(trained, capsys):
+    model_path, _, _ = trained
+    visualize_main(["--model", str(model_path), "--index", "5", "--format", "text", "--top-k", "3"])
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    assert re.fullmatch(r"Test review 5: P\(positive\) = [01]\.\d{3}: predicted \w+; true label: \w+ \((right|wrong)\)", lines[0])
+    top = lines.index("  top 3 words:")
+    pairs = [re.fullmatch(r"(.+)\((\d\.\d{4})\)", chunk).groups() for line in lines[1:top] for chunk in line.split()]
+    assert pairs and all(0.0 <= float(w) <= 1.0 for _, w in pairs)
+    assert not {"<pad>", "<start>"} & {w for w, _ in pairs}
+    ranked = [re.fullmatch(r"\s+(\d)\. (\d\.\d{4})  (.+)", line).groups() for line in lines[top + 1 :]]
+    assert [int(r) for r, _, _ in ranked] == [1, 2, 3]
+    assert [float(w) for _, w, _ in ranked] == sorted((float(w) for _, w in pairs), reverse=True)[:3]
+
+
+def test_default_output_is_visualization_html(trained, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    visualize_main(["--model", str(trained[0])])
+    page = check_page((tmp_path / "visualization.html").read_text(encoding="utf-8"))
+    assert [r["caption"] for r in page.reviews] == ["Test review 0"]
+    assert page.title == f"Attention of {trained[0].parent.name}/model.keras"
+
+
+def test_render_escapes_everything():
+    items = [
+        Attention(["<script>", "&amp;", "\"it's\"", "ok"], np.array([0.1, 0.0, 0.3, 0.2]), 0.25),
+        Attention(["none"], np.array([0.0]), 0.75),
+    ]
+    text = render_html(items, title="<Mine> & 'yours'", captions=["a<b", "c&d"], labels=[1, 1])
+    page = Page(text)
+    ET.fromstring(text)
+    assert page.title == "<Mine> & 'yours'" and [r["caption"] for r in page.reviews] == ["a<b", "c&d"]
+    assert page.reviews[0]["words"] == items[0].words and page.reviews[0]["alphas"] == [0.333, 0.0, 1.0, 0.667]
+    assert page.reviews[1]["alphas"] == [0.0]  # no weight at all: no division by zero
+    assert "wrong" in page.reviews[0]["verdict"] and "right" in page.reviews[1]["verdict"]
+    assert "<script>" not in text
+    assert render_text(items, top_k=1, labels=[1, 0]).count("top 1 words:") == 2
+
+
+def test_predict_from_arguments(trained, capsys):
+    predict_main(["--model", str(trained[0]), "--top-k", "2", "great wonderful film", 'awful "boring" <b>movie</b>'])
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 4
+    for number, (head, words) in enumerate(zip(lines[::2], lines[1::2]), start=1):
+        fields = head.split("\t")
+        assert fields[0] == str(number) and 0.0 <= float(fields[1]) <= 1.0
+        if fields[1] != "0.5000":  # too close to call from the printed digits
+            assert fields[2] == ("positive" if float(fields[1]) > 0.5 else "negative")
+        assert words.startswith("\ttop words: ") and words.count(",") == 1
+    assert lines[2].endswith('awful "boring" <b>movie</b>')
+
+
+def test_predict_from_stdin(trained):
+    result = subprocess.run(
+        [sys.executable, "-m", "attention.predict", "--model", str(trained[0]), "--top-k", "1"],
+        input="great film\n\nawful plot\n", capture_output=True, text=True, timeout=300, cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = result.stdout.splitlines()
+    assert [line.split("\t")[0] for line in lines[::2]] == ["1", "2"]  # the blank line is skipped
+    assert lines[0].endswith("\tgreat film") and lines[2].endswith("\tawful plot")
+    assert re.fullmatch(r"\ttop words: (great|film) \d\.\d{3}", lines[1])
+
+
+@pytest.fixture(scope="module")
+def broken_models(trained, tmp_path_factory):
+    """Model files that cannot be used, each with the message it must give."""
+    folder = tmp_path_factory.mktemp("broken")
+    (folder / "text.keras").write_text("not a model")
+    with zipfile.ZipFile(folder / "zip.keras", "w") as archive:
+        archive.writestr("hello.txt", "a zip, but no model")
+    plain = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    plain.save(folder / "plain.keras")
+    (folder / "lonely").mkdir()
+    (folder / "lonely" / "model.keras").write_bytes(trained[0].read_bytes())
+    return {
+        "missing": (folder / "nope.keras", "model file not found"),
+        "not a zip": (folder / "text.keras", "is not a .keras model file"),
+        "wrong suffix": (trained[0].with_name("run.json"), "is not a .keras model file"),
+        "empty folder": (folder, "is a folder without model.keras"),
+        "foreign zip": (folder / "zip.keras", "cannot load the model"),
+        "no attention": (folder / "plain.keras", "without an AttentionLayer"),
+        "no vocabulary": (folder / "lonely" / "model.keras", "vocabulary file not found"),
+    }
+
+
+def fails(main, args, capsys, message):
+    with pytest.raises(SystemExit) as exit_info:
+        main([str(a) for a in args])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err, err
+    # One line: argparse's own errors (bad arguments) print the usage before it.
+    assert [line for line in err.splitlines() if "error" in line] == [err.splitlines()[-1]]
+    assert ": error: " in err.splitlines()[-1] and message in err.splitlines()[-1]
+    return err
+
+
+@pytest.mark.parametrize("case", ["missing", "not a zip", "wrong suffix", "empty folder", "foreign zip", "no attention", "no vocabulary"])
+def test_unusable_model_files(case, broken_models, capsys):
+    path, message = broken_models[case]
+    fails(visualize_main, ["--model", path], capsys, message)
+    fails(predict_main, ["--model", path, "great"], capsys, message)
+    with pytest.raises(ModelFileError, match=message) as error:
+        load_trained(path)
+    assert isinstance(error.value, ValueError)
+
+
+def test_run_config_belongs_to_the_model(trained, tmp_path):
+    model_path, data, cache = trained
+    assert run_config(model_path)["data"] == str(data) and run_config(model_path.parent)["cache_dir"] == str(cache)
+    (tmp_path / "run.json").write_text(json.dumps({"config": {"data": "x", "model_path": "/elsewhere/m.keras"}}))
+    assert run_config(tmp_path / "model.keras") == {}  # that run saved its model elsewhere
+    (tmp_path / "run.json").write_text("{broken")
+    assert run_config(tmp_path / "model.keras") == {}
+
+
+def test_run_folder_is_accepted_as_model(trained):
+    model, vocabulary = load_trained(trained[0].parent)
+    assert model.get_layer("attention") is not None and vocabulary.word_index
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--index", "48"], "valid indices are 0 to 47"),
+        (["--index", "0", "-1"], "valid indices are 0 to 47"),
+        (["--text", ""], "text 1 is empty"),
+        (["--text", "great", "--text", "  "], "text 2 is empty"),
+        (["--text", "zzzq qqqz !?"], "has no word the model knows"),
+        (["--data", "/nonexistent/aclImdb"], "does not exist"),
+        (["--index", "0", "--text", "great"], "not allowed with argument"),
+        (["--output", "/nonexistent/folder/v.html"], "cannot write --output"),
+    ],
+)
+def test_clear_errors(args, message, trained, capsys):
+    fails(visualize_main, ["--model", trained[0], *args], capsys, message)
+
+
+def test_predict_errors(trained, capsys, monkeypatch):
+    fails(predict_main, ["--model", trained[0], "great", ""], capsys, "text 2 is empty")
+    fails(predict_main, ["--model", trained[0], "zzzq"], capsys, "has no word the model knows")
+    monkeypatch.setattr(sys, "stdin", io.StringIO("\n  \n"))
+    fails(predict_main, ["--model", trained[0]], capsys, "no text given")
+
+
+def test_help_lists_the_options():
+    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "visualize_attention.py"), "--help"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0
+    for option in ("--model", "--index", "--text", "--data", "--format", "--output", "--top-k"):
+        assert option in result.stdout
