@@ -152,26 +152,7 @@ def load_data(
         DatasetError: The data is missing, malformed or cannot be downloaded.
     """
     kind, source = _resolve_source(path)
-    if kind == "keras":
-        return _keras_load_data(
-            num_words=num_words,
-            skip_top=skip_top,
-            maxlen=maxlen,
-            seed=seed,
-            start_char=start_char,
-            oov_char=oov_char,
-            index_from=index_from,
-        )
-    if kind == "npz":
-        splits = _read_npz_splits(source)
-    else:
-        payload = _load_raw(kind, source, cache_dir, verbose)
-        splits = [
-            (payload[f"{s}_ranks"], payload[f"{s}_offsets"], payload[f"{s}_labels"].astype(np.int64))
-            for s in _SPLITS
-        ]
-    return _apply_keras_conventions(
-        splits,
+    conventions = dict(
         num_words=num_words,
         skip_top=skip_top,
         maxlen=maxlen,
@@ -180,6 +161,17 @@ def load_data(
         oov_char=oov_char,
         index_from=index_from,
     )
+    if kind == "keras":
+        return _keras_load_data(**conventions)
+    if kind == "npz":
+        splits = _read_npz_splits(source)
+    else:
+        payload = _load_raw(kind, source, cache_dir, verbose)
+        splits = [
+            (payload[f"{s}_ranks"], payload[f"{s}_offsets"], payload[f"{s}_labels"].astype(np.int64))
+            for s in _SPLITS
+        ]
+    return _apply_keras_conventions(splits, **conventions)
 
 
 def get_word_index(path: PathLike | None = None, cache_dir: PathLike | None = None) -> dict[str, int]:
