@@ -5,6 +5,7 @@ from __future__ import annotations
 import keras
 
 from attention import defaults
+from attention.gru import ConcatGRU
 from attention.layer import AttentionLayer
 
 
@@ -58,7 +59,8 @@ def build_model(
                 name="embedding",
             ),
             keras.layers.Bidirectional(
-                keras.layers.GRU(hidden_size, return_sequences=True, reset_after=reset_after),
+                # Keras's GRU, computed with TF1's two matmuls a step: faster on CPU.
+                ConcatGRU(hidden_size, return_sequences=True, reset_after=reset_after),
                 name="bi_gru",
             ),
             AttentionLayer(attention_size, name="attention"),

@@ -19,7 +19,7 @@ from attention import build_model, defaults, imdb  # noqa: E402
 from attention.callbacks import AttentionSummaries, TqdmProgress  # noqa: E402
 from attention.pipeline import make_dataset, num_batches  # noqa: E402
 from attention.preprocessing import fit_in_vocabulary, get_vocabulary_size, zero_pad  # noqa: E402
-from attention.training import Run, RunError, distribution_strategy, grow_gpu_memory  # noqa: E402
+from attention.training import Run, RunError, configure_threads, distribution_strategy, grow_gpu_memory  # noqa: E402
 from attention.vocabulary import Vocabulary  # noqa: E402
 
 
@@ -70,6 +70,10 @@ parser.add_argument("--strategy", choices=["default", "mirrored"], default="defa
                     help="tf.distribute strategy: one device, or mirrored over all GPUs (or logical CPUs)")
 parser.add_argument("--resume", action=argparse.BooleanOptionalAction, default=True,
                     help="resume the newest unfinished run with the same arguments, from its last completed epoch")
+parser.add_argument("--intra-op-threads", type=int, help="threads per TensorFlow op; 0: TensorFlow's choice "
+                    "(default without a GPU: half the cores, so the two GRU directions run side by side)")
+parser.add_argument("--inter-op-threads", type=int, help="TensorFlow ops run at once; 0: TensorFlow's choice "
+                    "(default without a GPU: 2)")
 parser.add_argument("--cache-dir", help="folder of the tokenised-data cache (default: ~/.keras/datasets)")
 
 
@@ -77,6 +81,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     fail = lambda error: parser.exit(2, f"{parser.prog}: error: {error}\n")  # noqa: E731
     grow_gpu_memory()
+    configure_threads(args.intra_op_threads, args.inter_op_threads)
     if args.seed is not None:
         keras.utils.set_random_seed(args.seed)
 

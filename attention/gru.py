@@ -1,0 +1,65 @@
+"""A GRU layer with Keras's weights and math, stepped as TF1's `GRUCell` steps."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+from keras import ops, tree
+from keras.src import backend  # `backend.rnn`: the loop Keras's own RNN layers run on
+
+
+@keras.saving.register_keras_serializable(package="attention")
+class ConcatGRU(keras.layers.GRU):
+    """`keras.layers.GRU(reset_after=False)`, computed with two matmuls a step instead of three.
+
+    The original TF1 `GRUCell` multiplies the concatenation `[x_t, h]` by one
+    stacked kernel for both gates, and `[x_t, r * h]` by another for the
+    candidate; Keras's cell computes `x_t @ W`, `h @ U_zr` and `(r * h) @ U_h`
+    and slices its kernels at every step. The sums are the same, but fewer,
+    larger matmuls with kernels stacked once per call, outside the loop, run
+    faster on a CPU (see BENCHMARKS.md).
+
+    The weights, their layout and the configuration are those of `GRU`, so a
+    `GRU`'s weights load into a `ConcatGRU` and back. With `reset_after=True`
+    or dropout, the layer runs Keras's own loop (and cuDNN where Keras uses it).
+    """
+
+    def _concat_step(self) -> Any:
+        cell = self.cell
+        units = cell.units
+        kernel_zr, kernel_h = ops.split(cell.kernel, [2 * units], axis=1)
+        recurrent_zr, recurrent_h = ops.split(cell.recurrent_kernel, [2 * units], axis=1)
+        gates_kernel = ops.concatenate([kernel_zr, recurrent_zr], axis=0)  # (D + H, 2H): [z, r]
+        candidate_kernel = ops.concatenate([kernel_h, recurrent_h], axis=0)  # (D + H, H)
+        gates_bias, candidate_bias = ops.split(cell.bias, [2 * units]) if cell.use_bias else (0.0, 0.0)
+
+        def step(x: Any, states: list) -> tuple:
+            h_tm1 = states[0]
+            gates = ops.matmul(ops.concatenate([x, h_tm1], axis=-1), gates_kernel) + gates_bias
+            z, r = ops.split(cell.recurrent_activation(gates), 2, axis=-1)
+            candidate = ops.matmul(ops.concatenate([x, r * h_tm1], axis=-1), candidate_kernel) + candidate_bias
+            h = z * h_tm1 + (1 - z) * cell.activation(candidate)
+            return h, [h]
+
+        return step
+
+    def inner_loop(self, sequences: Any, initial_state: Any, mask: Any, training: bool = False) -> Any:
+        cell = self.cell
+        if cell.reset_after or cell.dropout or cell.recurrent_dropout:
+            return super().inner_loop(sequences, initial_state, mask, training=training)
+        if tree.is_nested(initial_state):
+            initial_state = initial_state[0]
+        if tree.is_nested(mask):
+            mask = mask[0]
+        return backend.rnn(
+            self._concat_step(),
+            sequences,
+            [initial_state],
+            go_backwards=self.go_backwards,
+            mask=mask,
+            unroll=self.unroll,
+            input_length=sequences.shape[1],
+            zero_output_for_mask=self.zero_output_for_mask,
+            return_all_outputs=self.return_sequences,
+        )

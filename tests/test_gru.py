@@ -1,0 +1,39 @@
+"""ConcatGRU computes exactly what keras.layers.GRU(reset_after=False) computes."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from attention.gru import ConcatGRU
+
+
+@pytest.mark.parametrize("go_backwards", [False, True])
+@pytest.mark.parametrize("reset_after", [False, True])
+def test_outputs_and_gradients_match_keras_gru(go_backwards, reset_after):
+    x = tf.constant(np.random.default_rng(0).normal(size=(4, 7, 5)).astype("float32"))
+    mask = np.ones((4, 7), dtype=bool)
+    mask[1, 3:] = False
+    mask[2, :] = False
+    kwargs = dict(units=6, return_sequences=True, reset_after=reset_after, go_backwards=go_backwards)
+    reference, layer = keras.layers.GRU(**kwargs), ConcatGRU(**kwargs)
+    reference.build(x.shape)
+    layer.build(x.shape)
+    layer.set_weights(reference.get_weights())
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(x)
+        expected, got = reference(x, mask=mask), layer(x, mask=mask)
+        expected_loss, loss = tf.reduce_sum(expected**2), tf.reduce_sum(got**2)
+    np.testing.assert_allclose(got, expected, atol=1e-6)
+    for g, e in zip(tape.gradient(loss, [x, *layer.trainable_weights]), tape.gradient(expected_loss, [x, *reference.trainable_weights])):
+        np.testing.assert_allclose(g, e, atol=1e-5)
+
+
+def test_config_and_weights_are_those_of_gru(tmp_path):
+    model = keras.Sequential([keras.Input((None, 3)), keras.layers.Bidirectional(ConcatGRU(4, reset_after=False))])
+    assert [w.shape for w in model.weights[:3]] == [(3, 12), (4, 12), (12,)]
+    model.save(tmp_path / "m.keras")
+    restored = keras.models.load_model(tmp_path / "m.keras")
+    assert isinstance(restored.layers[0].forward_layer, ConcatGRU)
+    x = np.ones((2, 5, 3), "float32")
+    np.testing.assert_array_equal(restored.predict(x, verbose=0), model.predict(x, verbose=0))
