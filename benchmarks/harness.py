@@ -1,0 +1,319 @@
+"""Reusable logic of `scripts/benchmark.py`: batches, timed workers, the table.
+
+Each measured configuration runs in a worker process of its own
+(`python -m benchmarks.harness WORKER.json`): its peak RSS is its own, TensorFlow's
+thread pools can be set before TensorFlow starts, and the TF1 reference can switch the
+whole process to TF1 behaviour. All workers of one benchmark run read the same batches
+from one `.npz` file, so the port and the reference are timed on identical inputs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+SEQUENCE_LENGTH = 250
+NUM_WORDS = 10000
+# Synthetic lengths: log-normal fitted to Keras's imdb.npz (median ~173 tokens, ~30 %
+# of the reviews cut at 249 by zero_pad).
+SYNTHETIC_MEDIAN, SYNTHETIC_SIGMA = 173.0, 0.70
+PART_NAMES = ("full/train", "full/predict", "bucketed/train", "bucketed/predict")
+MISSING_TF_KERAS = (
+    'reference skipped: tf_keras is not installed (pip install "tf_keras==2.21.*", '
+    'or pip install -e ".[bench]"); only the port is timed.'
+)
+
+
+# ----------------------------------------------------------------------------- data
+
+
+def load_padded(data: str | os.PathLike | None, seed: int = 0) -> tuple[np.ndarray, np.ndarray, str]:
+    """Training reviews as the original pads them: `(x, y, description)`.
+
+    The real IMDB training split when `data` exists, otherwise synthetic reviews
+    with IMDB's length distribution.
+    """
+    if data is not None and Path(data).exists():
+        from attention import imdb
+        from attention.preprocessing import zero_pad
+
+        (x, y), _ = imdb.load_data(data, num_words=NUM_WORDS, index_from=3, verbose=False)
+        return zero_pad(x, SEQUENCE_LENGTH), np.asarray(y, "float32"), f"IMDB training split ({data})"
+    rng = np.random.default_rng(seed)
+    n = 25000
+    lengths = np.clip(np.round(rng.lognormal(np.log(SYNTHETIC_MEDIAN), SYNTHETIC_SIGMA, n)), 10, SEQUENCE_LENGTH - 1)
+    x = np.zeros((n, SEQUENCE_LENGTH), "int32")
+    steps = np.arange(SEQUENCE_LENGTH)[None, :]
+    x[:] = np.where(steps < lengths[:, None], rng.integers(4, NUM_WORDS, x.shape), 0)
+    x[:, 0] = 1
+    return x, rng.integers(0, 2, n).astype("float32"), f"synthetic ({data} not found)"
+
+
+def random_batches(x, y, batch_size: int, count: int, rng) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Full-width batches in random order, as the original's `batch_generator`."""
+    order = np.concatenate([rng.permutation(len(x)) for _ in range(-(-count * batch_size // len(x)))])
+    return [(x[i], y[i]) for i in np.split(order[: count * batch_size], count)]
+
+
+def bucketed_batches(x, y, batch_size: int, warmup: int, steps: int, rng) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Batches of the port's default pipeline, each trimmed to its longest review.
+
+    `batch_indices(..., bucketing=True)` then trimming, exactly as `make_dataset`. Of one
+    epoch's full batches, `warmup` random ones come first (of different widths, so that
+    retracing is over before timing), then `steps` batches taken at evenly spaced
+    quantiles of width, so that a few steps represent the whole epoch's lengths.
+    """
+    from attention.pipeline import batch_indices, sequence_lengths
+
+    lengths = sequence_lengths(x)
+    epoch = [b for b in batch_indices(lengths, batch_size, True, True, rng) if len(b) == batch_size]
+    widths = np.array([lengths[b].max() for b in epoch])
+    by_width = np.argsort(widths, kind="stable")
+    timed = by_width[((np.arange(steps) + 0.5) * len(epoch) / steps).astype(int)]
+    rest = np.setdiff1d(np.arange(len(epoch)), timed)
+    chosen = list(rng.choice(rest, warmup, replace=False)) + list(rng.permutation(timed))
+    return [(x[epoch[i], : widths[i]], y[epoch[i]]) for i in chosen]
+
+
+def save_batches(path: Path, sets: dict[str, list]) -> None:
+    arrays = {}
+    for name, batches in sets.items():
+        for i, (bx, by) in enumerate(batches):
+            arrays[f"{name}/x/{i:04d}"], arrays[f"{name}/y/{i:04d}"] = bx, by
+    np.savez(path, **arrays)
+
+
+def load_batches(path: Path) -> dict[str, list]:
+    sets: dict[str, list] = {}
+    with np.load(path) as data:
+        for key in sorted(k for k in data.files if "/x/" in k):
+            name = key.split("/")[0]
+            sets.setdefault(name, []).append((data[key], data[key.replace("/x/", "/y/")]))
+    return sets
+
+
+# -------------------------------------------------------------------------- configs
+
+
+def parse_variant(spec: str, side: str) -> dict:
+    """`default`, or `+`-joined tokens.
+
+    Port: reset_after, xla, keras | projected | concat | fast | block | tf1cell (the GRU
+    class: `keras.layers.GRU` or one of `benchmarks.variants`; default: whatever
+    `attention.build_model()` builds).
+    Reference: tf2 (TF 2 control flow and resource variables instead of TF1 behaviour).
+    Both: intraN, interN (TensorFlow's thread pools; 0 = TensorFlow's own choice), onednn0
+    (TF_ENABLE_ONEDNN_OPTS=0). Without them the port sizes its pools as the training script
+    does (`attention.training.configure_threads()`), the reference as the original (TF's).
+    """
+    config = {"side": side, "label": f"{side}:{spec}", "reset_after": False, "jit": False, "gru": "package",
+              "intra": None, "inter": None, "tf1_behavior": True, "onednn": None}
+    for token in filter(None, spec.split("+")):
+        if token == "default":
+            continue
+        elif token == "reset_after" and side == "port":
+            config["reset_after"] = True
+        elif token == "xla" and side == "port":
+            config["jit"] = True
+        elif token in ("keras", "projected", "concat", "fast", "block", "tf1cell") and side == "port":
+            config["gru"] = token
+        elif token == "tf2" and side == "reference":
+            config["tf1_behavior"] = False
+        elif token.startswith(("intra", "inter")) and token[5:].isdigit():
+            config[token[:5]] = int(token[5:])
+        elif token in ("onednn0", "onednn1"):
+            config["onednn"] = token[-1]
+        else:
+            raise ValueError(f"Unknown {side} variant token {token!r} in {spec!r}.")
+    return config
+
+
+# -------------------------------------------------------------------------- workers
+
+
+def run_worker(config: dict, batches: Path, parts: list[str], warmup: int, workdir: Path) -> dict:
+    """Runs one configuration in a fresh process and returns its results."""
+    job = {**config, "batches": str(batches), "parts": parts, "warmup": warmup,
+           "output": str(workdir / "result.json")}
+    job_path = workdir / "job.json"
+    job_path.write_text(json.dumps(job))
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": "",
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+    if config["onednn"] is not None:
+        env["TF_ENABLE_ONEDNN_OPTS"] = config["onednn"]
+    start = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.harness", str(job_path)], cwd=REPO, env=env,
+                          capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"worker {config['label']} failed:\n{proc.stderr[-4000:]}")
+    result = json.loads(Path(job["output"]).read_text())
+    result["wall_s"] = round(time.perf_counter() - start, 1)
+    return result
+
+
+def _port_steps(job: dict):
+    import tensorflow as tf
+
+    from attention import training
+
+    if hasattr(training, "configure_threads"):  # the training script's thread policy
+        training.configure_threads(job["intra"], job["inter"])
+    else:
+        for size, setter in ((job["intra"], tf.config.threading.set_intra_op_parallelism_threads),
+                             (job["inter"], tf.config.threading.set_inter_op_parallelism_threads)):
+            if size is not None:
+                setter(size)
+    import keras
+
+    from attention import build_model
+
+    keras.utils.set_random_seed(0)
+    model = build_model(reset_after=job["reset_after"])
+    if job["gru"] != "package":
+        from benchmarks.variants import with_gru
+
+        model = with_gru(model, job["gru"])
+    model.jit_compile = job["jit"]
+    bi_gru = model.get_layer("bi_gru").forward_layer
+    job["in_force"] = {"gru_class": type(getattr(bi_gru, "cell", None) if job["gru"] == "tf1cell" else bi_gru).__name__,
+                       "intra": tf.config.threading.get_intra_op_parallelism_threads(),
+                       "inter": tf.config.threading.get_inter_op_parallelism_threads()}
+    return (lambda x, y: model.train_on_batch(x, y)), (lambda x, y: model.predict_on_batch(x))
+
+
+def _reference_steps(job: dict):
+    from benchmarks import tf1_reference
+
+    if job["tf1_behavior"]:
+        tf1_reference.enable_tf1_behavior()
+    ref = tf1_reference.Reference(NUM_WORDS, seed=0, intra_op_threads=job["intra"] or 0,
+                                  inter_op_threads=job["inter"] or 0)
+    job["in_force"] = {"intra": job["intra"] or 0, "inter": job["inter"] or 0, "tf1_behavior": job["tf1_behavior"]}
+    return ref.train_step, (lambda x, y, s: ref.predict(x, s))
+
+
+def worker_main(job_path: str) -> None:
+    job = json.loads(Path(job_path).read_text())
+    sets = load_batches(Path(job["batches"]))
+    train, predict = (_port_steps if job["side"] == "port" else _reference_steps)(job)
+    parts = {}
+    for part in job["parts"]:
+        set_name, mode = part.split("/")
+        if job["side"] == "reference":
+            if set_name == "bucketed":
+                continue  # the original pipeline has no bucketing: it is "full"
+            from benchmarks.tf1_reference import original_sequence_lengths
+
+            # The original's feed, computed outside the timing as tf.data would prefetch it.
+            batches = [(bx, by, original_sequence_lengths(bx)) for bx, by in sets[set_name]]
+        else:
+            batches = sets[set_name]
+        step = train if mode == "train" else predict
+        times = []
+        for batch in batches:
+            start = time.perf_counter()
+            step(*batch)
+            times.append(time.perf_counter() - start)
+        parts[part] = summarize(times[job["warmup"]:], batches[job["warmup"]:])
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    Path(job["output"]).write_text(json.dumps({"config": {k: job[k] for k in job if k not in ("batches", "output")},
+                                               "parts": parts, "peak_rss_mib": round(rss, 1)}))
+
+
+def merge_rounds(rounds: list[dict]) -> dict:
+    """One configuration measured in several rounds: the median samples/s of each part."""
+    merged = json.loads(json.dumps(rounds[0]))
+    for part, summary in merged["parts"].items():
+        rates = [r["parts"][part]["samples_per_s"] for r in rounds]
+        summary["samples_per_s"] = round(float(np.median(rates)), 1)
+        summary["rounds_samples_per_s"] = rates
+        summary["step_s"] = [r["parts"][part]["step_s"] for r in rounds]
+    merged["peak_rss_mib"] = max(r["peak_rss_mib"] for r in rounds)
+    merged["wall_s"] = round(sum(r["wall_s"] for r in rounds), 1)
+    return merged
+
+
+def summarize(times: list[float], batches: list) -> dict:
+    """Samples/s: batch / median step time for equal widths; total samples / total time otherwise."""
+    sizes = np.array([len(b[0]) for b in batches])
+    widths = np.array([b[0].shape[1] for b in batches])
+    times_a = np.array(times)
+    if len(set(widths)) == 1:
+        rate = sizes.mean() / np.median(times_a)
+    else:
+        rate = sizes.sum() / times_a.sum()
+    return {"samples_per_s": round(float(rate), 1), "median_step_s": round(float(np.median(times_a)), 4),
+            "mean_width": round(float(widths.mean()), 1), "steps": len(times),
+            "step_s": [round(t, 4) for t in times], "widths": widths.tolist()}
+
+
+# ---------------------------------------------------------------------------- report
+
+
+def environment() -> dict:
+    import importlib.metadata as md
+
+    model = "unknown"
+    try:
+        for line in subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines():
+            if line.startswith("Model name:"):
+                model = line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    versions = {}
+    for package in ("tensorflow", "keras", "tf_keras", "numpy"):
+        try:
+            versions[package] = md.version(package)
+        except md.PackageNotFoundError:
+            versions[package] = None
+    return {"cpu": model, "cpus": os.cpu_count(), "python": platform.python_version(), **versions}
+
+
+def rate(result: dict | None, part: str) -> float | None:
+    return None if result is None or part not in result["parts"] else result["parts"][part]["samples_per_s"]
+
+
+def table(port: dict, reference: dict | None) -> str:
+    """The headline table: the port against the reference, side by side."""
+    ref_part = {"bucketed/train": "full/train", "bucketed/predict": "full/predict"}
+    rows = [("(a) train, identical full-length (250) batches", "full/train"),
+            ("(a) predict, identical full-length (250) batches", "full/predict"),
+            ("(b) train, default pipelines (port: bucketed; ref: random full-length)", "bucketed/train"),
+            ("(b) predict, default pipelines", "bucketed/predict")]
+    lines = ["| row | port samples/s | reference samples/s | port / reference |", "|---|---:|---:|---:|"]
+    fmt = lambda v: "-" if v is None else f"{v:.1f}"  # noqa: E731
+    for title, part in rows:
+        p, r = rate(port, part), rate(reference, ref_part.get(part, part))
+        ratio = f"**{p / r:.2f}x**" if p and r else "-"
+        lines.append(f"| {title} | {fmt(p)} | {fmt(r)} | {ratio} |")
+    rss_r = None if reference is None else reference["peak_rss_mib"]
+    ratio = f"{port['peak_rss_mib'] / rss_r:.2f}x" if rss_r else "-"
+    lines.append(f"| peak RSS (MiB) | {port['peak_rss_mib']:.0f} | {fmt(rss_r)} | {ratio} |")
+    return "\n".join(lines)
+
+
+def variants_table(results: list[dict]) -> str:
+    """Every measured configuration, with its ratio to the first one of its side."""
+    lines = ["| configuration | " + " | ".join(PART_NAMES) + " | peak RSS MiB | wall s |",
+             "|---|" + "---:|" * (len(PART_NAMES) + 2)]
+    for res in results:
+        cells = [res["config"]["label"]]
+        for part in PART_NAMES:
+            value = rate(res, part)
+            cells.append("-" if value is None else f"{value:.1f}")
+        cells += [f"{res['peak_rss_mib']:.0f}", f"{res['wall_s']:.0f}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    worker_main(sys.argv[1])

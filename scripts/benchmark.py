@@ -1,0 +1,119 @@
+"""Throughput of the port against the original TF1 graph, side by side, on the same batches.
+
+Times training steps (`model.train_on_batch`) and prediction (`predict_on_batch`) of
+`attention.build_model()` at batch 256, steady state (warm-up steps excluded), and the
+reference TF1 graph (`benchmarks/tf1_reference.py`, needs tf_keras) on the same batches:
+
+* (a) identical full-length (250) batches in random order, fed to both sides;
+* (b) each side's default input pipeline on the real length distribution: the port's
+  length bucketing (each batch cut to its longest review, as `make_dataset`) against the
+  original's random full-length batches.
+
+Each configuration runs in a process of its own (so peak RSS is its own); timed steps
+and the table go to --output as JSON. Hold the machine while it runs, e.g.
+
+    flock /tmp/cpu.lock python scripts/benchmark.py
+    flock /tmp/cpu.lock python scripts/benchmark.py --port default --port block+intra1+inter2 --rounds 3
+"""
+
+import argparse
+import datetime as dt
+import importlib.util
+import json
+import shlex
+import sys
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+import numpy as np  # noqa: E402
+
+from benchmarks import harness  # noqa: E402
+
+BATCH_SIZE = 256
+STEPS = 20
+WARMUP = 3
+SEED = 0
+DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared/data/aclImdb_v1-labeled.tar.gz"
+DEFAULT_OUTPUT = REPO / "benchmarks/results.json"
+
+parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+parser.add_argument("--data", default=str(DEFAULT_DATA),
+                    help="IMDB data for the length distribution; synthetic lengths if missing (default: %(default)s)")
+parser.add_argument("--output", default=str(DEFAULT_OUTPUT), help="JSON results (default: %(default)s)")
+parser.add_argument("--steps", type=int, default=STEPS, help="timed batches per measurement (default: %(default)s)")
+parser.add_argument("--warmup", type=int, default=WARMUP, help="untimed batches first (default: %(default)s)")
+parser.add_argument("--batch-size", type=int, default=BATCH_SIZE, help="(default: %(default)s)")
+parser.add_argument("--parts", nargs="+", default=list(harness.PART_NAMES), choices=harness.PART_NAMES,
+                    help="what to time: full = (a) identical full-length batches, bucketed = (b) the port's pipeline")
+parser.add_argument("--port", action="append", metavar="VARIANT",
+                    help="port configuration, repeatable: 'default' (build_model() with the training script's threads) or "
+                         "'+'-joined tokens of reset_after, xla, keras|projected|concat|fast|block|tf1cell (the GRU "
+                         "class), intraN, interN (0: TensorFlow's choice), onednn0 (default: default)")
+parser.add_argument("--reference", action="append", metavar="VARIANT",
+                    help="reference configuration, repeatable: 'default' (TF1 behaviour) or tokens of tf2 (TF 2 "
+                         "control flow), intraN, interN, onednn0 (default: default)")
+parser.add_argument("--no-reference", action="store_true", help="time the port only")
+parser.add_argument("--rounds", type=int, default=1,
+                    help="run every configuration this many times, interleaved, and keep each part's median "
+                         "(evens out drifts of a shared machine) (default: %(default)s)")
+parser.add_argument("--seed", type=int, default=SEED, help="seed of the batch sampling (default: %(default)s)")
+
+
+def main(argv=None):
+    args = parser.parse_args(argv)
+    ports = [harness.parse_variant(v, "port") for v in args.port or ["default"]]
+    references = [harness.parse_variant(v, "reference") for v in args.reference or ["default"]]
+    if args.no_reference:
+        references = []
+    elif importlib.util.find_spec("tf_keras") is None:
+        print(harness.MISSING_TF_KERAS, file=sys.stderr)
+        references = []
+
+    x, y, source = harness.load_padded(args.data, args.seed)
+    lengths = np.count_nonzero(x, axis=1)
+    rng = np.random.default_rng(args.seed)
+    sets = {"full": harness.random_batches(x, y, args.batch_size, args.warmup + args.steps, rng),
+            "bucketed": harness.bucketed_batches(x, y, args.batch_size, args.warmup, args.steps, rng)}
+    print(f"data: {source}: {len(x)} reviews, median length {np.median(lengths):.0f}, "
+          f"{np.mean(lengths >= 249):.0%} at 249 (cut); batch {args.batch_size}, "
+          f"{args.warmup} warm-up + {args.steps} timed steps per measurement")
+
+    configs = ports + references
+    rounds = [[] for _ in configs]
+    with tempfile.TemporaryDirectory() as tmp:
+        batches = Path(tmp) / "batches.npz"
+        harness.save_batches(batches, sets)
+        for round_ in range(args.rounds):
+            for config, runs in zip(configs, rounds):
+                print(f"running {config['label']} (round {round_ + 1}/{args.rounds}) ...", flush=True)
+                result = harness.run_worker(config, batches, args.parts, args.warmup, Path(tmp))
+                runs.append(result)
+                summary = ", ".join(f"{p} {v['samples_per_s']:.1f}/s" for p, v in result["parts"].items())
+                print(f"  {summary}; peak RSS {result['peak_rss_mib']:.0f} MiB; {result['wall_s']:.0f} s", flush=True)
+    results = [harness.merge_rounds(runs) for runs in rounds]
+
+    port = results[0]
+    reference = next((r for r in results if r["config"]["side"] == "reference"), None)
+    headline = harness.table(port, reference)
+    print(f"\n{port['config']['label']} vs {reference['config']['label'] if reference else '(no reference)'}:")
+    print(headline)
+    if len(results) > 2 or reference is None:
+        print("\nAll configurations (samples/s):")
+        print(harness.variants_table(results))
+
+    meta = {"date": dt.date.today().isoformat(), "command": shlex.join(["python", *sys.argv]), "data": source,
+            "reviews": len(x), "median_length": float(np.median(lengths)),
+            "fraction_cut_at_249": round(float(np.mean(lengths >= 249)), 4),
+            "bucketed_epoch_mean_width": round(float(np.mean([b[0].shape[1] for b in sets["bucketed"][args.warmup:]])), 1),
+            "batch_size": args.batch_size, "steps": args.steps, "warmup": args.warmup, "rounds": args.rounds, **harness.environment()}
+    output = Path(args.output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps({"meta": meta, "table": headline, "results": results}, indent=1) + "\n")
+    print(f"\nwrote {output}")
+
+
+if __name__ == "__main__":
+    main()
