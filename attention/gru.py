@@ -44,16 +44,24 @@ class ConcatGRU(keras.layers.GRU):
 
         return step
 
-    def inner_loop(self, sequences: Any, initial_state: Any, mask: Any, training: bool = False) -> Any:
+    def _step(self, training: bool) -> Any:
+        """The loop's step function; subclasses may swap in another with the same math."""
+        return self._concat_step()
+
+    def _keras_loop(self) -> bool:
+        """Whether this configuration runs Keras's own loop instead."""
         cell = self.cell
-        if cell.reset_after or cell.dropout or cell.recurrent_dropout:
+        return bool(cell.reset_after or cell.dropout or cell.recurrent_dropout)
+
+    def inner_loop(self, sequences: Any, initial_state: Any, mask: Any, training: bool = False) -> Any:
+        if self._keras_loop():
             return super().inner_loop(sequences, initial_state, mask, training=training)
         if tree.is_nested(initial_state):
             initial_state = initial_state[0]
         if tree.is_nested(mask):
             mask = mask[0]
         return backend.rnn(
-            self._concat_step(),
+            self._step(training),
             sequences,
             [initial_state],
             go_backwards=self.go_backwards,

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import numpy as np
 import tensorflow as tf
 
-# Reviews are sorted by length within chunks of this many batches: large
-# enough that neighbouring reviews have similar lengths, small enough that
-# each epoch still mixes the data set well.
-CHUNK_BATCHES = 16
+# Reviews are sorted by length within chunks of this many batches, and the
+# batches shuffled. On the IMDB training split (mean length 191.8 after
+# zero_pad), the mean batch width is 199.0 with chunks of 16 batches, 196.0
+# with 32 and 194.1 with 64: most of the padding is gone by 64, while each
+# batch still draws its reviews at random among those of its length.
+CHUNK_BATCHES = 64
 
 
 def sequence_lengths(x: np.ndarray) -> np.ndarray:
@@ -81,20 +81,26 @@ def make_dataset(
     lengths = sequence_lengths(x)
     rng = np.random.default_rng(seed)
 
-    def batches() -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        for indices in batch_indices(lengths, batch_size, shuffle, bucketing, rng):
-            width = max(int(lengths[indices].max()), 1) if bucketing else x.shape[1]
-            yield x[indices, :width], y[indices]
+    plan: list[np.ndarray] = []
 
-    dataset = tf.data.Dataset.from_generator(
-        batches,
-        output_signature=(
-            tf.TensorSpec(shape=(None, None), dtype=tf.int32),
-            tf.TensorSpec(shape=(None,), dtype=tf.float32),
-        ),
-    )
-    # A known length lets Keras size its progress and stop each epoch cleanly.
-    dataset = dataset.apply(tf.data.experimental.assert_cardinality(num_batches(len(x), batch_size)))
+    def load_batch(index: np.int64) -> tuple[np.ndarray, np.ndarray]:
+        # Each pass over the data set starts again at index 0: draw its order then.
+        if index == 0 or not plan:
+            plan[:] = batch_indices(lengths, batch_size, shuffle, bucketing, rng)
+        indices = plan[index]
+        width = max(int(lengths[indices].max()), 1) if bucketing else x.shape[1]
+        return x[indices, :width], y[indices]
+
+    def load(index: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        word_ids, labels = tf.numpy_function(load_batch, [index], (tf.int32, tf.float32), stateful=True)
+        word_ids.set_shape((None, None))
+        labels.set_shape((None,))
+        return word_ids, labels
+
+    # A range of batch numbers, not `from_generator`: its length is known, so
+    # Keras sizes each epoch, and a pass that ends at the last batch leaves no
+    # unfinished Python generator to tear down (which stalls each evaluation).
+    dataset = tf.data.Dataset.range(num_batches(len(x), batch_size)).map(load)
     return dataset.prefetch(tf.data.AUTOTUNE)
 
 

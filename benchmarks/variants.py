@@ -6,6 +6,8 @@ import keras
 from keras import ops, tree
 from keras.src import backend  # backend.rnn, the loop Keras's own RNN layers use
 
+from attention.gru import ConcatGRU
+
 
 @keras.saving.register_keras_serializable(package="benchmarks")
 class ProjectedGRU(keras.layers.GRU):
@@ -60,67 +62,6 @@ class ProjectedGRU(keras.layers.GRU):
         return backend.rnn(
             step,
             projected,
-            [initial_state],
-            go_backwards=self.go_backwards,
-            mask=mask,
-            unroll=self.unroll,
-            input_length=sequences.shape[1],
-            zero_output_for_mask=self.zero_output_for_mask,
-            return_all_outputs=self.return_sequences,
-        )
-
-
-@keras.saving.register_keras_serializable(package="benchmarks")
-class ConcatGRU(keras.layers.GRU):
-    """`keras.layers.GRU(reset_after=False)` stepped as the TF1 `GRUCell` does.
-
-    Per step, two matmuls on concatenated inputs, `[x_t, h] @ [[W_zr], [U_zr]]` and
-    `[x_t, r * h] @ [[W_h], [U_h]]`, instead of Keras's three (`x_t @ W`, `h @ U_zr`,
-    `(r * h) @ U_h`): the same products summed in one larger matmul. The stacked
-    kernels are built once per call, outside the loop. Same weights and layout as
-    `GRU`; `reset_after=True` and dropout fall back to Keras's loop.
-    """
-
-    def _concat_step(self):
-        cell = self.cell
-        units = cell.units
-        kernel_zr, kernel_h = ops.split(cell.kernel, [2 * units], axis=1)
-        recurrent_zr, recurrent_h = ops.split(cell.recurrent_kernel, [2 * units], axis=1)
-        gates_kernel = ops.concatenate([kernel_zr, recurrent_zr], axis=0)  # (D + H, 2H): [z, r]
-        candidate_kernel = ops.concatenate([kernel_h, recurrent_h], axis=0)  # (D + H, H)
-        gates_bias, candidate_bias = ops.split(cell.bias, [2 * units]) if cell.use_bias else (None, None)
-
-        def step(x, states):
-            h_tm1 = states[0]
-            gates = ops.matmul(ops.concatenate([x, h_tm1], axis=-1), gates_kernel)
-            if gates_bias is not None:
-                gates = gates + gates_bias
-            z, r = ops.split(cell.recurrent_activation(gates), 2, axis=-1)
-            candidate = ops.matmul(ops.concatenate([x, r * h_tm1], axis=-1), candidate_kernel)
-            if candidate_bias is not None:
-                candidate = candidate + candidate_bias
-            hh = cell.activation(candidate)
-            h = z * h_tm1 + (1 - z) * hh
-            return h, [h]
-
-        return step
-
-    def _step(self, training):
-        return self._concat_step()
-
-    def _keras_loop(self):
-        return self.cell.reset_after or self.cell.dropout or self.cell.recurrent_dropout
-
-    def inner_loop(self, sequences, initial_state, mask, training=False):
-        if self._keras_loop():
-            return super().inner_loop(sequences, initial_state, mask, training=training)
-        if tree.is_nested(initial_state):
-            initial_state = initial_state[0]
-        if tree.is_nested(mask):
-            mask = mask[0]
-        return backend.rnn(
-            self._step(training),
-            sequences,
             [initial_state],
             go_backwards=self.go_backwards,
             mask=mask,
