@@ -20,6 +20,11 @@ class ConcatGRU(keras.layers.GRU):
     larger matmuls with kernels stacked once per call, outside the loop, run
     faster on a CPU (see BENCHMARKS.md).
 
+    On the TensorFlow backend, with the default activations, each step also
+    carries its gradient written out by hand, so that the loop keeps only
+    `x_t`, `h`, `z`, `r` and the candidate for the backward pass, not every
+    intermediate of the step: less memory, and fewer ops to run backwards.
+
     The weights, their layout and the configuration are those of `GRU`, so a
     `GRU`'s weights load into a `ConcatGRU` and back. With `reset_after=True`
     or dropout, the layer runs Keras's own loop (and cuDNN where Keras uses it).
@@ -46,7 +51,62 @@ class ConcatGRU(keras.layers.GRU):
 
     def _step(self, training: bool) -> Any:
         """The loop's step function; subclasses may swap in another with the same math."""
+        cell = self.cell
+        if (
+            keras.backend.backend() == "tensorflow"
+            and cell.activation is keras.activations.tanh
+            and cell.recurrent_activation is keras.activations.sigmoid
+        ):
+            return self._fused_step()
         return self._concat_step()
+
+    def _fused_step(self) -> Any:
+        """`_concat_step` with a hand-written gradient (TensorFlow, tanh and sigmoid)."""
+        import tensorflow as tf
+
+        cell = self.cell
+        units = cell.units
+        kernel_zr, kernel_h = ops.split(cell.kernel, [2 * units], axis=1)
+        recurrent_zr, recurrent_h = ops.split(cell.recurrent_kernel, [2 * units], axis=1)
+        gates_kernel = ops.concatenate([kernel_zr, recurrent_zr], axis=0)
+        candidate_kernel = ops.concatenate([kernel_h, recurrent_h], axis=0)
+        if cell.use_bias:
+            gates_bias, candidate_bias = ops.split(cell.bias, [2 * units])
+        else:
+            gates_bias = ops.zeros((2 * units,), dtype=gates_kernel.dtype)
+            candidate_bias = ops.zeros((units,), dtype=gates_kernel.dtype)
+
+        @tf.custom_gradient
+        def gru(x, h_tm1, gates_kernel, gates_bias, candidate_kernel, candidate_bias):
+            z, r = tf.split(tf.sigmoid(tf.matmul(tf.concat([x, h_tm1], 1), gates_kernel) + gates_bias), 2, axis=1)
+            c = tf.tanh(tf.matmul(tf.concat([x, r * h_tm1], 1), candidate_kernel) + candidate_bias)
+            h = z * h_tm1 + (1 - z) * c
+
+            def grad(d_h):
+                # Backpropagation through h = z * h_tm1 + (1 - z) * c, with
+                # c = tanh([x, r * h_tm1] @ Wc + bc) and [z, r] = sigmoid([x, h_tm1] @ Wg + bg).
+                d_candidate = d_h * (1 - z) * (1 - c * c)
+                candidate_input = tf.concat([x, r * h_tm1], 1)
+                d_x, d_rh = tf.split(tf.matmul(d_candidate, candidate_kernel, transpose_b=True), [-1, units], axis=1)
+                d_gates = tf.concat([d_h * (h_tm1 - c) * z * (1 - z), d_rh * h_tm1 * r * (1 - r)], 1)
+                gates_input = tf.concat([x, h_tm1], 1)
+                d_x_gates, d_h_gates = tf.split(tf.matmul(d_gates, gates_kernel, transpose_b=True), [-1, units], axis=1)
+                return (
+                    d_x + d_x_gates,
+                    d_h * z + d_rh * r + d_h_gates,
+                    tf.matmul(gates_input, d_gates, transpose_a=True),
+                    tf.reduce_sum(d_gates, 0),
+                    tf.matmul(candidate_input, d_candidate, transpose_a=True),
+                    tf.reduce_sum(d_candidate, 0),
+                )
+
+            return h, grad
+
+        def step(x: Any, states: list) -> tuple:
+            h = gru(x, states[0], gates_kernel, gates_bias, candidate_kernel, candidate_bias)
+            return h, [h]
+
+        return step
 
     def _keras_loop(self) -> bool:
         """Whether this configuration runs Keras's own loop instead."""

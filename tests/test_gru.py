@@ -8,17 +8,20 @@ import tensorflow as tf
 from attention.gru import ConcatGRU
 
 
+@pytest.mark.parametrize("use_bias", [True, False])
 @pytest.mark.parametrize("go_backwards", [False, True])
 @pytest.mark.parametrize("reset_after", [False, True])
-def test_outputs_and_gradients_match_keras_gru(go_backwards, reset_after):
+def test_outputs_and_gradients_match_keras_gru(go_backwards, reset_after, use_bias):
     x = tf.constant(np.random.default_rng(0).normal(size=(4, 7, 5)).astype("float32"))
     mask = np.ones((4, 7), dtype=bool)
     mask[1, 3:] = False
     mask[2, :] = False
-    kwargs = dict(units=6, return_sequences=True, reset_after=reset_after, go_backwards=go_backwards)
+    kwargs = dict(units=6, return_sequences=True, reset_after=reset_after, go_backwards=go_backwards, use_bias=use_bias)
     reference, layer = keras.layers.GRU(**kwargs), ConcatGRU(**kwargs)
     reference.build(x.shape)
     layer.build(x.shape)
+    rng = np.random.default_rng(1)  # non-zero biases too, so that their gradients are checked
+    reference.set_weights([rng.normal(0.0, 0.5, w.shape).astype("float32") for w in reference.get_weights()])
     layer.set_weights(reference.get_weights())
     with tf.GradientTape(persistent=True) as tape:
         tape.watch(x)
@@ -27,6 +30,16 @@ def test_outputs_and_gradients_match_keras_gru(go_backwards, reset_after):
     np.testing.assert_allclose(got, expected, atol=1e-6)
     for g, e in zip(tape.gradient(loss, [x, *layer.trainable_weights]), tape.gradient(expected_loss, [x, *reference.trainable_weights])):
         np.testing.assert_allclose(g, e, atol=1e-5)
+
+
+def test_other_activations_take_the_plain_step():
+    x = np.random.default_rng(2).normal(size=(3, 5, 4)).astype("float32")
+    kwargs = dict(units=3, return_sequences=True, reset_after=False, activation="relu", recurrent_activation="hard_sigmoid")
+    reference, layer = keras.layers.GRU(**kwargs), ConcatGRU(**kwargs)
+    reference.build(x.shape)
+    layer.build(x.shape)
+    layer.set_weights(reference.get_weights())
+    np.testing.assert_allclose(layer(x), reference(x), atol=1e-6)
 
 
 def test_config_and_weights_are_those_of_gru(tmp_path):

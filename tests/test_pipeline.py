@@ -1,0 +1,96 @@
+"""The input pipeline: every review once per epoch, batches of similar length, trimmed padding."""
+
+import keras
+import numpy as np
+import pytest
+
+from attention import build_model
+from attention.pipeline import CHUNK_BATCHES, batch_indices, make_dataset, num_batches, sequence_lengths
+from attention.preprocessing import zero_pad
+
+
+def reviews(count, width=30, seed=0):
+    """Post-padded rows with distinct first words (the row number + 1), random lengths."""
+    rng = np.random.default_rng(seed)
+    rows = [[i + 1, *rng.integers(1, 50, rng.integers(0, width + 5))] for i in range(count)]
+    return zero_pad(rows, width), (np.arange(count) % 2).astype("float32")
+
+
+def epochs(dataset, count):
+    """Each pass over `dataset` as a list of `(x, y)` NumPy batches."""
+    return [[(bx.numpy(), by.numpy()) for bx, by in dataset] for _ in range(count)]
+
+
+@pytest.mark.parametrize("shuffle", [True, False])
+@pytest.mark.parametrize("bucketing", [True, False])
+def test_each_review_once_per_epoch_with_its_label(shuffle, bucketing):
+    x, y = reviews(45)
+    dataset = make_dataset(x, y, 8, shuffle=shuffle, bucketing=bucketing, seed=1)
+    assert dataset.cardinality().numpy() == num_batches(45, 8) == 6
+    for batches in epochs(dataset, 2):
+        assert sorted(len(bx) for bx, _ in batches) == [5, 8, 8, 8, 8, 8]
+        firsts = np.concatenate([bx[:, 0] for bx, _ in batches])
+        labels = np.concatenate([by for _, by in batches])
+        assert sorted(firsts) == list(range(1, 46))
+        np.testing.assert_array_equal(labels, y[firsts - 1])
+
+
+def test_bucketed_batches_are_trimmed_to_their_longest_review():
+    x, y = reviews(60, width=40)
+    for bx, _ in epochs(make_dataset(x, y, 8, seed=2), 1)[0]:
+        full = x[bx[:, 0] - 1]
+        width = bx.shape[1]
+        assert width == sequence_lengths(full).max()
+        np.testing.assert_array_equal(bx, full[:, :width])
+        assert not full[:, width:].any()  # only padding was cut
+
+
+def test_unbucketed_batches_keep_the_full_width():
+    x, y = reviews(20, width=30)
+    assert {bx.shape[1] for bx, _ in epochs(make_dataset(x, y, 8, bucketing=False), 1)[0]} == {30}
+
+
+def test_training_order_changes_each_epoch_evaluation_order_does_not():
+    x, y = reviews(64)
+    first, second = epochs(make_dataset(x, y, 8, shuffle=True, seed=3), 2)
+    assert [b[0][:, 0].tolist() for b in first] != [b[0][:, 0].tolist() for b in second]
+    first, second = epochs(make_dataset(x, y, 8, shuffle=False), 2)
+    assert [b[0][:, 0].tolist() for b in first] == [b[0][:, 0].tolist() for b in second]
+
+
+def test_same_seed_same_batches():
+    x, y = reviews(40)
+    runs = [epochs(make_dataset(x, y, 8, seed=4), 2) for _ in range(2)]
+    for a, b in zip(*runs):
+        for (ax, _), (bx, _) in zip(a, b):
+            np.testing.assert_array_equal(ax, bx)
+
+
+def test_bucketing_groups_reviews_of_similar_length():
+    rng = np.random.default_rng(5)
+    lengths = rng.integers(1, 250, 8 * CHUNK_BATCHES * 3)
+    plain = batch_indices(lengths, 8, True, False, np.random.default_rng(0))
+    bucketed = batch_indices(lengths, 8, True, True, np.random.default_rng(0))
+    assert sorted(np.concatenate(bucketed).tolist()) == list(range(len(lengths)))
+    spread = lambda batches: np.mean([np.ptp(lengths[b]) for b in batches])  # noqa: E731
+    assert spread(bucketed) < spread(plain) / 4
+
+
+def test_bad_arguments():
+    x, y = reviews(4)
+    with pytest.raises(ValueError, match="same length"):
+        make_dataset(x, y[:3], 2)
+    with pytest.raises(ValueError, match="zero samples"):
+        make_dataset(x[:0], y[:0], 2)
+    with pytest.raises(ValueError, match="batch_size"):
+        make_dataset(x, y, 0)
+
+
+def test_fit_takes_exactly_one_optimizer_step_per_batch():
+    # A data set of unknown length makes Keras take one extra (empty) step per
+    # epoch, which would shift Adam's bias correction and the TensorBoard steps.
+    x, y = reviews(20, width=12)
+    keras.utils.set_random_seed(0)
+    model = build_model(60, 4, 3, 2)
+    model.fit(make_dataset(x, y, 8, seed=0), epochs=2, verbose=0)
+    assert int(model.optimizer.iterations.numpy()) == 2 * num_batches(20, 8)
