@@ -20,9 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
+from attention.defaults import INDEX_FROM, NUM_WORDS, SEQUENCE_LENGTH
+
 REPO = Path(__file__).resolve().parents[1]
-SEQUENCE_LENGTH = 250
-NUM_WORDS = 10000
 # Synthetic lengths: log-normal fitted to Keras's imdb.npz (median ~173 tokens, ~30 %
 # of the reviews cut at 249 by zero_pad).
 SYNTHETIC_MEDIAN, SYNTHETIC_SIGMA = 173.0, 0.70
@@ -46,7 +46,7 @@ def load_padded(data: str | os.PathLike | None, seed: int = 0) -> tuple[np.ndarr
         from attention import imdb
         from attention.preprocessing import zero_pad
 
-        (x, y), _ = imdb.load_data(data, num_words=NUM_WORDS, index_from=3, verbose=False)
+        (x, y), _ = imdb.load_data(data, num_words=NUM_WORDS, index_from=INDEX_FROM, verbose=False)
         return zero_pad(x, SEQUENCE_LENGTH), np.asarray(y, "float32"), f"IMDB training split ({data})"
     rng = np.random.default_rng(seed)
     n = 25000

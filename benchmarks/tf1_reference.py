@@ -41,18 +41,20 @@ import tensorflow as tf  # noqa: E402
 
 tf1 = tf.compat.v1
 
-# The original script's constants.
-NUM_WORDS = 10000
-INDEX_FROM = 3
-SEQUENCE_LENGTH = 250
-EMBEDDING_DIM = 100
-HIDDEN_SIZE = 150
-ATTENTION_SIZE = 50
-KEEP_PROB = 0.8
-BATCH_SIZE = 256
-NUM_EPOCHS = 3
-DELTA = 0.5
-LEARNING_RATE = 1e-3
+# The original script's constants, which are also the port's defaults.
+from attention.defaults import (  # noqa: E402
+    ATTENTION_SIZE,
+    BATCH_SIZE,
+    DELTA,
+    EMBEDDING_DIM,
+    HIDDEN_SIZE,
+    INDEX_FROM,
+    KEEP_PROB,
+    LEARNING_RATE,
+    NUM_EPOCHS,
+    NUM_WORDS,
+    SEQUENCE_LENGTH,
+)
 
 MISSING_TF_KERAS = (
     "The TF1 reference needs the TF1 GRUCell, which TensorFlow 2.16+ only provides through "

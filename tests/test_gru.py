@@ -50,3 +50,17 @@ def test_config_and_weights_are_those_of_gru(tmp_path):
     assert isinstance(restored.layers[0].forward_layer, ConcatGRU)
     x = np.ones((2, 5, 3), "float32")
     np.testing.assert_array_equal(restored.predict(x, verbose=0), model.predict(x, verbose=0))
+
+
+def test_trains_under_xla_as_without():
+    # Keras compiles with XLA by default on a GPU: the hand-written gradient must compile too.
+    x = np.random.default_rng(3).normal(size=(4, 6, 3)).astype("float32")
+    y = np.array([0.0, 1.0, 1.0, 0.0], "float32")
+    losses = []
+    for jit_compile in (False, True):
+        keras.utils.set_random_seed(0)
+        model = keras.Sequential([keras.Input((None, 3)), keras.layers.Bidirectional(ConcatGRU(5, reset_after=False)),
+                                  keras.layers.Dense(1)])
+        model.compile("adam", keras.losses.BinaryCrossentropy(from_logits=True), jit_compile=jit_compile)
+        losses.append([float(model.train_on_batch(x, y)) for _ in range(3)])
+    np.testing.assert_allclose(losses[1], losses[0], atol=1e-5)
