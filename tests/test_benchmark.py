@@ -1,0 +1,66 @@
+"""scripts/benchmark.py and its harness: the batches it times and a tiny end-to-end run."""
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from benchmarks import harness  # noqa: E402
+
+
+def test_synthetic_lengths_follow_imdb():
+    x, y, source = harness.load_padded(REPO / "no-such-file", seed=0)
+    lengths = np.count_nonzero(x, axis=1)
+    assert source.startswith("synthetic")
+    assert x.shape == (25000, harness.SEQUENCE_LENGTH) and set(np.unique(y)) == {0.0, 1.0}
+    assert 160 <= np.median(lengths) <= 185
+    assert 0.2 <= np.mean(lengths >= harness.SEQUENCE_LENGTH - 1) <= 0.4
+    assert np.all(x[:, 0] == 1)  # the start token, as the loader's reviews begin
+
+
+def test_bucketed_batches_are_trimmed_and_span_the_widths():
+    x, y, _ = harness.load_padded(None, seed=1)
+    batches = harness.bucketed_batches(x, y, 64, warmup=2, steps=6, rng=np.random.default_rng(1))
+    assert len(batches) == 8
+    widths = []
+    for bx, by in batches:
+        assert bx.shape[0] == len(by) == 64
+        assert np.count_nonzero(bx, axis=1).max() == bx.shape[1]
+        widths.append(bx.shape[1])
+    timed = sorted(widths[2:])
+    assert timed[0] < timed[-1]  # quantiles of the epoch's widths, not one width
+
+
+def test_benchmark_script_writes_the_table(tmp_path):
+    output = tmp_path / "results.json"
+    command = [sys.executable, str(REPO / "scripts" / "benchmark.py"), "--data", str(tmp_path / "missing"),
+               "--steps", "2", "--warmup", "1", "--batch-size", "4", "--parts", "full/train", "bucketed/predict",
+               "--output", str(output)]
+    with_reference = importlib.util.find_spec("tf_keras") is not None
+    if not with_reference:
+        command.append("--no-reference")
+    proc = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    results = json.loads(output.read_text())
+    assert results["meta"]["data"].startswith("synthetic") and results["meta"]["steps"] == 2
+    port = results["results"][0]
+    assert port["config"]["side"] == "port" and port["config"]["in_force"]["gru_class"] == "ConcatGRU"
+    assert set(port["parts"]) == {"full/train", "bucketed/predict"}
+    assert all(part["samples_per_s"] > 0 and part["steps"] == 2 for part in port["parts"].values())
+    assert "(a) train, identical full-length (250) batches" in results["table"]
+    if with_reference:
+        reference = results["results"][1]
+        assert reference["config"]["side"] == "reference" and set(reference["parts"]) == {"full/train"}
+        assert "x**" in results["table"]  # a ratio was computed
+
+
+def test_unknown_variant_is_refused():
+    with pytest.raises(ValueError, match="Unknown port variant token 'warp'"):
+        harness.parse_variant("warp", "port")
