@@ -30,14 +30,24 @@ class ConcatGRU(keras.layers.GRU):
     or dropout, the layer runs Keras's own loop (and cuDNN where Keras uses it).
     """
 
-    def _concat_step(self) -> Any:
+    def _stacked_weights(self) -> tuple:
+        """TF1's layout of Keras's weights: `(gates_kernel, gates_bias, candidate_kernel, candidate_bias)`."""
         cell = self.cell
         units = cell.units
         kernel_zr, kernel_h = ops.split(cell.kernel, [2 * units], axis=1)
         recurrent_zr, recurrent_h = ops.split(cell.recurrent_kernel, [2 * units], axis=1)
         gates_kernel = ops.concatenate([kernel_zr, recurrent_zr], axis=0)  # (D + H, 2H): [z, r]
         candidate_kernel = ops.concatenate([kernel_h, recurrent_h], axis=0)  # (D + H, H)
-        gates_bias, candidate_bias = ops.split(cell.bias, [2 * units]) if cell.use_bias else (0.0, 0.0)
+        if cell.use_bias:
+            gates_bias, candidate_bias = ops.split(cell.bias, [2 * units])
+        else:
+            gates_bias = ops.zeros((2 * units,), dtype=gates_kernel.dtype)
+            candidate_bias = ops.zeros((units,), dtype=gates_kernel.dtype)
+        return gates_kernel, gates_bias, candidate_kernel, candidate_bias
+
+    def _concat_step(self) -> Any:
+        cell = self.cell
+        gates_kernel, gates_bias, candidate_kernel, candidate_bias = self._stacked_weights()
 
         def step(x: Any, states: list) -> tuple:
             h_tm1 = states[0]
@@ -64,17 +74,8 @@ class ConcatGRU(keras.layers.GRU):
         """`_concat_step` with a hand-written gradient (TensorFlow, tanh and sigmoid)."""
         import tensorflow as tf
 
-        cell = self.cell
-        units = cell.units
-        kernel_zr, kernel_h = ops.split(cell.kernel, [2 * units], axis=1)
-        recurrent_zr, recurrent_h = ops.split(cell.recurrent_kernel, [2 * units], axis=1)
-        gates_kernel = ops.concatenate([kernel_zr, recurrent_zr], axis=0)
-        candidate_kernel = ops.concatenate([kernel_h, recurrent_h], axis=0)
-        if cell.use_bias:
-            gates_bias, candidate_bias = ops.split(cell.bias, [2 * units])
-        else:
-            gates_bias = ops.zeros((2 * units,), dtype=gates_kernel.dtype)
-            candidate_bias = ops.zeros((units,), dtype=gates_kernel.dtype)
+        units = self.cell.units
+        gates_kernel, gates_bias, candidate_kernel, candidate_bias = self._stacked_weights()
 
         @tf.custom_gradient
         def gru(x, h_tm1, gates_kernel, gates_bias, candidate_kernel, candidate_bias):
