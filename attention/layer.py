@@ -135,16 +135,24 @@ class AttentionLayer(keras.layers.Layer):
         )
 
     def call(self, inputs: Any, mask: Any = None) -> Any:
-        if isinstance(inputs, (list, tuple)):
-            inputs = ops.concatenate(list(inputs), axis=-1)
+        # A pair (forward, backward) stays two tensors: `concat(parts) . w_omega` is the
+        # sum of each part times its rows of `w_omega`, and so is the pooled output's
+        # concatenation. Each part's matmuls can then start as soon as its RNN
+        # direction ends, and run beside the other's.
+        parts = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
         if isinstance(mask, (list, tuple)):
             # Both directions of a Bidirectional RNN carry the same mask.
             mask = next((m for m in mask if m is not None), None)
         if self.time_major:
-            inputs = ops.transpose(inputs, (1, 0, 2))
+            parts = [ops.transpose(part, (1, 0, 2)) for part in parts]
             mask = None if mask is None else ops.transpose(mask, (1, 0))
 
-        v = ops.tanh(ops.tensordot(inputs, self.w_omega, axes=1) + self.b_omega)
+        scores, start = [], 0
+        for part in parts:
+            depth = part.shape[-1]
+            scores.append(ops.tensordot(part, self.w_omega[start : start + depth], axes=1))
+            start += depth
+        v = ops.tanh(sum(scores[1:], scores[0]) + self.b_omega)
         # The softmax runs in float32 so that float16 scores cannot overflow.
         vu = ops.cast(ops.tensordot(v, self.u_omega, axes=1), "float32")
         if mask is not None:
@@ -155,9 +163,13 @@ class AttentionLayer(keras.layers.Layer):
             exp = ops.where(mask, exp, 0.0)
         # An all-masked row has a zero sum: its weights stay 0 instead of NaN.
         total = ops.maximum(ops.sum(exp, axis=1, keepdims=True), keras.config.epsilon())
-        alphas = ops.cast(exp / total, inputs.dtype)
+        alphas = ops.cast(exp / total, parts[0].dtype)
 
-        output = ops.sum(inputs * ops.expand_dims(alphas, -1), axis=1)
+        # sum_t alphas[:, t] * x[:, t] as a batched (1, time) x (time, depth) matmul: one
+        # pass over x, and no (batch, time, depth) product to keep for the gradient.
+        weights = ops.expand_dims(alphas, 1)
+        pooled = [ops.squeeze(ops.matmul(weights, part), 1) for part in parts]
+        output = pooled[0] if len(pooled) == 1 else ops.concatenate(pooled, axis=-1)
         return (output, alphas) if self.return_alphas else output
 
     def compute_mask(self, inputs: Any, mask: Any = None) -> None:

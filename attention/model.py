@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import keras
+from keras import ops
 
 from attention import defaults
 from attention.gru import ConcatGRU
@@ -61,6 +62,8 @@ def build_model(
             keras.layers.Bidirectional(
                 # Keras's GRU, computed with TF1's two matmuls a step: faster on CPU.
                 ConcatGRU(hidden_size, return_sequences=True, reset_after=reset_after),
+                # The attention takes the two directions apart, as the original's tuple.
+                merge_mode=None,
                 name="bi_gru",
             ),
             AttentionLayer(attention_size, name="attention"),
@@ -96,7 +99,7 @@ def inspection_model(model: keras.Model) -> keras.Model:
     x, rnn_outputs, alphas = inputs, None, None
     for layer in model.layers:
         if isinstance(layer, AttentionLayer):
-            rnn_outputs = x
+            rnn_outputs = ops.concatenate(x, axis=-1) if isinstance(x, (list, tuple)) else x
             twin = AttentionLayer.from_config({**layer.get_config(), "return_alphas": True, "name": None})
             x, alphas = twin(x)
             twin.set_weights(layer.get_weights())
