@@ -79,17 +79,20 @@ class ConcatGRU(keras.layers.GRU):
 
         @tf.custom_gradient
         def gru(x, h_tm1, gates_kernel, gates_bias, candidate_kernel, candidate_bias):
-            z, r = tf.split(tf.sigmoid(tf.matmul(tf.concat([x, h_tm1], 1), gates_kernel) + gates_bias), 2, axis=1)
+            zr = tf.sigmoid(tf.matmul(tf.concat([x, h_tm1], 1), gates_kernel) + gates_bias)
+            z, r = tf.split(zr, 2, axis=1)
             c = tf.tanh(tf.matmul(tf.concat([x, r * h_tm1], 1), candidate_kernel) + candidate_bias)
-            h = z * h_tm1 + (1 - z) * c
+            h = c + z * (h_tm1 - c)  # z * h_tm1 + (1 - z) * c, one op less
 
             def grad(d_h):
-                # Backpropagation through h = z * h_tm1 + (1 - z) * c, with
+                # Backpropagation through h = c + z * (h_tm1 - c), with
                 # c = tanh([x, r * h_tm1] @ Wc + bc) and [z, r] = sigmoid([x, h_tm1] @ Wg + bg).
+                # Only x, h_tm1, [z, r] and c are kept per step; the rest is recomputed.
+                z, r = tf.split(zr, 2, axis=1)
                 d_candidate = d_h * (1 - z) * (1 - c * c)
                 candidate_input = tf.concat([x, r * h_tm1], 1)
                 d_x, d_rh = tf.split(tf.matmul(d_candidate, candidate_kernel, transpose_b=True), [-1, units], axis=1)
-                d_gates = tf.concat([d_h * (h_tm1 - c) * z * (1 - z), d_rh * h_tm1 * r * (1 - r)], 1)
+                d_gates = tf.concat([d_h * (h_tm1 - c), d_rh * h_tm1], 1) * zr * (1 - zr)
                 gates_input = tf.concat([x, h_tm1], 1)
                 d_x_gates, d_h_gates = tf.split(tf.matmul(d_gates, gates_kernel, transpose_b=True), [-1, units], axis=1)
                 return (
