@@ -48,8 +48,11 @@ class AttentionLayer(keras.layers.Layer):
     Input shape:
         A 3-D tensor `(batch, time, depth)`, or a tuple/list of two such
         tensors (the forward and backward outputs of a bidirectional RNN,
-        e.g. `Bidirectional(..., merge_mode=None)`), concatenated on the last
-        axis. With `time_major=True`, `(time, batch, depth)`.
+        e.g. `Bidirectional(..., merge_mode=None)`), taken as their
+        concatenation on the last axis. The pair is the faster input: each
+        part is projected and pooled on its own, so on a CPU the work of one
+        direction runs beside the other's. With `time_major=True`,
+        `(time, batch, depth)`.
 
     Output shape:
         `(batch, depth)`; with `return_alphas=True`, also the weights

@@ -238,11 +238,11 @@ def with_gru(model: keras.Model, variant: str) -> keras.Model:
     def clone(layer):
         if isinstance(layer, keras.layers.Bidirectional) and cls is TF1GRUCell:
             rnn = keras.layers.RNN(TF1GRUCell(layer.forward_layer.units), return_sequences=True, name="tf1_gru")
-            return keras.layers.Bidirectional(rnn, name=layer.name)
+            return keras.layers.Bidirectional(rnn, merge_mode=layer.merge_mode, name=layer.name)
         if isinstance(layer, keras.layers.Bidirectional):
             config = layer.forward_layer.get_config()
             config["name"] = f"{variant}_gru"
-            return keras.layers.Bidirectional(cls.from_config(config), name=layer.name)
+            return keras.layers.Bidirectional(cls.from_config(config), merge_mode=layer.merge_mode, name=layer.name)
         return layer.__class__.from_config(layer.get_config())
 
     copy = keras.models.clone_model(model, clone_function=clone)

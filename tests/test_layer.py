@@ -7,6 +7,7 @@ import textwrap
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from attention import AttentionLayer, attention
 
@@ -132,6 +133,26 @@ class TestMasking:
         out, alphas = keras.Model(inputs, [out, alphas]).predict(ids, verbose=0)
         assert out.shape == (1, 8)
         assert (alphas[0, 2:] == 0).all()
+
+    def test_pair_computes_what_its_concatenation_computes(self):
+        rng = np.random.default_rng(5)
+        fw, bw = (tf.constant(rng.normal(size=(3, 6, d)).astype("float32")) for d in (4, 5))
+        mask = np.ones((3, 6), dtype=bool)
+        mask[1, 2:] = False
+        pair, joined = AttentionLayer(3, return_alphas=True), AttentionLayer(3, return_alphas=True)
+        pair([fw, bw], mask=[mask, mask])
+        joined(tf.concat([fw, bw], -1), mask=mask)
+        joined.set_weights(pair.get_weights())
+        with tf.GradientTape(persistent=True) as tape:
+            tape.watch([fw, bw])
+            (out_p, alphas_p), (out_j, alphas_j) = pair([fw, bw], mask=[mask, mask]), joined(tf.concat([fw, bw], -1), mask=mask)
+            loss_p, loss_j = tf.reduce_sum(out_p**2), tf.reduce_sum(out_j**2)
+        np.testing.assert_allclose(out_p, out_j, atol=1e-6)
+        np.testing.assert_allclose(alphas_p, alphas_j, atol=1e-6)
+        grads_p = tape.gradient(loss_p, [fw, bw, *pair.trainable_weights])
+        grads_j = tape.gradient(loss_j, [fw, bw, *joined.trainable_weights])
+        for g_p, g_j in zip(grads_p, grads_j):
+            np.testing.assert_allclose(g_p, g_j, atol=1e-5)
 
     def test_time_major_mask(self):
         layer = AttentionLayer(5, time_major=True, return_alphas=True)
