@@ -20,13 +20,13 @@ from pathlib import Path
 
 import numpy as np
 
-from attention.defaults import INDEX_FROM, NUM_WORDS, SEQUENCE_LENGTH
-
 REPO = Path(__file__).resolve().parents[1]
 # Synthetic lengths: log-normal fitted to Keras's imdb.npz (median ~173 tokens, ~30 %
 # of the reviews cut at 249 by zero_pad).
 SYNTHETIC_MEDIAN, SYNTHETIC_SIGMA = 173.0, 0.70
+TORCH_CONSTANTS = ("NUM_WORDS", "EMBEDDING_DIM", "HIDDEN_SIZE", "ATTENTION_SIZE", "KEEP_PROB", "LEARNING_RATE")
 PART_NAMES = ("full/train", "full/predict", "bucketed/train", "bucketed/predict")
+MISSING_TORCH = "PyTorch rewrite skipped: torch is not installed (pip install torch, or pip install -e \".[bench]\")."
 MISSING_TF_KERAS = (
     'reference skipped: tf_keras is not installed (pip install "tf_keras==2.21.*", '
     'or pip install -e ".[bench]"); only the port is timed.'
@@ -42,18 +42,20 @@ def load_padded(data: str | os.PathLike | None, seed: int = 0) -> tuple[np.ndarr
     The real IMDB training split when `data` exists, otherwise synthetic reviews
     with IMDB's length distribution.
     """
+    from attention import defaults
+
     if data is not None and Path(data).exists():
         from attention import imdb
         from attention.preprocessing import zero_pad
 
-        (x, y), _ = imdb.load_data(data, num_words=NUM_WORDS, index_from=INDEX_FROM, verbose=False)
-        return zero_pad(x, SEQUENCE_LENGTH), np.asarray(y, "float32"), f"IMDB training split ({data})"
+        (x, y), _ = imdb.load_data(data, num_words=defaults.NUM_WORDS, index_from=defaults.INDEX_FROM, verbose=False)
+        return zero_pad(x, defaults.SEQUENCE_LENGTH), np.asarray(y, "float32"), f"IMDB training split ({data})"
     rng = np.random.default_rng(seed)
     n = 25000
-    lengths = np.clip(np.round(rng.lognormal(np.log(SYNTHETIC_MEDIAN), SYNTHETIC_SIGMA, n)), 10, SEQUENCE_LENGTH - 1)
-    x = np.zeros((n, SEQUENCE_LENGTH), "int32")
-    steps = np.arange(SEQUENCE_LENGTH)[None, :]
-    x[:] = np.where(steps < lengths[:, None], rng.integers(4, NUM_WORDS, x.shape), 0)
+    lengths = np.clip(np.round(rng.lognormal(np.log(SYNTHETIC_MEDIAN), SYNTHETIC_SIGMA, n)), 10, defaults.SEQUENCE_LENGTH - 1)
+    x = np.zeros((n, defaults.SEQUENCE_LENGTH), "int32")
+    steps = np.arange(defaults.SEQUENCE_LENGTH)[None, :]
+    x[:] = np.where(steps < lengths[:, None], rng.integers(4, defaults.NUM_WORDS, x.shape), 0)
     x[:, 0] = 1
     return x, rng.integers(0, 2, n).astype("float32"), f"synthetic ({data} not found)"
 
@@ -111,12 +113,19 @@ def parse_variant(spec: str, side: str) -> dict:
     class: `keras.layers.GRU` or one of `benchmarks.variants`; default: whatever
     `attention.build_model()` builds).
     Reference: tf2 (TF 2 control flow and resource variables instead of TF1 behaviour).
-    Both: intraN, interN (TensorFlow's thread pools; 0 = TensorFlow's own choice), onednn0
+    Torch (`benchmarks/torch_reference.py`): packed (a packed sequence into the GRU), intraN,
+    interN (PyTorch's thread pools).
+    All: intraN, interN (TensorFlow's thread pools; 0 = TensorFlow's own choice), onednn0
     (TF_ENABLE_ONEDNN_OPTS=0). Without them the port sizes its pools as the training script
     does (`attention.training.configure_threads()`), the reference as the original (TF's).
     """
     config = {"side": side, "label": f"{side}:{spec}", "reset_after": False, "jit": False, "gru": "package",
               "intra": None, "inter": None, "tf1_behavior": True, "onednn": None}
+    if side == "torch":
+        # Its worker must not import TensorFlow (through `attention`) beside PyTorch.
+        from attention import defaults
+
+        config["model"] = {name: getattr(defaults, name) for name in TORCH_CONSTANTS}
     for token in filter(None, spec.split("+")):
         if token == "default":
             continue
@@ -128,6 +137,10 @@ def parse_variant(spec: str, side: str) -> dict:
             config["gru"] = token
         elif token == "tf2" and side == "reference":
             config["tf1_behavior"] = False
+        elif token == "packed" and side == "torch":
+            config["packed"] = True
+        elif side == "torch" and not token.startswith(("intra", "inter")):
+            raise ValueError(f"Unknown torch variant token {token!r} in {spec!r}: packed, intraN, interN.")
         elif token.startswith(("intra", "inter")) and token[5:].isdigit():
             config[token[:5]] = int(token[5:])
         elif token in ("onednn0", "onednn1"):
@@ -195,26 +208,78 @@ def _reference_steps(job: dict):
 
     if job["tf1_behavior"]:
         tf1_reference.enable_tf1_behavior()
-    ref = tf1_reference.Reference(NUM_WORDS, seed=0, intra_op_threads=job["intra"] or 0,
+    ref = tf1_reference.Reference(tf1_reference.NUM_WORDS, seed=0, intra_op_threads=job["intra"] or 0,
                                   inter_op_threads=job["inter"] or 0)
     job["in_force"] = {"intra": job["intra"] or 0, "inter": job["inter"] or 0, "tf1_behavior": job["tf1_behavior"]}
     return ref.train_step, (lambda x, y, s: ref.predict(x, s))
 
 
+def _torch_steps(job: dict):
+    from benchmarks.torch_reference import TorchReference
+
+    ref = TorchReference(job["model"], seed=0, packed=job.get("packed", False), intra_op_threads=job["intra"],
+                         inter_op_threads=job["inter"])
+    import torch
+
+    job["in_force"] = {"intra": torch.get_num_threads(), "inter": torch.get_num_interop_threads(),
+                       "torch": torch.__version__}
+    return ref.train_step, (lambda x, y, lengths: ref.predict(x, lengths))
+
+
+def _matmul_gflops(size: int = 2048, repeats: int = 5) -> float:
+    """The machine's float32 matmul rate through TensorFlow, on all cores (median of `repeats`)."""
+    import tensorflow as tf
+
+    a = tf.random.uniform((size, size))
+    matmul = tf.function(lambda a: tf.reduce_sum(tf.matmul(a, a)))
+    matmul(a)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        matmul(a).numpy()
+        times.append(time.perf_counter() - start)
+    return 2 * size**3 / float(np.median(times)) / 1e9
+
+
+def flops_per_sample(width: int | None = None, training: bool = True) -> float:
+    """Matmul FLOPs of one review at `width` steps through the default model (the GRU and the attention).
+
+    A GRU step is `[x, h] @ (D + H, 2H)` and `[x, r*h] @ (D + H, H)` for each direction; the
+    attention projects `2H` to `A` and scores with `u_omega`. Training adds the backward
+    pass, about twice the forward's matmuls.
+    """
+    from attention import defaults
+
+    width = width or defaults.SEQUENCE_LENGTH
+    units, depth, size = defaults.HIDDEN_SIZE, defaults.EMBEDDING_DIM, defaults.ATTENTION_SIZE
+    gru = 2 * 2 * (depth + units) * 3 * units * width
+    attention = 2 * width * (2 * units * size + size)
+    return (gru + attention) * (3 if training else 1)
+
+
 def worker_main(job_path: str) -> None:
     job = json.loads(Path(job_path).read_text())
+    if job["side"] == "ceiling":
+        Path(job["output"]).write_text(json.dumps({"config": job, "parts": {}, "gflops": _matmul_gflops(),
+                                                   "peak_rss_mib": 0.0}))
+        return
     sets = load_batches(Path(job["batches"]))
-    train, predict = (_port_steps if job["side"] == "port" else _reference_steps)(job)
+    steps = {"port": _port_steps, "reference": _reference_steps, "torch": _torch_steps}[job["side"]]
+    train, predict = steps(job)
     parts = {}
     for part in job["parts"]:
         set_name, mode = part.split("/")
-        if job["side"] == "reference":
+        if job["side"] != "port":
             if set_name == "bucketed":
                 continue  # the original pipeline has no bucketing: it is "full"
-            from benchmarks.tf1_reference import original_sequence_lengths
+            if job["side"] == "reference":
+                from benchmarks.tf1_reference import original_sequence_lengths as lengths
+            else:
+                from benchmarks.torch_reference import TorchReference
 
+                lengths = TorchReference.sequence_lengths
             # The original's feed, computed outside the timing as tf.data would prefetch it.
-            batches = [(bx, by, original_sequence_lengths(bx)) for bx, by in sets[set_name]]
+            batches = [(bx, by, lengths(bx)) for bx, by in sets[set_name]]
         else:
             batches = sets[set_name]
         step = train if mode == "train" else predict
@@ -270,7 +335,7 @@ def environment() -> dict:
     except OSError:
         pass
     versions = {}
-    for package in ("tensorflow", "keras", "tf_keras", "numpy"):
+    for package in ("tensorflow", "keras", "tf_keras", "torch", "numpy"):
         try:
             versions[package] = md.version(package)
         except md.PackageNotFoundError:

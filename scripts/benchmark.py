@@ -56,6 +56,9 @@ parser.add_argument("--reference", action="append", metavar="VARIANT",
                     help="reference configuration, repeatable: 'default' (TF1 behaviour) or tokens of tf2 (TF 2 "
                          "control flow), intraN, interN, onednn0 (default: default)")
 parser.add_argument("--no-reference", action="store_true", help="time the port only")
+parser.add_argument("--torch", action="append", nargs="?", const="default", metavar="VARIANT",
+                    help="also time the original network rewritten in PyTorch (benchmarks/torch_reference.py, needs "
+                         "torch), repeatable: 'default' or tokens packed, intraN, interN")
 parser.add_argument("--rounds", type=int, default=1,
                     help="run every configuration this many times, interleaved, and keep each part's median "
                          "(evens out drifts of a shared machine) (default: %(default)s)")
@@ -71,6 +74,10 @@ def main(argv=None):
     elif importlib.util.find_spec("tf_keras") is None:
         print(harness.MISSING_TF_KERAS, file=sys.stderr)
         references = []
+    rewrites = [harness.parse_variant(v, "torch") for v in args.torch or []]
+    if rewrites and importlib.util.find_spec("torch") is None:
+        print(harness.MISSING_TORCH, file=sys.stderr)
+        rewrites = []
 
     x, y, source = harness.load_padded(args.data, args.seed)
     lengths = np.count_nonzero(x, axis=1)
@@ -81,7 +88,7 @@ def main(argv=None):
           f"{np.mean(lengths >= 249):.0%} at 249 (cut); batch {args.batch_size}, "
           f"{args.warmup} warm-up + {args.steps} timed steps per measurement")
 
-    configs = ports + references
+    configs = ports + references + rewrites
     rounds = [[] for _ in configs]
     with tempfile.TemporaryDirectory() as tmp:
         batches = Path(tmp) / "batches.npz"
@@ -93,6 +100,8 @@ def main(argv=None):
                 runs.append(result)
                 summary = ", ".join(f"{p} {v['samples_per_s']:.1f}/s" for p, v in result["parts"].items())
                 print(f"  {summary}; peak RSS {result['peak_rss_mib']:.0f} MiB; {result['wall_s']:.0f} s", flush=True)
+        print("running the matmul ceiling ...", flush=True)
+        ceiling = harness.run_worker({"side": "ceiling", "label": "ceiling", "onednn": None}, batches, [], 0, Path(tmp))
     results = [harness.merge_rounds(runs) for runs in rounds]
 
     port = results[0]
@@ -103,12 +112,17 @@ def main(argv=None):
     if len(results) > 2 or reference is None:
         print("\nAll configurations (samples/s):")
         print(harness.variants_table(results))
+    gflops = ceiling["gflops"]
+    limits = {mode: round(gflops * 1e9 / harness.flops_per_sample(training=mode == "train"), 1) for mode in ("train", "predict")}
+    print(f"\nfloat32 matmul ceiling: {gflops:.1f} GFLOP/s on all cores; at full length (250) at most "
+          f"{limits['train']:.0f} training and {limits['predict']:.0f} predicted samples/s")
 
     meta = {"date": dt.date.today().isoformat(), "command": shlex.join(["python", *sys.argv]), "data": source,
             "reviews": len(x), "median_length": float(np.median(lengths)),
             "fraction_cut_at_249": round(float(np.mean(lengths >= 249)), 4),
             "bucketed_epoch_mean_width": round(float(np.mean([b[0].shape[1] for b in sets["bucketed"][args.warmup:]])), 1),
-            "batch_size": args.batch_size, "steps": args.steps, "warmup": args.warmup, "rounds": args.rounds, **harness.environment()}
+            "batch_size": args.batch_size, "steps": args.steps, "warmup": args.warmup, "rounds": args.rounds,
+            "matmul_gflops": round(gflops, 1), "full_length_ceiling_samples_per_s": limits, **harness.environment()}
     output = Path(args.output)
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps({"meta": meta, "table": headline, "results": results}, indent=1) + "\n")

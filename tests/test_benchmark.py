@@ -12,6 +12,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from attention.defaults import SEQUENCE_LENGTH  # noqa: E402
 from benchmarks import harness  # noqa: E402
 
 
@@ -19,9 +20,9 @@ def test_synthetic_lengths_follow_imdb():
     x, y, source = harness.load_padded(REPO / "no-such-file", seed=0)
     lengths = np.count_nonzero(x, axis=1)
     assert source.startswith("synthetic")
-    assert x.shape == (25000, harness.SEQUENCE_LENGTH) and set(np.unique(y)) == {0.0, 1.0}
+    assert x.shape == (25000, SEQUENCE_LENGTH) and set(np.unique(y)) == {0.0, 1.0}
     assert 160 <= np.median(lengths) <= 185
-    assert 0.2 <= np.mean(lengths >= harness.SEQUENCE_LENGTH - 1) <= 0.4
+    assert 0.2 <= np.mean(lengths >= SEQUENCE_LENGTH - 1) <= 0.4
     assert np.all(x[:, 0] == 1)  # the start token, as the loader's reviews begin
 
 
@@ -64,3 +65,44 @@ def test_benchmark_script_writes_the_table(tmp_path):
 def test_unknown_variant_is_refused():
     with pytest.raises(ValueError, match="Unknown port variant token 'warp'"):
         harness.parse_variant("warp", "port")
+
+
+def test_flops_per_sample_at_full_length():
+    # The GRU's two matmuls a step in both directions and the attention: about 0.12 GFLOP
+    # forward per review at 250 steps, and three times that to train.
+    assert harness.flops_per_sample(250, training=False) == pytest.approx(0.12e9, rel=0.01)
+    assert harness.flops_per_sample(250, training=True) == 3 * harness.flops_per_sample(250, training=False)
+    assert harness.flops_per_sample(125) == pytest.approx(harness.flops_per_sample(250) / 2)
+
+
+def test_torch_variants_parse_and_reject_tensorflow_tokens():
+    config = harness.parse_variant("packed+intra1+inter2", "torch")
+    assert (config["packed"], config["intra"], config["inter"]) == (True, 1, 2)
+    assert config["model"]["HIDDEN_SIZE"] == 150
+    with pytest.raises(ValueError, match="torch variant"):
+        harness.parse_variant("xla", "torch")
+
+
+def test_the_torch_worker_does_not_load_tensorflow():
+    # PyTorch and TensorFlow in one process can crash (a segfault loading triton after
+    # TensorFlow): the harness and the PyTorch rewrite must not import TensorFlow.
+    code = ("import sys, importlib.util; import benchmarks.harness; "
+            "importlib.util.find_spec('torch') and __import__('benchmarks.torch_reference'); "
+            "assert 'tensorflow' not in sys.modules, 'tensorflow was imported'")
+    subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="torch is not installed (the bench extra)")
+@pytest.mark.parametrize("packed", [False, True])
+def test_torch_rewrite_trains_and_predicts(packed):
+    from benchmarks.torch_reference import TorchReference
+
+    constants = dict(NUM_WORDS=50, EMBEDDING_DIM=8, HIDDEN_SIZE=6, ATTENTION_SIZE=4, KEEP_PROB=0.8, LEARNING_RATE=1e-2)
+    ref = TorchReference(constants, seed=0, packed=packed)
+    x = np.array([[5, 6, 7, 0, 0], [8, 9, 0, 0, 0], [4, 4, 4, 4, 0]], "int32")
+    y = np.array([1.0, 0.0, 1.0], "float32")
+    lengths = ref.sequence_lengths(x)
+    np.testing.assert_array_equal(lengths, [4, 3, 5])  # the first padding 0 counts, as the original's
+    losses = [ref.train_step(x, y, lengths) for _ in range(20)]
+    assert np.isfinite(losses).all() and losses[-1] < losses[0]
+    assert ref.predict(x, lengths).shape == (3,)
