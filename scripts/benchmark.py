@@ -9,6 +9,10 @@ reference TF1 graph (`benchmarks/tf1_reference.py`, needs tf_keras) on the same 
   length bucketing (each batch cut to its longest review, as `make_dataset`) against the
   original's random full-length batches.
 
+With --torch it also times the same network rewritten in PyTorch (`benchmarks/torch_reference.py`,
+needs torch) on the full-length batches. Last, it measures the machine's float32 matmul rate
+and prints the full-length throughput that rate allows for this network's matmuls.
+
 Each configuration runs in a process of its own (so peak RSS is its own); timed steps
 and the table go to --output as JSON. Hold the machine while it runs, e.g.
 
