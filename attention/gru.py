@@ -124,8 +124,12 @@ class ConcatGRU(keras.layers.GRU):
             initial_state = initial_state[0]
         if tree.is_nested(mask):
             mask = mask[0]
+        return self._run_loop(self._step(training), sequences, initial_state, mask)
+
+    def _run_loop(self, step: Any, sequences: Any, initial_state: Any, mask: Any) -> Any:
+        """Keras's RNN loop over `sequences` with `step`, as this layer's settings ask."""
         return backend.rnn(
-            self._step(training),
+            step,
             sequences,
             [initial_state],
             go_backwards=self.go_backwards,

@@ -10,7 +10,7 @@ from attention.gru import ConcatGRU
 
 
 @keras.saving.register_keras_serializable(package="benchmarks")
-class ProjectedGRU(keras.layers.GRU):
+class ProjectedGRU(ConcatGRU):
     """`keras.layers.GRU` with the input projection taken out of the recurrent loop.
 
     Keras's GRU computes `x_t @ kernel + bias` inside the loop, one small
@@ -59,17 +59,7 @@ class ProjectedGRU(keras.layers.GRU):
             h = z * h_tm1 + (1 - z) * hh
             return h, [h]
 
-        return backend.rnn(
-            step,
-            projected,
-            [initial_state],
-            go_backwards=self.go_backwards,
-            mask=mask,
-            unroll=self.unroll,
-            input_length=sequences.shape[1],
-            zero_output_for_mask=self.zero_output_for_mask,
-            return_all_outputs=self.return_sequences,
-        )
+        return self._run_loop(step, projected, initial_state, mask)
 
 
 @keras.saving.register_keras_serializable(package="benchmarks")
