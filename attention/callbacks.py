@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 from pathlib import Path
@@ -13,7 +14,9 @@ import numpy as np
 import tensorflow as tf
 from tqdm.auto import tqdm
 
+from attention.atomic import atomic_path, finite_json, save_model
 from attention.model import inspection_model
+from attention.visualize import attention_image
 
 
 class TqdmProgress(keras.callbacks.Callback):
@@ -77,34 +80,11 @@ class TqdmProgress(keras.callbacks.Callback):
         )
 
 
-def attention_image(alphas: np.ndarray, lengths: np.ndarray, row_height: int = 8, cell_width: int = 4) -> np.ndarray:
-    """Draws attention weights as an RGB image, one band per review.
-
-    Each word is a cell coloured as the HTML view colours it: yellow with an
-    opacity of its weight divided by the row's maximum, on white; the padding
-    past a review's end is grey.
-
-    Returns:
-        A uint8 array `(reviews * row_height, time * cell_width, 3)`.
-    """
-    alphas = np.asarray(alphas, dtype="float32")
-    peak = alphas.max(axis=1, keepdims=True)
-    strength = np.divide(alphas, peak, out=np.zeros_like(alphas), where=peak > 0)
-    image = np.empty(alphas.shape + (3,), dtype="float32")
-    image[..., 0] = image[..., 1] = 255.0
-    image[..., 2] = 255.0 * (1.0 - strength)
-    padding = np.arange(alphas.shape[1])[None, :] >= np.asarray(lengths)[:, None]
-    image[padding] = 160.0
-    image = np.repeat(np.repeat(image, row_height, axis=0), cell_width, axis=1)
-    image[row_height - 1 :: row_height] = 255.0  # a white line between reviews
-    return image.astype("uint8")
-
-
 class AttentionSummaries(keras.callbacks.Callback):
     """Writes what the original's TensorBoard showed, and more, under `log_dir`.
 
-    - `train/`: per-batch `loss` and `accuracy` (the epoch's running mean),
-      the original's scalar tags;
+    - `train/`: each batch's own `loss` and `accuracy`, the original's
+      scalar tags (Keras's logs hold the epoch's running means instead);
     - `validation/`: `loss` and `accuracy` after each epoch, on the same steps;
     - `train/`: the op graph of the forward pass;
     - `train/`, each epoch: histograms of the original's `embeddings_var`,
@@ -123,6 +103,7 @@ class AttentionSummaries(keras.callbacks.Callback):
         self.image_reviews = image_reviews
         self._writers: dict[str, Any] = {}
         self._epoch = 0
+        self._sums: dict[str, tuple[float, float]] = {}
 
     def _writer(self, name: str) -> Any:
         if name not in self._writers:
@@ -142,13 +123,32 @@ class AttentionSummaries(keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         self._epoch = epoch
+        self._sums = {}
+
+    def _batch_values(self) -> dict[str, float]:
+        """Each metric's value on the last batch alone.
+
+        Keras's metrics are means kept as a running `total` and `count`
+        (samples); the difference of both since the last batch is this batch's
+        mean, weighted as Keras weights it.
+        """
+        variables = {v.path: v for metric in self.model.metrics for v in metric.variables}
+        values = {}
+        for name in ("loss", "accuracy"):
+            total, count = variables.get(f"{name}/total"), variables.get(f"{name}/count")
+            if total is None or count is None:
+                continue
+            total, count = float(total.numpy()), float(count.numpy())
+            last_total, last_count = self._sums.get(name, (0.0, 0.0))
+            self._sums[name] = (total, count)
+            if count > last_count:
+                values[name] = (total - last_total) / (count - last_count)
+        return values
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
-        logs = logs or {}
         with self._writer("train").as_default(step=self._step(batch)):
-            for name in ("loss", "accuracy"):
-                if name in logs:
-                    tf.summary.scalar(name, float(logs[name]))
+            for name, value in self._batch_values().items():
+                tf.summary.scalar(name, value)
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         logs = logs or {}
@@ -176,28 +176,42 @@ class AttentionSummaries(keras.callbacks.Callback):
         self._writers.clear()
 
 
-def save_atomically(model: keras.Model, path: str | os.PathLike) -> None:
-    """Saves `model` to a `.keras` file that is either complete or absent.
+class TrainingDiverged(RuntimeError):
+    """The training loss became NaN or infinite."""
 
-    Keras writes the zip in place, so a process killed mid-save would leave a
-    truncated file; writing beside it and renaming is atomic on POSIX.
+
+class StopOnNonFiniteLoss(keras.callbacks.Callback):
+    """Raises `TrainingDiverged` at the first batch whose loss is not finite.
+
+    Raising (rather than Keras's `TerminateOnNaN`, which lets the epoch end)
+    keeps every later callback, the epoch checkpoint above all, from saving
+    the broken weights: the last checkpoint stays the last good epoch.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.stem}.partial.keras")
-    try:
-        model.save(partial)
-        os.replace(partial, path)
-    finally:
-        partial.unlink(missing_ok=True)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._epoch = 0
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            raise TrainingDiverged(
+                f"the training loss became {float(loss)} at batch {batch + 1} of epoch {self._epoch + 1}"
+            )
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self._epoch = epoch
 
 
 class EpochCheckpoint(keras.callbacks.Callback):
     """Saves the whole model (optimizer state included) after each epoch.
 
     Files are `epoch-NNN.keras` in `directory`, each written atomically, so
-    the newest file is always a complete epoch; older ones are removed.
-    Use `latest_checkpoint(directory)` to resume.
+    the newest file is always a complete epoch; older ones are removed. Beside
+    each, `epoch-NNN.state.npz` keeps the non-trainable variables that a
+    `.keras` file leaves out, such as the dropout's random-number state, so
+    that a resumed run draws the same dropout masks as an uninterrupted one.
+    Use `latest_checkpoint(directory)` and `restore_state(model, path)` to resume.
     """
 
     def __init__(self, directory: str | os.PathLike) -> None:
@@ -206,13 +220,35 @@ class EpochCheckpoint(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         path = self.directory / f"epoch-{epoch + 1:03d}.keras"
-        save_atomically(self.model, path)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        state = {f"v{i}": v.numpy() for i, v in enumerate(self.model.non_trainable_variables)}
+        with atomic_path(state_path(path)) as tmp:
+            np.savez(tmp, **state)
+        save_model(self.model, path)
         history = self.directory / "history.jsonl"
         with open(history, "a") as f:
-            f.write(json.dumps({"epoch": epoch + 1, **{k: float(v) for k, v in (logs or {}).items()}}) + "\n")
-        for old in self.directory.glob("epoch-*.keras"):
-            if old != path:
+            f.write(json.dumps(finite_json({"epoch": epoch + 1, **{k: float(v) for k, v in (logs or {}).items()}})) + "\n")
+        for old in self.directory.glob("epoch-*"):
+            if old.name.split(".")[0] != path.stem:
                 old.unlink(missing_ok=True)
+
+
+def state_path(checkpoint: Path) -> Path:
+    """The file of the variables a checkpoint's `.keras` file leaves out."""
+    return checkpoint.with_suffix(".state.npz")
+
+
+def restore_state(model: keras.Model, checkpoint: Path) -> None:
+    """Gives `model` the non-trainable variables saved beside `checkpoint`, if any."""
+    try:
+        with np.load(state_path(checkpoint)) as saved:
+            values = [saved[f"v{i}"] for i in range(len(saved.files))]
+    except (OSError, ValueError, KeyError):
+        return  # an older checkpoint: resume with fresh random states
+    variables = model.non_trainable_variables
+    if len(values) == len(variables) and all(tuple(v.shape) == a.shape for v, a in zip(variables, values)):
+        for variable, value in zip(variables, values):
+            variable.assign(value)
 
 
 def latest_checkpoint(directory: str | os.PathLike) -> tuple[Path, int] | None:

@@ -38,7 +38,6 @@ import posixpath
 import re
 import sys
 import tarfile
-import tempfile
 import time
 import warnings
 import zipfile
@@ -49,6 +48,8 @@ from typing import Any, Union
 
 import numpy as np
 from tqdm import tqdm
+
+from attention.atomic import PARTIAL, atomic_path
 
 __all__ = [
     "DatasetError",
@@ -65,7 +66,7 @@ DEFAULT_NPZ = Path("imdb") / "imdb.npz"
 WORD_INDEX_JSON = "imdb_word_index.json"
 CACHE_SUBDIR = "attention_imdb"
 # Bump when the cache layout or the tokeniser changes, so old caches are never reused.
-CACHE_FORMAT = 2
+CACHE_FORMAT = 3
 
 _SPLITS = ("train", "test")
 _LABELS = ("neg", "pos")  # position = label
@@ -603,7 +604,8 @@ def _read_archive(p: Path, verbose: bool) -> dict[tuple[int, int], list[str]]:
 def _standardize(texts: Any) -> Any:
     import tensorflow as tf
 
-    t = tf.strings.lower(texts, encoding="utf-8")
+    # tf.strings.lower ends a string at its first NUL byte: make NULs spaces before it.
+    t = tf.strings.lower(tf.strings.regex_replace(texts, r"\x00", " "), encoding="utf-8")
     for pattern, rewrite in _TOKEN_RULES:
         t = tf.strings.regex_replace(t, pattern, rewrite)
     return tf.strings.split(t)
@@ -708,27 +710,16 @@ def _read_cache(path: Path) -> dict[str, np.ndarray] | None:
 
 def _write_cache(path: Path, payload: dict[str, np.ndarray], verbose: bool) -> None:
     """Writes the cache atomically; failing to write it only costs a rebuild next time."""
-    tmp_name = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         _remove_stale_tmp(path.parent)
-        fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".npz")
-        with os.fdopen(fd, "wb") as f:
-            _save_arrays(f, payload)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp_name, path)
-        tmp_name = None
+        with atomic_path(path) as tmp:
+            with open(tmp, "wb") as f:
+                _save_arrays(f, payload)
         if verbose:
             print(f"Cached the tokenised reviews in {path}", file=sys.stderr, flush=True)
     except OSError as e:
         warnings.warn(f"Could not cache the tokenised IMDB reviews in {path.parent}: {e}", stacklevel=3)
-    finally:
-        if tmp_name is not None:
-            try:
-                os.remove(tmp_name)
-            except OSError:
-                pass
 
 
 def _save_arrays(f: Any, payload: dict[str, np.ndarray]) -> None:
@@ -739,7 +730,7 @@ def _save_arrays(f: Any, payload: dict[str, np.ndarray]) -> None:
 def _remove_stale_tmp(folder: Path) -> None:
     # Left by runs killed too hard for `finally` to run.
     cutoff = time.time() - _STALE_TMP_SECONDS
-    for tmp in folder.glob(".tmp-*.npz"):
+    for tmp in folder.glob(f".*{PARTIAL}.npz"):
         try:
             if tmp.stat().st_mtime < cutoff:
                 tmp.unlink()

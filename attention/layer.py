@@ -29,8 +29,9 @@ class AttentionLayer(keras.layers.Layer):
 
     Unlike the original, the layer honours the Keras mask (for example from
     `Embedding(mask_zero=True)` through a `Bidirectional` RNN): masked steps
-    get exactly zero weight, and a fully masked sequence gives zeros rather
-    than NaN. Without a mask the numbers are the original's.
+    get exactly zero weight, whatever they hold (even NaN or inf) reaches
+    neither the output nor any gradient, and a fully masked sequence gives
+    zeros rather than NaN. Without a mask the numbers are the original's.
 
     Args:
         attention_size: Positive integer, the size `A` of the attention
@@ -143,12 +144,18 @@ class AttentionLayer(keras.layers.Layer):
         # concatenation. Each part's matmuls can then start as soon as its RNN
         # direction ends, and run beside the other's.
         parts = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
-        if isinstance(mask, (list, tuple)):
-            # Both directions of a Bidirectional RNN carry the same mask.
-            mask = next((m for m in mask if m is not None), None)
+        # Both directions of a Bidirectional RNN carry the same mask.
+        masks = list(mask) if isinstance(mask, (list, tuple)) else [mask]
+        masks = [self._check_mask(m, parts[0].shape) for m in masks if m is not None]
+        mask = masks[0] if masks else None
         if self.time_major:
             parts = [ops.transpose(part, (1, 0, 2)) for part in parts]
             mask = None if mask is None else ops.transpose(mask, (1, 0))
+        if mask is not None:
+            # Masked steps are zeroed before they are used at all: whatever they hold
+            # (NaN, inf) then reaches neither the scores, the pooled output (where
+            # 0 * NaN would be NaN) nor any gradient.
+            parts = [ops.where(ops.expand_dims(mask, -1), part, 0) for part in parts]
 
         scores, start = [], 0
         for part in parts:
@@ -159,11 +166,9 @@ class AttentionLayer(keras.layers.Layer):
         # The softmax runs in float32 so that float16 scores cannot overflow.
         vu = ops.cast(ops.tensordot(v, self.u_omega, axes=1), "float32")
         if mask is not None:
-            mask = ops.cast(mask, "bool")
-            vu = ops.where(mask, vu, ops.min(vu) - 1.0)
-        exp = ops.exp(vu - ops.max(vu, axis=1, keepdims=True))
-        if mask is not None:
-            exp = ops.where(mask, exp, 0.0)
+            # -inf at masked steps: exp() makes them exactly 0, with a zero gradient.
+            vu = ops.where(mask, vu, float("-inf"))
+        exp = ops.exp(vu - self._row_max(vu))
         # An all-masked row has a zero sum: its weights stay 0 instead of NaN.
         total = ops.maximum(ops.sum(exp, axis=1, keepdims=True), keras.config.epsilon())
         alphas = ops.cast(exp / total, parts[0].dtype)
@@ -174,6 +179,46 @@ class AttentionLayer(keras.layers.Layer):
         pooled = [ops.squeeze(ops.matmul(weights, part), 1) for part in parts]
         output = pooled[0] if len(pooled) == 1 else ops.concatenate(pooled, axis=-1)
         return (output, alphas) if self.return_alphas else output
+
+    @staticmethod
+    def _row_max(vu: Any) -> Any:
+        """The softmax shift: each row's max score, over its unmasked steps.
+
+        A constant for the gradient (the softmax does not depend on it), and 0 where a
+        row has no finite score (all masked) or no step at all.
+        """
+        if 0 in vu.shape:
+            # Some backends refuse the max of an empty axis; the shift is unused there.
+            return ops.sum(ops.zeros_like(vu), axis=1, keepdims=True)
+        shift = ops.stop_gradient(ops.max(vu, axis=1, keepdims=True))
+        return ops.where(ops.isfinite(shift), shift, 0.0)
+
+    def _check_mask(self, mask: Any, input_shape: Any) -> Any:
+        """Returns `mask` as booleans, after checking it against the inputs' shape."""
+        mask = ops.cast(mask, "bool")
+        self._check_mask_shape(mask.shape, input_shape)
+        return mask
+
+    def _check_mask_shape(self, mask_shape: Any, input_shape: Any) -> None:
+        """Raises a `ValueError` unless the mask's known dimensions are the inputs'."""
+        mask_shape, expected = tuple(mask_shape), tuple(input_shape)[:2]
+        names = "(time, batch)" if self.time_major else "(batch, time)"
+        if len(mask_shape) != 2 or any(
+            None not in (got, want) and got != want for got, want in zip(mask_shape, expected)
+        ):
+            raise ValueError(
+                f"The mask must have the {names} shape {expected} of the inputs, "
+                f"got a mask of shape {mask_shape}."
+            )
+
+    def compute_output_spec(self, inputs: Any, mask: Any = None, **kwargs: Any) -> Any:
+        # Symbolic calls (the functional API) use compute_output_shape(), not call():
+        # check a mask there too, so that a wrong one fails when the model is built.
+        first = inputs[0] if isinstance(inputs, (list, tuple)) else inputs
+        for m in mask if isinstance(mask, (list, tuple)) else [mask]:
+            if m is not None and getattr(m, "shape", None) is not None:
+                self._check_mask_shape(m.shape, first.shape)
+        return super().compute_output_spec(inputs, mask=mask, **kwargs)
 
     def compute_mask(self, inputs: Any, mask: Any = None) -> None:
         # The time axis is pooled away, so there is nothing left to mask.

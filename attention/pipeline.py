@@ -53,6 +53,7 @@ def make_dataset(
     shuffle: bool = True,
     bucketing: bool = True,
     seed: int | None = None,
+    first_epoch: int = 0,
 ) -> tf.data.Dataset:
     """Builds a `tf.data.Dataset` of `(word_ids, labels)` batches.
 
@@ -68,7 +69,10 @@ def make_dataset(
         shuffle: Draw a new random order each epoch (training); otherwise
             the order is fixed (evaluation).
         bucketing: Batch reviews of similar length and trim the padding.
-        seed: Seed of the shuffling.
+        seed: Seed of the shuffling. Epoch `e`'s order depends only on
+            `(seed, e)`, so a run resumed at epoch `e` sees the batches the
+            uninterrupted run would have seen.
+        first_epoch: The epoch of the first pass (`initial_epoch` of `fit`).
     """
     if len(x) != len(y):
         raise ValueError(f"`x` and `y` must have the same length, got {len(x)} and {len(y)}.")
@@ -79,13 +83,16 @@ def make_dataset(
     x = np.asarray(x, dtype="int32")
     y = np.asarray(y, dtype="float32")
     lengths = sequence_lengths(x)
-    rng = np.random.default_rng(seed)
-
+    if seed is None:
+        seed = int(np.random.SeedSequence().entropy % 2**32)
     plan: list[np.ndarray] = []
+    epoch = [first_epoch - 1]
 
     def load_batch(index: np.int64) -> tuple[np.ndarray, np.ndarray]:
         # Each pass over the data set starts again at index 0: draw its order then.
         if index == 0 or not plan:
+            epoch[0] += 1
+            rng = np.random.default_rng([seed, epoch[0]])
             plan[:] = batch_indices(lengths, batch_size, shuffle, bucketing, rng)
         indices = plan[index]
         width = max(int(lengths[indices].max()), 1) if bucketing else x.shape[1]

@@ -13,15 +13,27 @@ from __future__ import annotations
 import argparse
 import sys
 import textwrap
+from typing import BinaryIO, TextIO
 
+from attention.arguments import positive_int
 from attention.visualize import ModelFileError, attend, encode_texts, load_trained, top_words
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
-    return value
+def read_lines(stream: BinaryIO | TextIO) -> list[str]:
+    """The non-blank lines of a stream, stripped; bytes are read as UTF-8.
+
+    Raises:
+        ValueError: A line is not UTF-8 text; the message gives its number.
+    """
+    lines = []
+    for number, raw in enumerate(stream, start=1):
+        try:
+            line = (raw.decode("utf-8") if isinstance(raw, bytes) else raw).strip()
+        except UnicodeDecodeError:
+            raise ValueError(f"line {number} of standard input is not UTF-8 text") from None
+        if line:
+            lines.append(line)
+    return lines
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--model", required=True, help="the .keras file saved by train_imdb.py (its vocabulary lies beside it)")
-    parser.add_argument("--top-k", type=_positive_int, default=10, help="how many of the most attended words to print (default: 10)")
+    parser.add_argument("--top-k", type=positive_int, default=10, help="how many of the most attended words to print (default: 10)")
     parser.add_argument("texts", nargs="*", metavar="TEXT", help="texts to classify (default: lines of standard input)")
     return parser
 
@@ -44,7 +56,10 @@ def main(argv: list[str] | None = None) -> None:
     fail = lambda error: parser.exit(2, f"{parser.prog}: error: {error}\n")  # noqa: E731
     # Arguments are taken as given (an empty one is an error), but the blank
     # lines of a file are just layout.
-    texts = args.texts if args.texts else [line.strip() for line in sys.stdin if line.strip()]
+    try:
+        texts = args.texts if args.texts else read_lines(getattr(sys.stdin, "buffer", sys.stdin))
+    except ValueError as error:
+        fail(error)
     if not texts:
         fail("no text given: pass texts as arguments or one per line on standard input")
     try:

@@ -34,6 +34,7 @@ from attention.vocabulary import Vocabulary, vocabulary_path
 __all__ = [
     "Attention",
     "ModelFileError",
+    "attention_image",
     "attend",
     "encode_texts",
     "load_test_reviews",
@@ -93,6 +94,8 @@ def load_trained(model_path: str | os.PathLike) -> tuple[keras.Model, Vocabulary
     except Exception as error:  # Keras raises many types for a foreign or broken archive.
         detail = " ".join(str(error).split())[:200] or type(error).__name__
         raise ModelFileError(f"cannot load the model {str(path)!r}: {detail}") from error
+    if not all(np.isfinite(w).all() for w in model.get_weights()):
+        raise ModelFileError(f"{str(path)!r} has NaN or infinite weights (its training diverged); it cannot predict")
     if not any(isinstance(layer, AttentionLayer) for layer in model.layers):
         raise ModelFileError(f"{str(path)!r} is a Keras model without an AttentionLayer, not one trained by train_imdb.py")
     try:
@@ -158,18 +161,19 @@ def encode_texts(model: keras.Model, vocabulary: Vocabulary, texts: Sequence[str
     """
     if vocabulary.word_index is None:
         raise ValueError("the model's vocabulary has no word index (the data had none), so text cannot be encoded")
-    sequences = imdb.texts_to_sequences(
-        list(texts), vocabulary.word_index, vocabulary.num_words, vocabulary.index_from,
-        vocabulary.start_char, vocabulary.oov_char,
-    )
-    sequences = fit_in_vocabulary(sequences, _embedding_size(model))
-    for number, (text, sequence) in enumerate(zip(texts, sequences), start=1):
+    for number, text in enumerate(texts, start=1):
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError(f"text {number} is not valid UTF-8 text") from None
+    ids = vocabulary.encode(texts, _embedding_size(model))
+    for number, (text, row) in enumerate(zip(texts, ids), start=1):
         if not text.strip():
             raise ValueError(f"text {number} is empty")
         # Unknown words are kept as <oov>, but a text of nothing else says nothing.
-        if not [i for i in sequence if i not in (vocabulary.start_char, vocabulary.oov_char)]:
+        if not np.isin(row, (0, vocabulary.start_char, vocabulary.oov_char), invert=True).any():
             raise ValueError(f"text {number} has no word the model knows: {_shorten(text)!r}")
-    return zero_pad(sequences, vocabulary.sequence_length)
+    return ids
 
 
 def load_test_reviews(
@@ -235,10 +239,37 @@ def _shorten(text: str, width: int = 60) -> str:
     return textwrap.shorten(" ".join(text.split()), width=width, placeholder="...")
 
 
+# The original's highlight, `rgba(255, 255, 0, alpha)`: the one colouring of attention
+# weights, for the HTML page and for TensorBoard's images alike.
+HIGHLIGHT = (255, 255, 0)
+PADDING_GREY = 160
+
+
 def _strengths(weights: np.ndarray) -> np.ndarray:
     """Weights divided by the largest shown, so each review's top word is full yellow."""
+    weights = np.asarray(weights, dtype="float64")
     peak = float(np.max(weights)) if len(weights) else 0.0
     return weights / peak if peak > 0 else np.zeros_like(weights)
+
+
+def attention_image(alphas: np.ndarray, lengths: np.ndarray, row_height: int = 8, cell_width: int = 4) -> np.ndarray:
+    """Draws attention weights as an RGB image, one band per review.
+
+    Each word is a cell coloured as the HTML page colours it: the highlight
+    with an opacity of its weight divided by the row's largest, on white;
+    the padding past a review's end is grey.
+
+    Returns:
+        A uint8 array `(reviews * row_height, time * cell_width, 3)`.
+    """
+    alphas = np.asarray(alphas, dtype="float32")
+    image = np.full(alphas.shape + (3,), float(PADDING_GREY), dtype="float32")
+    for row, (weights, length) in enumerate(zip(alphas, np.asarray(lengths))):
+        strength = _strengths(weights[:length])[:, None]
+        image[row, :length] = 255.0 * (1.0 - strength) + np.asarray(HIGHLIGHT, dtype="float32") * strength
+    image = np.repeat(np.repeat(image, row_height, axis=0), cell_width, axis=1)
+    image[row_height - 1 :: row_height] = 255.0  # a white line between reviews
+    return np.round(image).astype("uint8")
 
 
 def _verdict(probability: float, label: int | None) -> str:
@@ -291,6 +322,7 @@ def render_html(
         labels: The true label of each item (1 = positive), if known.
     """
     esc = html.escape
+    red, green, blue = HIGHLIGHT
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en">',
@@ -313,7 +345,7 @@ def render_html(
         else:
             verdict = esc(verdict)
         spans = [
-            f'<span style="background: rgba(255, 255, 0, {alpha:.3f})" title="{weight:.4f}">{esc(word)}</span>'
+            f'<span style="background: rgba({red}, {green}, {blue}, {alpha:.3f})" title="{weight:.4f}">{esc(word)}</span>'
             for word, weight, alpha in zip(item.words, item.weights, _strengths(item.weights))
         ]
         parts += [

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from attention import defaults, imdb
-from attention.preprocessing import zero_pad
+from attention.preprocessing import fit_in_vocabulary, zero_pad
 
 PAD, START, OOV = "<pad>", "<start>", "<oov>"
 
@@ -42,19 +42,39 @@ class Vocabulary:
     sequence_length: int = defaults.SEQUENCE_LENGTH
 
     def __post_init__(self) -> None:
+        # A vocabulary file may have been edited by hand: say which field is wrong.
+        for name, least in (("num_words", 1), ("index_from", 0), ("start_char", 0), ("oov_char", 0), ("sequence_length", 2)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < least:
+                raise ValueError(f"`{name}` must be an integer of at least {least}, got {value!r}")
+        if self.word_index is not None and not (
+            isinstance(self.word_index, dict)
+            and all(isinstance(w, str) and isinstance(r, int) and not isinstance(r, bool) for w, r in self.word_index.items())
+        ):
+            raise ValueError("`word_index` must map words to integer ranks")
         if self.word_index is not None:
             # Only the ranks the model can see are worth keeping.
             limit = self.num_words - self.index_from
             self.word_index = {w: r for w, r in self.word_index.items() if r < limit}
         self._words: dict[int, str] | None = None
 
-    def encode(self, texts: Iterable[str]) -> np.ndarray:
-        """Tokenises and encodes texts as the training data was, padded with `zero_pad`."""
+    def encode(self, texts: Iterable[str], embedding_rows: int | None = None) -> np.ndarray:
+        """Tokenises and encodes texts as the training data was, padded with `zero_pad`.
+
+        Args:
+            texts: The texts.
+            embedding_rows: The size of the model's embedding. Ids at or above
+                it are dropped, as the original's `fit_in_vocabulary` drops them
+                from the test reviews (a model trained on part of the data
+                has no row for words it never saw).
+        """
         if self.word_index is None:
             raise ValueError("This vocabulary has no word index, so text cannot be encoded.")
         sequences = imdb.texts_to_sequences(
             list(texts), self.word_index, self.num_words, self.index_from, self.start_char, self.oov_char
         )
+        if embedding_rows is not None:
+            sequences = fit_in_vocabulary(sequences, embedding_rows)
         return zero_pad(sequences, self.sequence_length)
 
     def word(self, index: int) -> str:

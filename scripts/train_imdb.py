@@ -11,37 +11,18 @@ import os
 import sys
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import attention  # noqa: F401  (first: it quiets TensorFlow's start-up logging before Keras loads it)
+import keras
 
-import keras  # noqa: E402
-
-from attention import build_model, defaults, imdb  # noqa: E402
-from attention.callbacks import AttentionSummaries, TqdmProgress  # noqa: E402
-from attention.pipeline import make_dataset, num_batches  # noqa: E402
-from attention.preprocessing import fit_in_vocabulary, get_vocabulary_size, zero_pad  # noqa: E402
-from attention.training import Run, RunError, configure_threads, distribution_strategy, grow_gpu_memory  # noqa: E402
-from attention.vocabulary import Vocabulary  # noqa: E402
-
-
-def positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
-    return value
-
-
-def keep_probability(text: str) -> float:
-    value = float(text)
-    if not 0.0 < value <= 1.0:
-        raise argparse.ArgumentTypeError(f"expected a probability in (0, 1], got {text}")
-    return value
-
-
-def positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0.0:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
-    return value
+from attention import build_model, defaults, imdb
+from attention.arguments import (
+    check_writable, keep_probability, keras_file, non_negative_int, positive_float, positive_int, seed, sequence_length,
+)
+from attention.callbacks import AttentionSummaries, StopOnNonFiniteLoss, TqdmProgress
+from attention.pipeline import make_dataset, num_batches
+from attention.preprocessing import fit_in_vocabulary, get_vocabulary_size, zero_pad
+from attention.training import Run, RunError, RunStopped, configure_threads, distribution_strategy, grow_gpu_memory
+from attention.vocabulary import Vocabulary
 
 
 parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -49,7 +30,7 @@ parser.add_argument("--data", help="IMDB source: an imdb.npz file, an aclImdb/ f
                     "(default: ./imdb/imdb.npz if present, else Keras's download)")
 parser.add_argument("--num-words", type=positive_int, default=defaults.NUM_WORDS, help="vocabulary: the most frequent words kept")
 parser.add_argument("--index-from", type=positive_int, default=defaults.INDEX_FROM, help="word ids start after this index")
-parser.add_argument("--sequence-length", type=positive_int, default=defaults.SEQUENCE_LENGTH,
+parser.add_argument("--sequence-length", type=sequence_length, default=defaults.SEQUENCE_LENGTH,
                     help="reviews are cut to this length minus one and padded (the original zero_pad)")
 parser.add_argument("--embedding-dim", type=positive_int, default=defaults.EMBEDDING_DIM, help="word embedding size")
 parser.add_argument("--hidden-size", type=positive_int, default=defaults.HIDDEN_SIZE, help="GRU units per direction")
@@ -63,27 +44,38 @@ parser.add_argument("--reset-after", action=argparse.BooleanOptionalAction, defa
 parser.add_argument("--bucketing", action=argparse.BooleanOptionalAction, default=True,
                     help="batch reviews of similar length and trim each batch's padding (same results, faster)")
 parser.add_argument("--logdir", default="./logdir", help="TensorBoard folder; each run writes into its own sub-folder")
-parser.add_argument("--model-path", help="where to save the trained .keras model (default: model.keras in the run's folder)")
-parser.add_argument("--seed", type=int, help="random seed of weights, dropout and shuffling (default: random)")
+parser.add_argument("--model-path", type=keras_file, help="where to save the trained .keras model (default: model.keras in the run's folder)")
+parser.add_argument("--seed", type=seed, help="random seed of weights, dropout and shuffling (default: a random "
+                    "one, recorded in run.json)")
 parser.add_argument("--max-samples", type=positive_int, help="use only the first N training and N test reviews (a quick run)")
 parser.add_argument("--strategy", choices=["default", "mirrored"], default="default",
                     help="tf.distribute strategy: one device, or mirrored over all GPUs (or logical CPUs)")
 parser.add_argument("--resume", action=argparse.BooleanOptionalAction, default=True,
                     help="resume the newest unfinished run with the same arguments, from its last completed epoch")
-parser.add_argument("--intra-op-threads", type=int, help="threads per TensorFlow op; 0: TensorFlow's choice "
+parser.add_argument("--intra-op-threads", type=non_negative_int, help="threads per TensorFlow op; 0: TensorFlow's choice "
                     "(default without a GPU: half the cores, so the two GRU directions run side by side)")
-parser.add_argument("--inter-op-threads", type=int, help="TensorFlow ops run at once; 0: TensorFlow's choice "
+parser.add_argument("--inter-op-threads", type=non_negative_int, help="TensorFlow ops run at once; 0: TensorFlow's choice "
                     "(default without a GPU: 2)")
 parser.add_argument("--cache-dir", help="folder of the tokenised-data cache (default: ~/.keras/datasets)")
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
-    fail = lambda error: parser.exit(2, f"{parser.prog}: error: {error}\n")  # noqa: E731
+    fail = lambda error, status=2: parser.exit(status, f"{parser.prog}: error: {error}\n")  # noqa: E731
+    if args.model_path and (problem := check_writable(args.model_path)):
+        fail(f"--model-path: {problem}")
+    try:
+        train(args, fail)
+    except RunStopped as stopped:
+        fail(stopped, stopped.status)
+    except KeyboardInterrupt:
+        fail("interrupted before training started; nothing was saved", 130)
+
+
+def train(args: argparse.Namespace, fail) -> None:
+    """The original script's body."""
     grow_gpu_memory()
     configure_threads(args.intra_op_threads, args.inter_op_threads)
-    if args.seed is not None:
-        keras.utils.set_random_seed(args.seed)
 
     # Load the data set
     try:
@@ -111,37 +103,45 @@ def main(argv: list[str] | None = None) -> None:
     try:
         # An absolute data path keeps run.json usable from any folder.
         config = {**vars(args), "data": args.data and os.path.abspath(args.data)}
-        run = Run.open(args.logdir, {k: v for k, v in config.items() if k != "resume"}, resume=args.resume)
+        config = {k: v for k, v in config.items() if k != "resume"}
+        run = Run.open(args.logdir, config, resume=args.resume, seed=args.seed)
     except RunError as error:
         fail(error)
-    strategy = distribution_strategy(args.strategy)
-    with strategy.scope():
-        model, initial_epoch = run.restore()
-        if model is None:
-            model = build_model(vocabulary_size, args.embedding_dim, args.hidden_size, args.attention_size,
-                                args.keep_prob, args.learning_rate, reset_after=args.reset_after)
-    if initial_epoch:
-        print(f"Resuming run {run.name} after epoch {initial_epoch}.")
+    for name in run.skipped:
+        print(f"Run {name} is in progress in another process; starting a new run.")
+    with run.guard():
+        # Every run is seeded (with a random seed unless --seed, recorded in run.json),
+        # so that a resumed run goes on exactly as the uninterrupted one would have.
+        keras.utils.set_random_seed(run.seed)
+        strategy = distribution_strategy(args.strategy)
+        with strategy.scope():
+            model, initial_epoch = run.restore()
+            if model is None:
+                model = build_model(vocabulary_size, args.embedding_dim, args.hidden_size, args.attention_size,
+                                    args.keep_prob, args.learning_rate, reset_after=args.reset_after)
+        if initial_epoch:
+            print(f"Resuming run {run.name} after epoch {initial_epoch}.")
 
-    train_data = make_dataset(x_train, y_train, args.batch_size, shuffle=True, bucketing=args.bucketing, seed=args.seed)
-    test_data = make_dataset(x_test, y_test, args.batch_size, shuffle=False, bucketing=args.bucketing)
-    train_batches = num_batches(len(x_train), args.batch_size)
-    callbacks = [
-        TqdmProgress(train_batches, num_batches(len(x_test), args.batch_size)),
-        keras.callbacks.TensorBoard(run.directory, write_graph=True, update_freq="epoch"),
-        AttentionSummaries(run.directory, x_test[:32], train_batches),
-        run.checkpoint_callback(),
-    ]
+        train_data = make_dataset(x_train, y_train, args.batch_size, shuffle=True, bucketing=args.bucketing,
+                                  seed=run.seed, first_epoch=initial_epoch)
+        test_data = make_dataset(x_test, y_test, args.batch_size, shuffle=False, bucketing=args.bucketing)
+        train_batches = num_batches(len(x_train), args.batch_size)
+        callbacks = [
+            StopOnNonFiniteLoss(),
+            TqdmProgress(train_batches, num_batches(len(x_test), args.batch_size)),
+            keras.callbacks.TensorBoard(run.directory, write_graph=True, update_freq="epoch"),
+            AttentionSummaries(run.directory, x_test[:32], train_batches),
+            run.checkpoint_callback(),
+        ]
 
-    print("Start learning...")
-    start = time.perf_counter()
-    model.fit(train_data, validation_data=test_data, epochs=args.num_epochs, initial_epoch=initial_epoch,
-              callbacks=callbacks, shuffle=False, verbose=0)
-    results = {**run.last_epoch_logs(), "train_seconds_this_session": round(time.perf_counter() - start, 1)}
-    model_path = run.finish(model, vocabulary, results)
+        print("Start learning...")
+        start = time.perf_counter()
+        model.fit(train_data, validation_data=test_data, epochs=args.num_epochs, initial_epoch=initial_epoch,
+                  callbacks=callbacks, shuffle=False, verbose=0)
+        results = {**run.last_epoch_logs(), "train_seconds_this_session": round(time.perf_counter() - start, 1)}
+        model_path = run.finish(model, vocabulary, results)
     print(f"Model saved to {model_path}")
     print(f"Run 'tensorboard --logdir={args.logdir}' to checkout tensorboard logs.")
-
 
 if __name__ == "__main__":
     main()

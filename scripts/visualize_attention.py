@@ -7,22 +7,14 @@ weight, with the predicted probability of a positive review; or, with
 """
 
 import argparse
-import os
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-from attention import imdb  # noqa: E402
-from attention.visualize import (  # noqa: E402
+from attention import imdb
+from attention.arguments import positive_int
+from attention.atomic import atomic_path
+from attention.visualize import (
     ModelFileError, attend, encode_texts, load_test_reviews, load_trained, render_html, render_text, run_config,
 )
-
-
-def positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
-    return value
 
 
 parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -76,7 +68,8 @@ def main(argv: list[str] | None = None) -> None:
     title = args.title or f"Attention of {Path(model_path.parent.name, model_path.name).as_posix()}"
     page = render_html(items, title=title, captions=captions, labels=labels)
     try:
-        Path(args.output).write_text(page, encoding="utf-8")
+        with atomic_path(args.output) as tmp:
+            tmp.write_text(page, encoding="utf-8")
     except OSError as error:
         fail(f"cannot write --output {args.output!r}: {error.strerror or error}")
     print(f"Wrote the attention of {len(items)} review(s) to {args.output}")

@@ -1,8 +1,8 @@
 import os
 
-# Quiet TensorFlow's start-up banner; must be set before TensorFlow is imported.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+import attention  # noqa: E402,F401  (first: it quiets TensorFlow's start-up logging)
 
 import random
 from pathlib import Path

@@ -156,6 +156,7 @@ def cache_files(cache: Path) -> list[Path]:
         ),
         ("line<br>break<BR/>here", ["line", "break", "here"]),
         ("soft\u00adhyphen", ["softhyphen"]),
+        ("great\x00film bad", ["great", "film", "bad"]),
         ("", []),
     ],
 )

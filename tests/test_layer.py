@@ -26,7 +26,7 @@ def reference(inputs, w, b, u, time_major=False):
 
 
 def weights_of(layer):
-    return [keras.ops.convert_to_numpy(v) for v in (layer.w_omega, layer.b_omega, layer.u_omega)]
+    return [v.numpy() for v in (layer.w_omega, layer.b_omega, layer.u_omega)]
 
 
 @pytest.fixture
@@ -67,7 +67,7 @@ def test_default_initialisers_and_weight_names():
     layer.build((None, 10, 300))
     assert [w.path.split("/")[-1] for w in layer.weights] == ["w_omega", "b_omega", "u_omega"]
     assert layer.w_omega.shape == (300, 50) and layer.b_omega.shape == (50,)
-    w = keras.ops.convert_to_numpy(layer.w_omega)
+    w = layer.w_omega.numpy()
     assert abs(w.std() - 0.1) < 0.01 and abs(w.mean()) < 0.01
 
 
@@ -169,7 +169,7 @@ def test_mixed_precision(policy, rng):
     out, alphas = layer(x, mask=mask)
     assert out.dtype == layer.compute_dtype
     out32, alphas32 = reference(x[:1], *weights_of(layer))
-    out, alphas = keras.ops.convert_to_numpy(out).astype("float32"), keras.ops.convert_to_numpy(alphas).astype("float32")
+    out, alphas = (keras.ops.convert_to_numpy(keras.ops.cast(t, "float32")) for t in (out, alphas))
     assert np.isfinite(out).all()
     np.testing.assert_allclose(out[0], out32[0], atol=5e-2)
     assert (alphas[1, 4:] == 0).all()

@@ -66,6 +66,15 @@ def test_same_seed_same_batches():
             np.testing.assert_array_equal(ax, bx)
 
 
+def test_a_resumed_epoch_draws_the_batches_of_the_uninterrupted_one():
+    x, y = reviews(100)
+    second = epochs(make_dataset(x, y, 8, seed=4), 2)[1]
+    resumed = epochs(make_dataset(x, y, 8, seed=4, first_epoch=1), 1)[0]
+    for (a, la), (b, lb) in zip(second, resumed):
+        np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(la, lb)
+
+
 def test_bucketing_groups_reviews_of_similar_length():
     rng = np.random.default_rng(5)
     lengths = rng.integers(1, 250, 8 * CHUNK_BATCHES * 3)

@@ -2,6 +2,8 @@
 
 import importlib.util
 import json
+import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -14,7 +16,9 @@ import pytest
 import tensorflow as tf
 
 import attention
-from attention.callbacks import EpochCheckpoint, attention_image, latest_checkpoint, save_atomically
+from attention.atomic import save_model
+from attention.callbacks import EpochCheckpoint, latest_checkpoint
+from attention.visualize import attention_image
 from attention.vocabulary import Vocabulary, vocabulary_path
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "train_imdb.py"
@@ -108,10 +112,10 @@ def test_interrupted_run_resumes(tiny_imdb, tmp_path, train, monkeypatch, capsys
         raise KeyboardInterrupt
 
     monkeypatch.setattr(EpochCheckpoint, "on_epoch_end", interrupt_after_first_epoch)
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(SystemExit):
         train(*args)
     (run_dir,) = run_dirs(tmp_path / "logs")
-    assert json.loads((run_dir / "run.json").read_text())["status"] == "running"
+    assert json.loads((run_dir / "run.json").read_text())["status"] == "interrupted"
     assert latest_checkpoint(run_dir / "checkpoints")[1] == 1
     assert not (run_dir / "model.keras").exists()
 
@@ -141,6 +145,12 @@ def test_model_path_option(tiny_imdb, tmp_path, train):
         (["--keep-prob", "1.5"], "probability"),
         (["--learning-rate", "0"], "positive number"),
         (["--data", "/nonexistent/aclImdb"], "nonexistent"),
+        (["--seed", "-1"], "seed from 0 to"),
+        (["--seed", "x"], "expected an integer"),
+        (["--intra-op-threads", "-3"], "0 or more"),
+        (["--sequence-length", "1"], "2 or more"),
+        (["--learning-rate", "inf"], "finite number"),
+        (["--model-path", "model.h5"], "ending in .keras"),
     ],
 )
 def test_clear_errors(args, message, train, tmp_path, capsys):
@@ -158,6 +168,55 @@ def test_unwritable_logdir(tiny_imdb, tmp_path, train, capsys):
     with pytest.raises(SystemExit):
         train("--data", tiny_imdb, "--logdir", blocker / "logs", "--cache-dir", tmp_path / "cache", *SMALL)
     assert "cannot write to --logdir" in capsys.readouterr().err
+
+
+def test_model_path_problems_are_found_before_training(tiny_imdb, tmp_path, train, capsys, monkeypatch):
+    monkeypatch.setattr(attention.imdb, "load_data", lambda *a, **k: pytest.fail("the data was loaded"))
+    (tmp_path / "folder.keras").mkdir()
+    (tmp_path / "file").write_text("")
+    for path, message in ((tmp_path / "folder.keras", "is a folder"), (tmp_path / "file" / "m.keras", "--model-path: cannot write")):
+        with pytest.raises(SystemExit) as exit_info:
+            train("--data", tiny_imdb, "--logdir", tmp_path / "logs", "--model-path", path)
+        assert exit_info.value.code == 2
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err
+
+
+def scalars(run_dir, split, tag):
+    """The values of one scalar tag, by step."""
+    values = {}
+    for path in (run_dir / split).glob("events.out.tfevents.*"):
+        for event in tf.compat.v1.train.summary_iterator(str(path)):
+            for value in event.summary.value:
+                if value.tag == tag:
+                    values[event.step] = float(tf.make_ndarray(value.tensor))
+    return [values[step] for step in sorted(values)]
+
+
+def test_tensorboard_has_each_batch_own_loss(first_run):
+    _, _, run_dir = first_run
+    losses, accuracies = scalars(run_dir, "train", "loss"), scalars(run_dir, "train", "accuracy")
+    assert len(losses) == len(accuracies) == 3  # 48 reviews in batches of 16
+    # Keras's epoch loss is the mean over the epoch's (equal) batches; running
+    # means would average to something else.
+    history = json.loads((run_dir / "run.json").read_text())["results"]
+    assert np.mean(losses) == pytest.approx(history["loss"], rel=1e-5)
+    assert np.mean(accuracies) == pytest.approx(history["accuracy"], abs=1e-6)
+    assert all(a in (0.0, 1 / 16, *(k / 16 for k in range(17))) for a in accuracies)
+
+
+def test_console_shows_only_the_runs_own_lines(tiny_imdb, tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "ATTENTION_VERBOSE")}
+    result = subprocess.run(
+        [sys.executable, str(SCRIPT), "--data", str(tiny_imdb), "--logdir", str(tmp_path / "logs"),
+         "--cache-dir", str(tmp_path / "cache"), *SMALL],
+        capture_output=True, text=True, timeout=300, env=env,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = [line for line in re.split(r"[\r\n]", result.stderr) if line.strip()]
+    foreign = [line for line in lines if not re.match(r"(Reading |Tokenis|Cached |\s*\d+%\|)", line)]
+    assert foreign == []
+    assert "Traceback" not in result.stderr and "val_acc" in result.stdout
 
 
 def test_help_explains_options():
@@ -185,10 +244,10 @@ def test_mirrored_strategy_on_two_logical_cpus(tiny_imdb, tmp_path):
     assert (run_dir / "model.keras").exists()
 
 
-def test_save_atomically_never_leaves_half_a_file(tmp_path, monkeypatch):
+def test_save_model_never_leaves_half_a_file(tmp_path, monkeypatch):
     model = attention.build_model(50, 4, 3, 2)
     path = tmp_path / "m.keras"
-    save_atomically(model, path)
+    save_model(model, path)
     good = path.read_bytes()
 
     def broken_save(self, filepath, *args, **kwargs):
@@ -197,7 +256,7 @@ def test_save_atomically_never_leaves_half_a_file(tmp_path, monkeypatch):
 
     monkeypatch.setattr(keras.Model, "save", broken_save)
     with pytest.raises(KeyboardInterrupt):
-        save_atomically(model, path)
+        save_model(model, path)
     assert path.read_bytes() == good
     assert [p.name for p in tmp_path.iterdir()] == ["m.keras"]
 

@@ -4,6 +4,7 @@ import importlib.util
 import io
 import json
 import re
+import shutil
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -18,6 +19,7 @@ import pytest
 from attention import imdb
 from attention.model import inspection_model
 from attention.predict import main as predict_main
+from attention.vocabulary import vocabulary_path
 from attention.visualize import (
     Attention, ModelFileError, attend, encode_texts, load_trained, render_html, render_text, run_config, top_words,
 )
@@ -331,6 +333,30 @@ def test_predict_errors(trained, capsys, monkeypatch):
     fails(predict_main, ["--model", trained[0], "zzzq"], capsys, "has no word the model knows")
     monkeypatch.setattr(sys, "stdin", io.StringIO("\n  \n"))
     fails(predict_main, ["--model", trained[0]], capsys, "no text given")
+
+
+def test_predict_refuses_text_that_is_not_utf8(trained, capsys, monkeypatch):
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"great film\n\xff\xfe awful\n")))
+    fails(predict_main, ["--model", trained[0]], capsys, "line 2 of standard input is not UTF-8 text")
+    # How Python passes an argument that is not UTF-8 (surrogate escapes).
+    fails(predict_main, ["--model", trained[0], "great", b"awful \xff".decode("utf-8", "surrogateescape")], capsys,
+          "text 2 is not valid UTF-8")
+
+
+def test_a_diverged_model_is_refused(trained, tmp_path, capsys):
+    model = keras.models.load_model(trained[0])
+    model.set_weights([np.full_like(w, np.nan) for w in model.get_weights()])
+    model.save(tmp_path / "model.keras")
+    shutil.copy(vocabulary_path(trained[0]), tmp_path / "model.vocabulary.json")
+    fails(predict_main, ["--model", tmp_path / "model.keras", "great"], capsys, "NaN or infinite weights")
+
+
+@pytest.mark.parametrize("field, value", [("sequence_length", "250"), ("num_words", 1.5), ("word_index", ["a"])])
+def test_a_broken_vocabulary_is_refused(trained, tmp_path, capsys, field, value):
+    shutil.copy(trained[0], tmp_path / "model.keras")
+    data = json.loads(vocabulary_path(trained[0]).read_text())
+    (tmp_path / "model.vocabulary.json").write_text(json.dumps({**data, field: value}))
+    fails(predict_main, ["--model", tmp_path / "model.keras", "great"], capsys, f"`{field}` must")
 
 
 def test_help_lists_the_options():

@@ -1,0 +1,140 @@
+"""Run folders: held by their process, resumed exactly, marked failed when training diverges."""
+
+import json
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+from attention.atomic import atomic_path, write_json
+from attention.callbacks import EpochCheckpoint
+from attention.training import Run
+from test_train import SMALL, load_script, run_dirs
+
+CONFIG = {"num_words": 100, "seed": 1}
+
+
+def test_a_held_run_is_never_shared(tmp_path):
+    first = Run.open(tmp_path, CONFIG)
+    second = Run.open(tmp_path, CONFIG)
+    assert second.directory != first.directory
+    assert second.skipped == [first.name]
+    first.close()
+    # The first run is free again (its process "died"): it is the one to resume,
+    # the second, newer one being held.
+    third = Run.open(tmp_path, CONFIG)
+    assert third.directory == first.directory
+    second.close()
+    third.close()
+
+
+def test_a_killed_process_leaves_no_lock(tmp_path):
+    code = textwrap.dedent(
+        f"""
+        import sys, time
+        from attention.training import Run
+        run = Run.open({str(tmp_path)!r}, {CONFIG!r})
+        print(run.directory, flush=True)
+        time.sleep(600)
+        """
+    )
+    child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        directory = Path(child.stdout.readline().strip())
+        other = Run.open(tmp_path, CONFIG)
+        assert other.skipped == [directory.name]  # held while the process lives
+        other.stop("failed", "not to be resumed")
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=60)
+    assert Run.open(tmp_path, CONFIG).directory == directory
+
+
+def test_finished_and_failed_runs_are_not_resumed(tmp_path):
+    run = Run.open(tmp_path, CONFIG)
+    run.stop("failed", "diverged")
+    assert Run.open(tmp_path, CONFIG).directory != run.directory
+
+
+def test_run_json_stays_valid_json_with_non_finite_numbers(tmp_path):
+    write_json(tmp_path / "r.json", {"loss": float("nan"), "acc": [float("inf"), 0.5]})
+    assert json.loads((tmp_path / "r.json").read_text()) == {"loss": None, "acc": [None, 0.5]}
+
+
+def test_atomic_path_keeps_the_old_file_on_failure(tmp_path):
+    target = tmp_path / "x.json"
+    target.write_text("old")
+    with pytest.raises(KeyboardInterrupt):
+        with atomic_path(target) as tmp:
+            tmp.write_text("half")
+            raise KeyboardInterrupt
+    assert target.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["x.json"]
+
+
+@pytest.fixture(scope="module")
+def train():
+    main = load_script().main
+    return lambda *args: main([str(a) for a in args])
+
+
+def final_state(run_dir):
+    model = keras.models.load_model(run_dir / "model.keras")
+    history = [json.loads(line) for line in (run_dir / "checkpoints" / "history.jsonl").read_text().splitlines()]
+    return model.get_weights(), history[-1]
+
+
+def test_seeded_resume_is_exact(tiny_imdb, tmp_path, train, monkeypatch, capsys):
+    args = ["--data", tiny_imdb, "--cache-dir", tmp_path / "cache", *SMALL, "--num-epochs", "2", "--keep-prob", "0.5"]
+    train("--logdir", tmp_path / "whole", *args)
+    (whole,) = run_dirs(tmp_path / "whole")
+
+    save_epoch = EpochCheckpoint.on_epoch_end
+
+    def interrupt_after_first_epoch(self, epoch, logs=None):
+        save_epoch(self, epoch, logs)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(EpochCheckpoint, "on_epoch_end", interrupt_after_first_epoch)
+    with pytest.raises(SystemExit) as exit_info:
+        train("--logdir", tmp_path / "parts", *args)
+    assert exit_info.value.code == 130
+    err = capsys.readouterr().err
+    assert "keeps epoch 1" in err and "run the same command again to resume" in err and "Traceback" not in err
+    (parts,) = run_dirs(tmp_path / "parts")
+    assert json.loads((parts / "run.json").read_text())["status"] == "interrupted"
+    monkeypatch.undo()
+    train("--logdir", tmp_path / "parts", *args)
+    assert "after epoch 1" in capsys.readouterr().out
+
+    (whole_weights, whole_logs), (parts_weights, parts_logs) = final_state(whole), final_state(parts)
+    assert parts_logs == whole_logs
+    for a, b in zip(whole_weights, parts_weights):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_a_diverging_run_stops_and_keeps_its_last_good_epoch(tiny_imdb, tmp_path, train, monkeypatch, capsys):
+    def nan_after_first_epoch(self, epoch, logs=None):
+        save_epoch(self, epoch, logs)
+        # From now on, every step produces a non-finite loss.
+        for weight in self.model.get_layer("output").weights:
+            weight.assign(np.full(weight.shape, np.nan, dtype="float32"))
+
+    save_epoch = EpochCheckpoint.on_epoch_end
+    monkeypatch.setattr(EpochCheckpoint, "on_epoch_end", nan_after_first_epoch)
+    with pytest.raises(SystemExit) as exit_info:
+        train("--data", tiny_imdb, "--logdir", tmp_path / "logs", "--cache-dir", tmp_path / "cache", *SMALL, "--num-epochs", "3")
+    assert exit_info.value.code == 1
+    err = capsys.readouterr().err
+    assert "training diverged" in err and "epoch 2" in err and "Traceback" not in err
+    (run_dir,) = run_dirs(tmp_path / "logs")
+    record = json.loads((run_dir / "run.json").read_text())  # valid JSON: no NaN
+    assert record["status"] == "failed" and "loss became nan" in record["reason"]
+    assert [p.name for p in (run_dir / "checkpoints").glob("*.keras")] == ["epoch-001.keras"]
+    good = keras.models.load_model(run_dir / "checkpoints" / "epoch-001.keras")
+    assert all(np.isfinite(w).all() for w in good.get_weights())
+    assert not (run_dir / "model.keras").exists()
