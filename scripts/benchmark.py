@@ -41,12 +41,14 @@ STEPS = 20
 WARMUP = 3
 SEED = 0
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared/data/aclImdb_v1-labeled.tar.gz"
-DEFAULT_OUTPUT = REPO / "benchmarks/results.json"
+# Raw runs go to an ignored folder; a run worth keeping is copied under benchmarks/ with a name
+# that says what it shows (BENCHMARKS.md cites it).
+RUNS = REPO / "benchmarks" / "runs"
 
 parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
 parser.add_argument("--data", default=str(DEFAULT_DATA),
                     help="IMDB data for the length distribution; synthetic lengths if missing (default: %(default)s)")
-parser.add_argument("--output", default=str(DEFAULT_OUTPUT), help="JSON results (default: %(default)s)")
+parser.add_argument("--output", help="JSON results (default: benchmarks/runs/benchmark-DATE-TIME.json, not tracked)")
 parser.add_argument("--steps", type=int, default=STEPS, help="timed batches per measurement (default: %(default)s)")
 parser.add_argument("--warmup", type=int, default=WARMUP, help="untimed batches first (default: %(default)s)")
 parser.add_argument("--batch-size", type=int, default=BATCH_SIZE, help="(default: %(default)s)")
@@ -127,7 +129,7 @@ def main(argv=None):
             "bucketed_epoch_mean_width": round(float(np.mean([b[0].shape[1] for b in sets["bucketed"][args.warmup:]])), 1),
             "batch_size": args.batch_size, "steps": args.steps, "warmup": args.warmup, "rounds": args.rounds,
             "matmul_gflops": round(gflops, 1), "full_length_ceiling_samples_per_s": limits, **harness.environment()}
-    output = Path(args.output)
+    output = Path(args.output) if args.output else RUNS / f"benchmark-{dt.datetime.now():%Y%m%d-%H%M%S}.json"
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps({"meta": meta, "table": headline, "results": results}, indent=1) + "\n")
     print(f"\nwrote {output}")

@@ -106,3 +106,15 @@ def test_torch_rewrite_trains_and_predicts(packed):
     losses = [ref.train_step(x, y, lengths) for _ in range(20)]
     assert np.isfinite(losses).all() and losses[-1] < losses[0]
     assert ref.predict(x, lengths).shape == (3,)
+
+
+def test_benchmark_runs_go_to_an_ignored_folder():
+    spec = importlib.util.spec_from_file_location("benchmark_script", REPO / "scripts" / "benchmark.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    assert script.parser.parse_args([]).output is None
+    probe = script.RUNS / "benchmark-20260101-000000.json"
+    ignored = subprocess.run(["git", "check-ignore", "-q", str(probe.relative_to(REPO))], cwd=REPO)
+    if ignored.returncode == 128:
+        pytest.skip("not a git checkout")
+    assert ignored.returncode == 0  # git ignores it: a run never overwrites a committed result
