@@ -7,15 +7,14 @@ import math
 import os
 import re
 from pathlib import Path
-from typing import Any
 
 import keras
 import numpy as np
-import tensorflow as tf
 from tqdm.auto import tqdm
 
 from attention.atomic import atomic_path, finite_json, save_model
 from attention.model import inspection_model
+from attention.summaries import SummaryWriter
 from attention.visualize import attention_image
 
 
@@ -86,13 +85,16 @@ class AttentionSummaries(keras.callbacks.Callback):
     - `train/`: each batch's own `loss` and `accuracy`, the original's
       scalar tags (Keras's logs hold the epoch's running means instead);
     - `validation/`: `loss` and `accuracy` after each epoch, on the same steps;
-    - `train/`: the op graph of the forward pass;
+    - `train/` and `validation/`: `epoch_loss` and `epoch_accuracy` by epoch,
+      the tags of Keras's own TensorBoard callback;
+    - `train/`: the op graph of the forward pass (TensorFlow only);
     - `train/`, each epoch: histograms of the original's `embeddings_var`,
       `RNN_outputs`, `alphas` and `W`, and an `attention` image of the weights
       over a few fixed reviews, so attention can be watched as it learns.
 
     Histograms of `RNN_outputs` and `alphas` are taken over the real words of
-    `sample_x`, padding left out.
+    `sample_x`, padding left out. Files are written with the `tensorboard`
+    package, so the same folder results on every Keras backend.
     """
 
     def __init__(self, log_dir: str | os.PathLike, sample_x: np.ndarray, steps_per_epoch: int, image_reviews: int = 8) -> None:
@@ -101,25 +103,27 @@ class AttentionSummaries(keras.callbacks.Callback):
         self.sample_x = np.asarray(sample_x, dtype="int32")
         self.steps_per_epoch = steps_per_epoch
         self.image_reviews = image_reviews
-        self._writers: dict[str, Any] = {}
+        self._writers: dict[str, SummaryWriter] = {}
         self._epoch = 0
         self._sums: dict[str, tuple[float, float]] = {}
 
-    def _writer(self, name: str) -> Any:
+    def _writer(self, name: str) -> SummaryWriter:
         if name not in self._writers:
-            self._writers[name] = tf.summary.create_file_writer(str(self.log_dir / name))
+            self._writers[name] = SummaryWriter(self.log_dir / name)
         return self._writers[name]
 
     def _step(self, batch: int) -> int:
         return self._epoch * self.steps_per_epoch + batch + 1
 
     def on_train_begin(self, logs: dict | None = None) -> None:
-        # Keras 3's TensorBoard callback writes only the conceptual model; the
-        # op graph of the forward pass is what the original's graph tab showed.
-        forward = tf.function(lambda ids: self.model(ids, training=False))
-        graph = forward.get_concrete_function(tf.TensorSpec((None, None), tf.int32)).graph
-        with self._writer("train").as_default():
-            tf.summary.graph(graph)
+        # The op graph of the forward pass, as the original's graph tab showed;
+        # only TensorFlow has one to show.
+        if keras.backend.backend() == "tensorflow":
+            import tensorflow as tf
+
+            forward = tf.function(lambda ids: self.model(ids, training=False))
+            graph = forward.get_concrete_function(tf.TensorSpec((None, None), tf.int32)).graph
+            self._writer("train").graph(graph.as_graph_def().SerializeToString())
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         self._epoch = epoch
@@ -132,6 +136,9 @@ class AttentionSummaries(keras.callbacks.Callback):
         (samples); the difference of both since the last batch is this batch's
         mean, weighted as Keras weights it.
         """
+        if keras.backend.backend() == "jax":
+            # JAX trains on a copy of the variables; this brings the metrics' back.
+            self.model.jax_state_sync()
         variables = {v.path: v for metric in self.model.metrics for v in metric.variables}
         values = {}
         for name in ("loss", "accuracy"):
@@ -146,27 +153,28 @@ class AttentionSummaries(keras.callbacks.Callback):
         return values
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
-        with self._writer("train").as_default(step=self._step(batch)):
-            for name, value in self._batch_values().items():
-                tf.summary.scalar(name, value)
+        for name, value in self._batch_values().items():
+            self._writer("train").scalar(name, value, self._step(batch))
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         logs = logs or {}
         step = (epoch + 1) * self.steps_per_epoch
-        with self._writer("validation").as_default(step=step):
-            for name in ("loss", "accuracy"):
-                if f"val_{name}" in logs:
-                    tf.summary.scalar(name, float(logs[f"val_{name}"]))
+        for name in ("loss", "accuracy"):
+            # Keras's own TensorBoard callback's tags, by epoch.
+            for split, key in (("train", name), ("validation", f"val_{name}")):
+                if key in logs:
+                    self._writer(split).scalar(f"epoch_{name}", float(logs[key]), epoch)
+            if f"val_{name}" in logs:
+                self._writer("validation").scalar(name, float(logs[f"val_{name}"]), step)
         _, rnn_outputs, alphas = inspection_model(self.model).predict(self.sample_x, verbose=0)
         real = self.sample_x[:, : alphas.shape[1]] != 0
         lengths = real.sum(axis=1)
-        with self._writer("train").as_default(step=step):
-            tf.summary.histogram("embeddings_var", self.model.get_layer("embedding").embeddings)
-            tf.summary.histogram("RNN_outputs", rnn_outputs[real])
-            tf.summary.histogram("alphas", alphas[real])
-            tf.summary.histogram("W", self.model.get_layer("output").kernel)
-            image = attention_image(alphas[: self.image_reviews], lengths[: self.image_reviews])
-            tf.summary.image("attention", image[None], step=step)
+        train = self._writer("train")
+        train.histogram("embeddings_var", self.model.get_layer("embedding").embeddings.numpy(), step)
+        train.histogram("RNN_outputs", rnn_outputs[real], step)
+        train.histogram("alphas", alphas[real], step)
+        train.histogram("W", self.model.get_layer("output").kernel.numpy(), step)
+        train.image("attention", attention_image(alphas[: self.image_reviews], lengths[: self.image_reviews]), step)
         for writer in self._writers.values():
             writer.flush()
 
@@ -217,11 +225,27 @@ class EpochCheckpoint(keras.callbacks.Callback):
     def __init__(self, directory: str | os.PathLike) -> None:
         super().__init__()
         self.directory = Path(directory)
+        self._resumed = False
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        self._resumed = False
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        # The first epoch of a resumed run starts with the random state the last one ended
+        # with; set here, right before its first batch, as nothing may draw in between.
+        if not self._resumed and epoch > 0:
+            try:
+                with np.load(state_path(self.directory / f"epoch-{epoch:03d}.keras")) as npz:
+                    _set_torch_random_state({key: npz[key] for key in npz.files})
+            except (OSError, ValueError):
+                pass
+        self._resumed = True
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         path = self.directory / f"epoch-{epoch + 1:03d}.keras"
         self.directory.mkdir(parents=True, exist_ok=True)
         state = {f"v{i}": v.numpy() for i, v in enumerate(self.model.non_trainable_variables)}
+        state.update(_torch_random_state())
         with atomic_path(state_path(path)) as tmp:
             np.savez(tmp, **state)
         save_model(self.model, path)
@@ -238,13 +262,44 @@ def state_path(checkpoint: Path) -> Path:
     return checkpoint.with_suffix(".state.npz")
 
 
+def _torch_random_state() -> dict[str, np.ndarray]:
+    """PyTorch's global random states: Keras's dropout draws from them on that backend
+    (unless given a seed), so they are part of what a resumed run must get back."""
+    if keras.backend.backend() != "torch":
+        return {}
+    import torch
+
+    state = {"torch_cpu": torch.get_rng_state().numpy()}
+    if torch.cuda.is_available():
+        for device, cuda_state in enumerate(torch.cuda.get_rng_state_all()):
+            state[f"torch_cuda{device}"] = cuda_state.numpy()
+    return state
+
+
+def _set_torch_random_state(saved: dict[str, np.ndarray]) -> None:
+    if keras.backend.backend() != "torch" or "torch_cpu" not in saved:
+        return
+    import torch
+
+    torch.set_rng_state(torch.from_numpy(saved["torch_cpu"]))
+    if torch.cuda.is_available():
+        for device in range(torch.cuda.device_count()):
+            if f"torch_cuda{device}" in saved:
+                torch.cuda.set_rng_state(torch.from_numpy(saved[f"torch_cuda{device}"]), device)
+
+
 def restore_state(model: keras.Model, checkpoint: Path) -> None:
-    """Gives `model` the non-trainable variables saved beside `checkpoint`, if any."""
+    """Gives `model` the non-trainable variables saved beside `checkpoint`, if any.
+
+    (PyTorch's random state, saved there too, is set by `EpochCheckpoint` when
+    the resumed epoch begins.)
+    """
     try:
-        with np.load(state_path(checkpoint)) as saved:
-            values = [saved[f"v{i}"] for i in range(len(saved.files))]
+        with np.load(state_path(checkpoint)) as npz:
+            saved = {key: npz[key] for key in npz.files}
     except (OSError, ValueError, KeyError):
         return  # an older checkpoint: resume with fresh random states
+    values = [saved[f"v{i}"] for i in range(sum(key.startswith("v") for key in saved))]
     variables = model.non_trainable_variables
     if len(values) == len(variables) and all(tuple(v.shape) == a.shape for v, a in zip(variables, values)):
         for variable, value in zip(variables, values):

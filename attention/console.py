@@ -41,22 +41,38 @@ def quiet(verbose: bool = False) -> None:
     if verbose or os.environ.get("ATTENTION_VERBOSE", "0") not in ("", "0") or os.environ.get("TF_CPP_MIN_LOG_LEVEL", "3") != "3":
         return
     os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
-    backend, hooked = os.environ.get("KERAS_BACKEND", "tensorflow"), any(isinstance(f, _QuietImport) for f in sys.meta_path)
-    if backend == "tensorflow" and "tensorflow" not in sys.modules and not hooked:
+    # On every backend: Keras imports TensorFlow wherever it is installed, even on JAX.
+    hooked = any(isinstance(f, _QuietImport) for f in sys.meta_path)
+    if "tensorflow" not in sys.modules and not hooked:
         sys.meta_path.insert(0, _QuietImport())  # only ever hooks an import someone else makes
 
 
 class _QuietImport(importlib.abc.MetaPathFinder):
-    """Finds ``tensorflow`` as usual, but runs its import with stderr caught (once)."""
+    """Finds ``tensorflow`` as usual, but runs its import with stderr caught.
+
+    It stays in place until TensorFlow is imported: a mere look-up
+    (``importlib.util.find_spec``, as PyTorch makes) imports nothing.
+    """
+
+    _looking = False
 
     def find_spec(self, name: str, path: Sequence[str] | None, target: Any = None) -> Any:
-        if name != "tensorflow":
+        if name != "tensorflow" or self._looking:
             return None
-        sys.meta_path.remove(self)
-        spec = importlib.util.find_spec(name)  # the usual look-up, this finder gone
+        self._looking = True
+        try:
+            spec = importlib.util.find_spec(name)  # the usual look-up, past this finder
+        finally:
+            self._looking = False
         if spec is not None and spec.loader is not None:
             run = spec.loader.exec_module
-            spec.loader.exec_module = lambda module: _without_noise(run, module)
+
+            def exec_module(module: Any) -> None:
+                if self in sys.meta_path:
+                    sys.meta_path.remove(self)
+                _without_noise(run, module)
+
+            spec.loader.exec_module = exec_module
         return spec
 
 

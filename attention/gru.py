@@ -6,7 +6,6 @@ from typing import Any
 
 import keras
 from keras import ops, tree
-from keras.src import backend  # `backend.rnn`: the loop Keras's own RNN layers run on
 
 
 @keras.saving.register_keras_serializable(package="attention")
@@ -127,15 +126,79 @@ class ConcatGRU(keras.layers.GRU):
         return self._run_loop(self._step(training), sequences, initial_state, mask)
 
     def _run_loop(self, step: Any, sequences: Any, initial_state: Any, mask: Any) -> Any:
-        """Keras's RNN loop over `sequences` with `step`, as this layer's settings ask."""
-        return backend.rnn(
-            step,
-            sequences,
-            [initial_state],
-            go_backwards=self.go_backwards,
-            mask=mask,
-            unroll=self.unroll,
-            input_length=sequences.shape[1],
-            zero_output_for_mask=self.zero_output_for_mask,
-            return_all_outputs=self.return_sequences,
+        """The RNN loop over `sequences` with `step`, as Keras's RNN layers run it.
+
+        Returns `(last_output, outputs, [last_state])` as Keras's RNN loop does:
+        at a masked step the state is carried over, and the output is zero
+        (`zero_output_for_mask`) or the previous output.
+        """
+        loop = _tensorflow_loop if keras.backend.backend() == "tensorflow" else _scan_loop
+        last_output, outputs, state = loop(
+            step, sequences, initial_state, mask, self.go_backwards, self.return_sequences, self.zero_output_for_mask
         )
+        return last_output, outputs, [state]
+
+
+def _scan_loop(step: Any, x: Any, h0: Any, mask: Any, go_backwards: bool, return_sequences: bool,
+               zero_output_for_mask: bool) -> tuple:
+    """The loop with `keras.ops.scan`: `jax.lax.scan` on JAX, a Python loop on PyTorch.
+
+    Every step's output is kept (`return_sequences` only matters to the TensorFlow loop).
+    """
+    xs = ops.transpose(x, (1, 0, 2))
+    masks = None if mask is None else ops.expand_dims(ops.transpose(ops.cast(mask, "bool"), (1, 0)), -1)
+    if go_backwards:
+        xs = ops.flip(xs, 0)
+        masks = None if masks is None else ops.flip(masks, 0)
+
+    def body(carry: tuple, inputs: Any) -> tuple:
+        h, previous = carry
+        x_t, mask_t = inputs if masks is not None else (inputs, None)
+        output, (h_new,) = step(x_t, [h])
+        if mask_t is not None:
+            h_new = ops.where(mask_t, h_new, h)
+            output = ops.where(mask_t, output, ops.zeros_like(output) if zero_output_for_mask else previous)
+        return (h_new, output), output
+
+    (h, last_output), outputs = ops.scan(body, (h0, ops.zeros_like(h0)), xs if masks is None else (xs, masks))
+    return last_output, ops.transpose(outputs, (1, 0, 2)), h
+
+
+def _tensorflow_loop(step: Any, x: Any, h0: Any, mask: Any, go_backwards: bool, return_sequences: bool,
+                     zero_output_for_mask: bool) -> tuple:
+    """The same loop as a `tf.while_loop` over TensorArrays, as Keras's own RNN loop on TensorFlow.
+
+    `keras.ops.scan` on TensorFlow carries its state through a TensorArray,
+    which costs time at every step; this is the loop Keras's RNN layers run.
+    """
+    import tensorflow as tf
+
+    xs = tf.transpose(x, (1, 0, 2))
+    masks = None if mask is None else tf.expand_dims(tf.transpose(tf.cast(mask, tf.bool)), -1)
+    if go_backwards:
+        xs = tf.reverse(xs, [0])
+        masks = None if masks is None else tf.reverse(masks, [0])
+    steps = tf.shape(xs)[0]
+    inputs = tf.TensorArray(xs.dtype, size=steps).unstack(xs)
+    mask_array = None if masks is None else tf.TensorArray(tf.bool, size=steps).unstack(masks)
+    outputs = tf.TensorArray(h0.dtype, size=steps if return_sequences else 1, element_shape=h0.shape)
+
+    def body(time: Any, outputs: Any, previous: Any, h: Any) -> tuple:
+        output, (h_new,) = step(inputs.read(time), [h])
+        if mask_array is not None:
+            mask_t = mask_array.read(time)
+            h_new = tf.where(mask_t, h_new, h)
+            output = tf.where(mask_t, output, tf.zeros_like(output) if zero_output_for_mask else previous)
+        outputs = outputs.write(time if return_sequences else 0, output)
+        return time + 1, outputs, output, h_new
+
+    _, outputs, last_output, h = tf.while_loop(
+        lambda time, *_: time < steps,
+        body,
+        (tf.constant(0), outputs, tf.zeros_like(h0), h0),
+        maximum_iterations=steps,
+        parallel_iterations=32,
+        swap_memory=True,
+    )
+    outputs = outputs.stack()
+    return last_output, tf.transpose(outputs, (1, 0, 2)), h

@@ -42,7 +42,7 @@ import time
 import warnings
 import zipfile
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Union
 
@@ -50,6 +50,7 @@ import numpy as np
 from tqdm import tqdm
 
 from attention.atomic import PARTIAL, atomic_path
+from attention.tokenizer import tokenize, tokenize_batch  # tokenize: part of this module's API
 
 __all__ = [
     "DatasetError",
@@ -80,26 +81,8 @@ _ACCEPTED = (
 )
 _HINT = f"Pass --data PATH (path=... in Python) pointing at {_ACCEPTED}."
 
-# Applied in order by `_standardize` with tf.strings.regex_replace (RE2 syntax). Lower
-# casing comes first. A word is a run of letters, digits and combining marks, with
-# apostrophes kept only *between* two such characters (don't, rock'n'roll); every other
-# non-space character becomes a token of its own.
-_WORD = r"[\pL\pN\pM]"
-_TOKEN_RULES: tuple[tuple[str, str], ...] = (
-    (r"<br\s*/?>", " "),  # IMDB reviews use <br /> for line breaks
-    ("[\u2018\u2019]", "'"),  # typographic apostrophes count as the ASCII one
-    (r"\p{Cf}", ""),  # invisible format characters (soft hyphen, zero-width joiner)
-    # Control characters and non-ASCII spaces; tf.strings.split only knows ASCII spaces.
-    (r"[\x00-\x1f\x7f-\x{a0}\x{1680}\x{2000}-\x{200a}\x{2028}\x{2029}\x{202f}\x{205f}\x{3000}]", " "),
-    (r"[^\pL\pN\pM\s']", r" \0 "),
-    ("'", " ' "),
-    # RE2 has no look-around, so apostrophes are first split off and then joined back
-    # between word characters. One pass skips every second apostrophe of "a'b'c" (the
-    # match consumed the "b"); a second pass always finishes the job.
-    (rf"({_WORD}) ' ({_WORD})", r"\1'\2"),
-    (rf"({_WORD}) ' ({_WORD})", r"\1'\2"),
-)
-_TOKENIZER_SPEC = json.dumps(["lower-utf8", *_TOKEN_RULES, "split-whitespace"])
+# Reviews are tokenised this many at a time.
+_TOKENIZE_CHUNK = 1000
 
 
 class DatasetError(ValueError):
@@ -194,18 +177,6 @@ def get_word_index(path: PathLike | None = None, cache_dir: PathLike | None = No
     return {word: rank for rank, word in enumerate(_decode_vocab(payload["vocab"]), start=1)}
 
 
-def tokenize(text: str) -> list[str]:
-    """Splits ``text`` into the tokens the raw reviews were split into.
-
-    Lower case; ``<br />`` tags removed; words keep inner apostrophes (``don't``);
-    every other punctuation character or symbol is a token of its own.
-
-    >>> tokenize("Great film!<br /><br />I didn't LOVE it...")  # doctest: +SKIP
-    ['great', 'film', '!', 'i', "didn't", 'love', 'it', '.', '.', '.']
-    """
-    return _tokenize_batch([text])[0]
-
-
 def texts_to_sequences(
     texts: Iterable[str],
     word_index: dict[str, int],
@@ -230,7 +201,7 @@ def texts_to_sequences(
     if isinstance(texts, str):
         raise TypeError("texts_to_sequences expects a list of texts, not a single string.")
     sequences = []
-    for tokens in _tokenize_batch(list(texts)):
+    for tokens in tokenize_batch(list(texts)):
         seq = [] if start_char is None else [start_char]
         # An unknown word gets index -1, which the range test below turns into oov_char.
         seq.extend(word_index[t] + index_from if t in word_index else -1 for t in tokens)
@@ -420,7 +391,7 @@ def _load_raw(kind: str, source: Path, cache_dir: PathLike | None, verbose: bool
         reviews = _list_folder(source)
         fingerprint = _folder_digest(reviews)
     key = hashlib.sha256(
-        json.dumps([CACHE_FORMAT, _TOKENIZER_SPEC, kind, fingerprint]).encode()
+        json.dumps([CACHE_FORMAT, "attention.tokenizer", kind, fingerprint]).encode()
     ).hexdigest()[:40]
     cache_file = _cache_root(cache_dir) / f"{kind}-{key}.npz"
     payload = _read_cache(cache_file)
@@ -601,48 +572,28 @@ def _read_archive(p: Path, verbose: bool) -> dict[tuple[int, int], list[str]]:
 # --------------------------------------------------------------------- tokenisation
 
 
-def _standardize(texts: Any) -> Any:
-    import tensorflow as tf
-
-    # tf.strings.lower ends a string at its first NUL byte: make NULs spaces before it.
-    t = tf.strings.lower(tf.strings.regex_replace(texts, r"\x00", " "), encoding="utf-8")
-    for pattern, rewrite in _TOKEN_RULES:
-        t = tf.strings.regex_replace(t, pattern, rewrite)
-    return tf.strings.split(t)
-
-
-def _tokenize_batch(texts: Sequence[str]) -> list[list[str]]:
-    if not texts:
-        return []
-    import tensorflow as tf
-
-    for text in texts:
-        if not isinstance(text, str):
-            raise TypeError(f"expected text as str, got {type(text).__name__}")
-    ragged = _standardize(tf.constant(list(texts), dtype=tf.string))
-    return [[token.decode("utf-8") for token in row] for row in ragged.to_list()]
-
-
 def _encode(texts: dict[tuple[int, int], list[str]], verbose: bool) -> dict[str, np.ndarray]:
     """Tokenises every review and replaces tokens by their training-split frequency rank."""
-    import tensorflow as tf
-
     start = time.perf_counter()
-    if verbose:
-        n = sum(len(v) for v in texts.values())
-        print(f"Tokenising {n:,} reviews (once; the result is cached)...", file=sys.stderr, flush=True)
+    total = sum(len(v) for v in texts.values())
+    words: dict[str, int] = {}  # token -> id, in order of first appearance, train tokens first
     flats, row_splits, labels = [], [], []
-    for s in range(len(_SPLITS)):
-        docs = texts[(s, 0)] + texts[(s, 1)]
-        labels.append(np.repeat(np.array([0, 1], dtype=np.int8), [len(texts[(s, 0)]), len(texts[(s, 1)])]))
-        ragged = _standardize(tf.constant(docs, dtype=tf.string))
-        flats.append(ragged.flat_values)
-        row_splits.append(ragged.row_splits.numpy().astype(np.int64))
-    # tf.unique numbers words in order of first appearance, train tokens first.
-    words, ids = tf.unique(tf.concat(flats, axis=0), out_idx=tf.int32)
-    ids = ids.numpy()
+    with tqdm(total=total, unit=" reviews", desc=f"Tokenising {total:,} reviews", disable=not verbose) as bar:
+        for s in range(len(_SPLITS)):
+            docs = texts[(s, 0)] + texts[(s, 1)]
+            labels.append(np.repeat(np.array([0, 1], dtype=np.int8), [len(texts[(s, 0)]), len(texts[(s, 1)])]))
+            lengths, ids = [], []
+            # In chunks, so that only a chunk's token lists are alive at once.
+            for begin in range(0, len(docs), _TOKENIZE_CHUNK):
+                tokens = tokenize_batch(docs[begin : begin + _TOKENIZE_CHUNK])
+                lengths.extend(map(len, tokens))
+                ids.append(np.fromiter((words.setdefault(t, len(words)) for row in tokens for t in row), dtype=np.int32))
+                bar.update(len(tokens))
+            flats.append(np.concatenate(ids) if ids else np.zeros(0, np.int32))
+            row_splits.append(np.concatenate([[0], np.cumsum(lengths, dtype=np.int64)]))
+    ids = np.concatenate(flats)
     n_train = int(row_splits[0][-1])
-    counts = np.bincount(ids[:n_train], minlength=int(words.shape[0]))
+    counts = np.bincount(ids[:n_train], minlength=len(words))
     test_only = np.where(counts == 0, np.bincount(ids[n_train:], minlength=len(counts)), 0)
     # Training frequency first, then test frequency for test-only words; lexsort is
     # stable, so ties keep first-appearance order.
@@ -655,13 +606,13 @@ def _encode(texts: dict[tuple[int, int], list[str]], verbose: bool) -> dict[str,
     payload: dict[str, np.ndarray] = {"format": np.array(CACHE_FORMAT)}
     for s, split in enumerate(_SPLITS):
         part = ranks[:n_train] if s == 0 else ranks[n_train:]
-        offsets = row_splits[s]
         payload[f"{split}_ranks"] = np.ascontiguousarray(part, dtype=np.int32)
-        payload[f"{split}_offsets"] = offsets
+        payload[f"{split}_offsets"] = row_splits[s]
         payload[f"{split}_labels"] = labels[s]
-    vocab = words.numpy()[order[:n_vocab]]
+    by_id = list(words)
     # Tokens never contain whitespace, so "\n" separates them unambiguously.
-    payload["vocab"] = np.frombuffer(b"\n".join(vocab.tolist()), dtype=np.uint8)
+    vocab = "\n".join(by_id[i] for i in order).encode("utf-8")
+    payload["vocab"] = np.frombuffer(vocab, dtype=np.uint8)
     if verbose:
         print(
             f"Tokenised in {time.perf_counter() - start:.1f} s: {n_train_vocab:,} distinct words in training.",

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import keras
 import numpy as np
-import tensorflow as tf
 
 # Reviews are sorted by length within chunks of this many batches, and the
 # batches shuffled. On the IMDB training split (mean length 191.8 after
@@ -46,6 +48,76 @@ def batch_indices(
     return batches
 
 
+class Batches:
+    """The batches of one data set, epoch after epoch, as NumPy arrays.
+
+    `batch(index)` returns the `index`-th batch of the current epoch; asking
+    for batch 0 starts the next epoch, with its own order. Both pipelines
+    below serve these batches, so every backend trains on the same ones.
+    """
+
+    def __init__(self, x: np.ndarray, y: np.ndarray, batch_size: int, shuffle: bool, bucketing: bool,
+                 seed: int | None, first_epoch: int) -> None:
+        if len(x) != len(y):
+            raise ValueError(f"`x` and `y` must have the same length, got {len(x)} and {len(y)}.")
+        if len(x) == 0:
+            raise ValueError("Cannot build a data set from zero samples.")
+        if batch_size < 1:
+            raise ValueError(f"`batch_size` must be a positive integer, got {batch_size}.")
+        self.x = np.asarray(x, dtype="int32")
+        self.y = np.asarray(y, dtype="float32")
+        self.batch_size, self.shuffle, self.bucketing = batch_size, shuffle, bucketing
+        self.lengths = sequence_lengths(self.x)
+        self.seed = int(np.random.SeedSequence().entropy % 2**32) if seed is None else seed
+        self.epoch = first_epoch - 1
+        self.plan: list[np.ndarray] = []
+
+    def __len__(self) -> int:
+        return num_batches(len(self.x), self.batch_size)
+
+    def batch(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        if index == 0 or not self.plan:
+            self.epoch += 1
+            rng = np.random.default_rng([self.seed, self.epoch])
+            self.plan = batch_indices(self.lengths, self.batch_size, self.shuffle, self.bucketing, rng)
+        indices = self.plan[index]
+        width = max(int(self.lengths[indices].max()), 1) if self.bucketing else self.x.shape[1]
+        return self.x[indices, :width], self.y[indices]
+
+
+class _BatchSequence(keras.utils.PyDataset):
+    """`Batches` for Keras's own loop (JAX, PyTorch): read in order, in this thread."""
+
+    def __init__(self, batches: Batches) -> None:
+        super().__init__(workers=1, use_multiprocessing=False)
+        self.batches = batches
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        return self.batches.batch(int(index))
+
+
+def _tf_dataset(batches: Batches) -> Any:
+    import tensorflow as tf
+
+    def load(index: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        word_ids, labels = tf.numpy_function(lambda i: batches.batch(int(i)), [index], (tf.int32, tf.float32), stateful=True)
+        word_ids.set_shape((None, None))
+        labels.set_shape((None,))
+        return word_ids, labels
+
+    # Its length is known, so Keras sizes each epoch (with an unknown length,
+    # Keras 3 takes one extra optimizer step per epoch on the empty end).
+    dataset = tf.data.Dataset.range(len(batches)).map(load).prefetch(2)
+    # Without the autotuning thread: deleting an iterator waits for that
+    # thread to wake up, which stalled training by up to 20 s at epoch ends.
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return dataset.with_options(options)
+
+
 def make_dataset(
     x: np.ndarray,
     y: np.ndarray,
@@ -54,12 +126,15 @@ def make_dataset(
     bucketing: bool = True,
     seed: int | None = None,
     first_epoch: int = 0,
-) -> tf.data.Dataset:
-    """Builds a `tf.data.Dataset` of `(word_ids, labels)` batches.
+) -> Any:
+    """Batches of `(word_ids, labels)` for `model.fit`, on any Keras backend.
 
     Each pass over the data set (each epoch) draws a new order. With
     bucketing, each batch is cut to the length of its longest review; masking
-    makes the result identical to the full-length batch, only cheaper.
+    makes the result identical to the full-length batch, only cheaper. On
+    TensorFlow the batches come through `tf.data` (prefetched beside the
+    training step); on JAX and PyTorch through a `keras.utils.PyDataset`.
+    Both give the same batches.
 
     Args:
         x: Post-padded word ids, `(samples, sequence_length)`, as `zero_pad`
@@ -73,45 +148,15 @@ def make_dataset(
             `(seed, e)`, so a run resumed at epoch `e` sees the batches the
             uninterrupted run would have seen.
         first_epoch: The epoch of the first pass (`initial_epoch` of `fit`).
+
+    Returns:
+        A `tf.data.Dataset` on TensorFlow, a `keras.utils.PyDataset` otherwise;
+        iterate either for NumPy-convertible batches.
     """
-    if len(x) != len(y):
-        raise ValueError(f"`x` and `y` must have the same length, got {len(x)} and {len(y)}.")
-    if len(x) == 0:
-        raise ValueError("Cannot build a data set from zero samples.")
-    if batch_size < 1:
-        raise ValueError(f"`batch_size` must be a positive integer, got {batch_size}.")
-    x = np.asarray(x, dtype="int32")
-    y = np.asarray(y, dtype="float32")
-    lengths = sequence_lengths(x)
-    if seed is None:
-        seed = int(np.random.SeedSequence().entropy % 2**32)
-    plan: list[np.ndarray] = []
-    epoch = [first_epoch - 1]
-
-    def load_batch(index: np.int64) -> tuple[np.ndarray, np.ndarray]:
-        # Each pass over the data set starts again at index 0: draw its order then.
-        if index == 0 or not plan:
-            epoch[0] += 1
-            rng = np.random.default_rng([seed, epoch[0]])
-            plan[:] = batch_indices(lengths, batch_size, shuffle, bucketing, rng)
-        indices = plan[index]
-        width = max(int(lengths[indices].max()), 1) if bucketing else x.shape[1]
-        return x[indices, :width], y[indices]
-
-    def load(index: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        word_ids, labels = tf.numpy_function(load_batch, [index], (tf.int32, tf.float32), stateful=True)
-        word_ids.set_shape((None, None))
-        labels.set_shape((None,))
-        return word_ids, labels
-
-    # Its length is known, so Keras sizes each epoch (with an unknown length,
-    # Keras 3 takes one extra optimizer step per epoch on the empty end).
-    dataset = tf.data.Dataset.range(num_batches(len(x), batch_size)).map(load).prefetch(2)
-    # Without the autotuning thread: deleting an iterator waits for that
-    # thread to wake up, which stalled training by up to 20 s at epoch ends.
-    options = tf.data.Options()
-    options.autotune.enabled = False
-    return dataset.with_options(options)
+    batches = Batches(x, y, batch_size, shuffle, bucketing, seed, first_epoch)
+    if keras.backend.backend() == "tensorflow":
+        return _tf_dataset(batches)
+    return _BatchSequence(batches)
 
 
 def num_batches(samples: int, batch_size: int) -> int:

@@ -13,7 +13,6 @@ from typing import IO, Any
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from attention.atomic import save_model, write_json
 from attention.callbacks import EpochCheckpoint, TrainingDiverged, latest_checkpoint, restore_state
@@ -55,54 +54,6 @@ def _hold(directory: Path) -> IO | None:
             handle.close()
             return None
     return handle
-
-
-def grow_gpu_memory() -> None:
-    """Lets TensorFlow take GPU memory as needed, as the original's `allow_growth`."""
-    for gpu in tf.config.list_physical_devices("GPU"):
-        try:
-            tf.config.experimental.set_memory_growth(gpu, True)
-        except RuntimeError:
-            pass  # The GPU was already initialised; nothing left to change.
-
-
-def configure_threads(intra_op: int | None = None, inter_op: int | None = None) -> tuple[int, int]:
-    """Sizes TensorFlow's thread pools; call it before TensorFlow runs any op.
-
-    On a CPU, the two directions of the Bi-GRU are independent chains of small
-    matmuls: running them side by side (two inter-op threads), each on half of
-    the cores, beats splitting every small matmul over all cores (BENCHMARKS.md).
-    That is the default without a GPU; with one, TensorFlow's defaults stay.
-    `0` means TensorFlow's own choice.
-
-    Returns:
-        The `(intra_op, inter_op)` sizes in force, `0` where left to TensorFlow.
-    """
-    if intra_op is None and inter_op is None and tf.config.list_physical_devices("GPU"):
-        return 0, 0
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    intra_op = max(1, cores // 2) if intra_op is None else intra_op
-    inter_op = 2 if inter_op is None else inter_op
-    try:
-        tf.config.threading.set_intra_op_parallelism_threads(intra_op)
-        tf.config.threading.set_inter_op_parallelism_threads(inter_op)
-    except RuntimeError:
-        pass  # TensorFlow already runs (a second run in one process): its pools stay.
-    return (
-        tf.config.threading.get_intra_op_parallelism_threads(),
-        tf.config.threading.get_inter_op_parallelism_threads(),
-    )
-
-
-def distribution_strategy(name: str) -> tf.distribute.Strategy:
-    """`default`: one device. `mirrored`: data parallel over all GPUs, or over
-    all logical CPU devices when there is no GPU."""
-    if name == "default":
-        return tf.distribute.get_strategy()
-    if name == "mirrored":
-        devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
-        return tf.distribute.MirroredStrategy([d.name for d in devices])
-    raise ValueError(f"Unknown strategy {name!r}: expected 'default' or 'mirrored'.")
 
 
 class Run:

@@ -176,10 +176,15 @@ def run_worker(config: dict, batches: Path, parts: list[str], warmup: int, workd
 def _port_steps(job: dict):
     import tensorflow as tf
 
-    from attention import training
+    try:  # the training script's thread policy, where a checkout has one
+        from attention.backends import configure_threads
+    except ImportError:
+        from attention import training
 
-    if hasattr(training, "configure_threads"):  # the training script's thread policy
-        training.configure_threads(job["intra"], job["inter"])
+        configure_threads = getattr(training, "configure_threads", None)
+
+    if configure_threads is not None:
+        configure_threads(job["intra"], job["inter"])
     else:
         for size, setter in ((job["intra"], tf.config.threading.set_intra_op_parallelism_threads),
                              (job["inter"], tf.config.threading.set_inter_op_parallelism_threads)):

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import keras
 from keras import ops, tree
-from keras.src import backend  # backend.rnn, the loop Keras's own RNN layers use
 
-from attention.gru import ConcatGRU
+from attention.gru import ConcatGRU, _tensorflow_loop
 
 
 @keras.saving.register_keras_serializable(package="benchmarks")
@@ -96,7 +95,7 @@ class FastGRU(ConcatGRU):
             x = sequences
             if self.go_backwards:
                 x = tf.reverse_sequence(x, lengths, seq_axis=1, batch_axis=0)
-            _, outputs, _ = backend.rnn(step, x, [initial_state], input_length=sequences.shape[1])
+            _, outputs, _ = _tensorflow_loop(step, x, initial_state, None, False, True, True)
             last = tf.gather(outputs, tf.maximum(lengths - 1, 0), axis=1, batch_dims=1)
             last = tf.where(lengths[:, None] > 0, last, initial_state)
             if self.go_backwards:
@@ -106,9 +105,8 @@ class FastGRU(ConcatGRU):
             return last, tf.where(mask[..., None], outputs, 0.0), [last]
 
         def masked():
-            last, outputs, states = backend.rnn(step, sequences, [initial_state], go_backwards=self.go_backwards,
-                                                mask=mask, input_length=sequences.shape[1], zero_output_for_mask=True)
-            return last, outputs, list(states)
+            last, outputs, state = _tensorflow_loop(step, sequences, initial_state, mask, self.go_backwards, True, True)
+            return last, outputs, [state]
 
         return tf.cond(prefix, unmasked, masked)
 

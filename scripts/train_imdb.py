@@ -21,7 +21,8 @@ from attention.arguments import (
 from attention.callbacks import AttentionSummaries, StopOnNonFiniteLoss, TqdmProgress
 from attention.pipeline import make_dataset, num_batches
 from attention.preprocessing import fit_in_vocabulary, get_vocabulary_size, zero_pad
-from attention.training import Run, RunError, RunStopped, configure_threads, distribution_strategy, grow_gpu_memory
+from attention.backends import check_strategy, configure_threads, distribution_scope, grow_gpu_memory, set_random_seed
+from attention.training import Run, RunError, RunStopped
 from attention.vocabulary import Vocabulary
 
 
@@ -64,6 +65,10 @@ def main(argv: list[str] | None = None) -> None:
     fail = lambda error, status=2: parser.exit(status, f"{parser.prog}: error: {error}\n")  # noqa: E731
     if args.model_path and (problem := check_writable(args.model_path)):
         fail(f"--model-path: {problem}")
+    try:
+        check_strategy(args.strategy)
+    except ValueError as error:
+        fail(error)
     try:
         train(args, fail)
     except RunStopped as stopped:
@@ -112,9 +117,8 @@ def train(args: argparse.Namespace, fail) -> None:
     with run.guard():
         # Every run is seeded (with a random seed unless --seed, recorded in run.json),
         # so that a resumed run goes on exactly as the uninterrupted one would have.
-        keras.utils.set_random_seed(run.seed)
-        strategy = distribution_strategy(args.strategy)
-        with strategy.scope():
+        set_random_seed(run.seed)
+        with distribution_scope(args.strategy):
             model, initial_epoch = run.restore()
             if model is None:
                 model = build_model(vocabulary_size, args.embedding_dim, args.hidden_size, args.attention_size,
@@ -129,7 +133,6 @@ def train(args: argparse.Namespace, fail) -> None:
         callbacks = [
             StopOnNonFiniteLoss(),
             TqdmProgress(train_batches, num_batches(len(x_test), args.batch_size)),
-            keras.callbacks.TensorBoard(run.directory, write_graph=True, update_freq="epoch"),
             AttentionSummaries(run.directory, x_test[:32], train_batches),
             run.checkpoint_callback(),
         ]

@@ -1,0 +1,86 @@
+"""TensorBoard event files written with the `tensorboard` package alone, on any Keras backend.
+
+`tf.summary` needs TensorFlow, which a JAX or PyTorch machine may not have; the
+`tensorboard` package holds the record format and the summary protos that
+TensorBoard reads, so the same files are written whatever the backend. (Its
+`EventFileWriter` goes through `tf.io.gfile`, which imports TensorFlow wherever
+it is installed: the file is opened here instead.)
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import socket
+import struct
+import time
+import zlib
+
+import numpy as np
+from tensorboard.compat.proto import event_pb2, summary_pb2
+from tensorboard.plugins.histogram.summary import histogram_pb
+from tensorboard.plugins.image import metadata as image_metadata
+from tensorboard.plugins.scalar.summary import scalar_pb
+from tensorboard.summary.writer.record_writer import RecordWriter
+from tensorboard.util import tensor_util
+
+
+def png(rgb: np.ndarray) -> bytes:
+    """Encodes a `(height, width, 3)` uint8 image as PNG (8-bit RGB, no filter)."""
+    rgb = np.ascontiguousarray(rgb, dtype=np.uint8)
+    if rgb.ndim != 3 or rgb.shape[2] != 3:
+        raise ValueError(f"expected a (height, width, 3) image, got shape {rgb.shape}")
+    height, width, _ = rgb.shape
+    rows = np.concatenate([np.zeros((height, 1), np.uint8), rgb.reshape(height, width * 3)], axis=1)
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows.tobytes())) + chunk(b"IEND", b"")
+
+
+class SummaryWriter:
+    """Writes scalars, histograms, images and a graph into one TensorBoard folder.
+
+    Args:
+        logdir: The folder (e.g. `RUN/train`); created if needed.
+    """
+
+    _files = itertools.count()
+
+    def __init__(self, logdir: str | os.PathLike) -> None:
+        os.makedirs(logdir, exist_ok=True)
+        # TensorFlow's naming: a new file for each writer, never appended to by another.
+        name = f"events.out.tfevents.{int(time.time())}.{socket.gethostname()}.{os.getpid()}.{next(self._files)}.v2"
+        self._writer = RecordWriter(open(os.path.join(logdir, name), "wb"))
+        self._write(event_pb2.Event(wall_time=time.time(), file_version="brain.Event:2"))
+
+    def _write(self, event: event_pb2.Event) -> None:
+        self._writer.write(event.SerializeToString())
+
+    def _add(self, summary: summary_pb2.Summary, step: int) -> None:
+        self._write(event_pb2.Event(wall_time=time.time(), step=int(step), summary=summary))
+
+    def scalar(self, tag: str, value: float, step: int) -> None:
+        self._add(scalar_pb(tag, np.float32(value)), step)
+
+    def histogram(self, tag: str, values: np.ndarray, step: int) -> None:
+        self._add(histogram_pb(tag, np.asarray(values, dtype=np.float64).ravel()), step)
+
+    def image(self, tag: str, rgb: np.ndarray, step: int) -> None:
+        """One `(height, width, 3)` uint8 image, as `tf.summary.image` writes it."""
+        height, width = rgb.shape[:2]
+        tensor = tensor_util.make_tensor_proto([str(width).encode(), str(height).encode(), png(rgb)])
+        metadata = image_metadata.create_summary_metadata(display_name=tag, description="", converted_to_tensor=True)
+        self._add(summary_pb2.Summary(value=[summary_pb2.Summary.Value(tag=tag, metadata=metadata, tensor=tensor)]), step)
+
+    def graph(self, graph_def: bytes) -> None:
+        """A serialised `GraphDef` (TensorFlow's op graph), shown in the Graphs tab."""
+        self._write(event_pb2.Event(wall_time=time.time(), graph_def=graph_def))
+
+    def flush(self) -> None:
+        self._writer.flush()
+
+    def close(self) -> None:
+        self._writer.close()

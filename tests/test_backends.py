@@ -1,0 +1,111 @@
+"""The suite on JAX and PyTorch too, and `.keras` files that travel between backends.
+
+Keras picks its backend once per process, so each backend's tests run in a
+process of their own, with TensorFlow made unimportable there: the package,
+the scripts and their tests must run where TensorFlow is not installed.
+"""
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+BACKENDS = ("jax", "torch")
+# Everything that does not test TensorFlow itself (the TF1 parity and benchmark tests do).
+PORTABLE = ["test_layer.py", "test_layer_properties.py", "test_gru.py", "test_preprocessing.py", "test_pipeline.py",
+            "test_imdb.py", "test_runs.py", "test_train.py", "test_visualize.py"]
+HIDDEN = ("tensorflow", "tf_keras")  # what a JAX or PyTorch machine may not have
+
+
+def installed(backend: str) -> bool:
+    return importlib.util.find_spec(backend) is not None
+
+
+@pytest.fixture(scope="module")
+def without_tensorflow(tmp_path_factory) -> Path:
+    """A folder of links to every installed package but TensorFlow's: a site-packages without it."""
+    folder = tmp_path_factory.mktemp("site-packages-without-tensorflow")
+    for site_packages in {Path(p) for p in sys.path if p.endswith("site-packages") and Path(p).is_dir()}:
+        for entry in site_packages.iterdir():
+            name = entry.name.lower()
+            if not name.startswith(HIDDEN) and not (folder / entry.name).exists():
+                (folder / entry.name).symlink_to(entry)
+    return folder
+
+
+def run_python(code: str, backend: str, site_packages: Path | None = None, timeout: int = 900) -> subprocess.CompletedProcess:
+    """Runs `code` with `backend`; other backends run without TensorFlow on the path at all."""
+    env = {**os.environ, "KERAS_BACKEND": backend}
+    env.pop("TF_CPP_MIN_LOG_LEVEL", None)
+    command = [sys.executable, "-c", code]
+    if backend != "tensorflow":
+        # -S: no site-packages but the one given (the project itself is the working folder).
+        command = [sys.executable, "-S", "-c", code]
+        env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(site_packages)])
+    return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_suite_passes_without_tensorflow(backend, without_tensorflow):
+    if not installed(backend):
+        pytest.skip(f"{backend} is not installed (pip install -e '.[test]')")
+    files = [str(ROOT / "tests" / name) for name in PORTABLE]
+    code = (
+        "import importlib.util, sys, pytest\n"
+        "assert importlib.util.find_spec('tensorflow') is None\n"
+        f"sys.exit(pytest.main({['-q', '-p', 'no:cacheprovider', *files]!r}))\n"
+    )
+    result = run_python(code, backend, without_tensorflow)
+    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-3000:]
+    assert " passed" in result.stdout
+
+
+SAVE = """
+import sys, keras, numpy as np
+import attention
+keras.utils.set_random_seed(7)
+model = attention.build_model(60, 8, 6, 4)
+x = np.random.default_rng(0).integers(1, 60, (5, 9)).astype("int32")
+x[1, 4:] = 0
+x[2, 1:] = 0
+model.fit(x, np.array([0, 1, 1, 0, 1], "float32"), epochs=1, verbose=0)
+model.save(sys.argv[1])
+np.save(sys.argv[2], x)
+"""
+
+PREDICT = """
+import json, sys, keras, numpy as np
+import attention
+x = np.load(sys.argv[2])
+model = keras.models.load_model(sys.argv[1])
+logits = keras.ops.convert_to_numpy(model.predict(x, verbose=0))
+_, _, alphas = attention.inspection_model(model).predict(x, verbose=0)
+print(json.dumps({"logits": logits.tolist(), "alphas": np.asarray(alphas).tolist()}))
+"""
+
+
+def test_keras_files_load_and_predict_the_same_on_every_backend(tmp_path, without_tensorflow):
+    backends = ["tensorflow", *(b for b in BACKENDS if installed(b))]
+    if len(backends) == 1:
+        pytest.skip("no other backend installed (pip install -e '.[test]')")
+    results = {}
+    for source in backends:
+        model, data = tmp_path / f"{source}.keras", tmp_path / f"{source}.npy"
+        saved = run_python(SAVE.replace("sys.argv[1]", repr(str(model))).replace("sys.argv[2]", repr(str(data))), source,
+                           without_tensorflow)
+        assert saved.returncode == 0, saved.stderr[-3000:]
+        for target in backends:
+            code = PREDICT.replace("sys.argv[1]", repr(str(model))).replace("sys.argv[2]", repr(str(data)))
+            loaded = run_python(code, target, without_tensorflow)
+            assert loaded.returncode == 0, f"{source} -> {target}: {loaded.stderr[-3000:]}"
+            results[source, target] = json.loads(loaded.stdout.strip().splitlines()[-1])
+    for (source, target), got in results.items():
+        expected = results[source, source]
+        np.testing.assert_allclose(got["logits"], expected["logits"], atol=1e-5, err_msg=f"{source} -> {target}")
+        np.testing.assert_allclose(got["alphas"], expected["alphas"], atol=1e-5, err_msg=f"{source} -> {target}")
