@@ -32,33 +32,28 @@ def _float(text: str) -> float:
     return value
 
 
-def positive_int(text: str) -> int:
+def _int_in(text: str, least: int, most: int | None, expected: str) -> int:
     value = _int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
+    if value < least or (most is not None and value > most):
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {text}")
     return value
+
+
+def positive_int(text: str) -> int:
+    return _int_in(text, 1, None, "a positive integer")
 
 
 def non_negative_int(text: str) -> int:
-    value = _int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer of 0 or more, got {text}")
-    return value
+    return _int_in(text, 0, None, "an integer of 0 or more")
 
 
 def seed(text: str) -> int:
-    value = _int(text)
-    if not 0 <= value <= MAX_SEED:
-        raise argparse.ArgumentTypeError(f"expected a seed from 0 to {MAX_SEED}, got {text}")
-    return value
+    return _int_in(text, 0, MAX_SEED, f"a seed from 0 to {MAX_SEED}")
 
 
 def sequence_length(text: str) -> int:
-    value = _int(text)
     # zero_pad keeps `length - 1` words and one 0: a length of 1 keeps no word at all.
-    if value < 2:
-        raise argparse.ArgumentTypeError(f"expected a length of 2 or more (one place is always padding), got {text}")
-    return value
+    return _int_in(text, 2, None, "a length of 2 or more (one place is always padding)")
 
 
 def positive_float(text: str) -> float:

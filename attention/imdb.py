@@ -54,6 +54,7 @@ from attention.tokenizer import tokenize, tokenize_batch  # tokenize: part of th
 
 __all__ = [
     "DatasetError",
+    "export_npz",
     "get_word_index",
     "load_data",
     "texts_to_sequences",
@@ -175,6 +176,36 @@ def get_word_index(path: PathLike | None = None, cache_dir: PathLike | None = No
         return _read_word_index_json(source)
     payload = _load_raw(kind, source, cache_dir, verbose=False)
     return {word: rank for rank, word in enumerate(_decode_vocab(payload["vocab"]), start=1)}
+
+
+def export_npz(source: PathLike, path: PathLike, cache_dir: PathLike | None = None) -> None:
+    """Writes the reviews of a raw source as Keras's ``imdb.npz``, with ``imdb_word_index.json`` beside it.
+
+    For a machine that has neither the archive nor Keras's download: ``load_data(path)``
+    there gives exactly the arrays ``load_data(source)`` gives here (about 22 MB for
+    the 50,000 reviews, compressed).
+
+    Raises:
+        DatasetError: ``source`` is not a raw aclImdb folder or archive, or cannot be read.
+    """
+    kind, resolved = _resolve_source(source)
+    if kind not in ("folder", "archive"):
+        raise DatasetError(f"{source} is not an aclImdb/ folder or archive: nothing to export.")
+    payload = _load_raw(kind, resolved, cache_dir, verbose=False)
+    arrays = {}
+    for split in _SPLITS:
+        ranks, offsets, labels = (payload[f"{split}_{key}"] for key in ("ranks", "offsets", "labels"))
+        x = np.empty(len(labels), dtype=object)
+        for i in range(len(labels)):
+            x[i] = ranks[offsets[i] : offsets[i + 1]]
+        arrays[f"x_{split}"], arrays[f"y_{split}"] = x, labels.astype(np.int64)
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:
+            np.savez_compressed(f, **arrays)
+    words = _decode_vocab(payload["vocab"])
+    with atomic_path(path.parent / WORD_INDEX_JSON) as tmp:
+        tmp.write_text(json.dumps({word: rank for rank, word in enumerate(words, start=1)}), encoding="utf-8")
 
 
 def texts_to_sequences(

@@ -120,7 +120,8 @@ def parse_variant(spec: str, side: str) -> dict:
     does (`attention.training.configure_threads()`), the reference as the original (TF's).
     """
     config = {"side": side, "label": f"{side}:{spec}", "reset_after": False, "jit": False, "gru": "package",
-              "intra": None, "inter": None, "tf1_behavior": True, "onednn": None}
+              "intra": None, "inter": None, "tf1_behavior": True, "onednn": None, "backend": "tensorflow",
+              "gpu": False}
     if side == "torch":
         # Its worker must not import TensorFlow (through `attention`) beside PyTorch.
         from attention import defaults
@@ -159,8 +160,10 @@ def run_worker(config: dict, batches: Path, parts: list[str], warmup: int, workd
            "output": str(workdir / "result.json")}
     job_path = workdir / "job.json"
     job_path.write_text(json.dumps(job))
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": "",
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "KERAS_BACKEND": config.get("backend", "tensorflow"),
            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+    if not config.get("gpu"):
+        env["CUDA_VISIBLE_DEVICES"] = ""
     if config["onednn"] is not None:
         env["TF_ENABLE_ONEDNN_OPTS"] = config["onednn"]
     start = time.perf_counter()
@@ -174,38 +177,77 @@ def run_worker(config: dict, batches: Path, parts: list[str], warmup: int, workd
 
 
 def _port_steps(job: dict):
-    import tensorflow as tf
-
-    try:  # the training script's thread policy, where a checkout has one
-        from attention.backends import configure_threads
-    except ImportError:
-        from attention import training
-
-        configure_threads = getattr(training, "configure_threads", None)
-
-    if configure_threads is not None:
-        configure_threads(job["intra"], job["inter"])
-    else:
-        for size, setter in ((job["intra"], tf.config.threading.set_intra_op_parallelism_threads),
-                             (job["inter"], tf.config.threading.set_inter_op_parallelism_threads)):
-            if size is not None:
-                setter(size)
     import keras
 
     from attention import build_model
 
-    keras.utils.set_random_seed(0)
+    try:  # the training script's thread policy and seeding, where a checkout has them
+        from attention.backends import configure_threads, set_random_seed
+    except ImportError:  # older checkouts (TensorFlow only)
+        from attention.training import configure_threads
+
+        set_random_seed = keras.utils.set_random_seed
+    threads = configure_threads(job["intra"], job["inter"])
+    set_random_seed(0)
     model = build_model(reset_after=job["reset_after"])
     if job["gru"] != "package":
         from benchmarks.variants import with_gru
 
         model = with_gru(model, job["gru"])
-    model.jit_compile = job["jit"]
+    if job["jit"] or keras.backend.backend() == "tensorflow":
+        model.jit_compile = job["jit"]  # TensorFlow: graphs without XLA unless asked; JAX always compiles
     bi_gru = model.get_layer("bi_gru").forward_layer
     job["in_force"] = {"gru_class": type(getattr(bi_gru, "cell", None) if job["gru"] == "tf1cell" else bi_gru).__name__,
-                       "intra": tf.config.threading.get_intra_op_parallelism_threads(),
-                       "inter": tf.config.threading.get_inter_op_parallelism_threads()}
+                       "intra": threads[0], "inter": threads[1], "backend": keras.backend.backend(),
+                       "keras": keras.__version__}
+    job["_model"] = model  # for _fit_times; keys with "_" stay out of the results
     return (lambda x, y: model.train_on_batch(x, y)), (lambda x, y: model.predict_on_batch(x))
+
+
+def _fit_times(model, batches: list, mode: str) -> list[float]:
+    """Seconds per batch through `model.fit` / `model.predict`, as the training script runs them.
+
+    On JAX, `train_on_batch` copies every variable in and out of its jitted step at each
+    call (seconds on a GPU); `fit` keeps them on the device from batch to batch. Each
+    batch's time runs from the end of the one before (its loss read back, as the training
+    script's callbacks read it) to its own end.
+    """
+    import keras
+
+    class Batches(keras.utils.PyDataset):
+        def __len__(self):
+            return len(batches)
+
+        def __getitem__(self, index):
+            x, y = batches[index][:2]
+            return (x, y) if mode == "train" else (x,)
+
+    times, last = [], [0.0]
+
+    class Timer(keras.callbacks.Callback):
+        def on_train_batch_begin(self, batch, logs=None):
+            if batch == 0:
+                last[0] = time.perf_counter()
+
+        on_predict_batch_begin = on_train_batch_begin
+
+        def on_train_batch_end(self, batch, logs=None):
+            float(logs["loss"])  # waits for the step
+            now = time.perf_counter()
+            times.append(now - last[0])
+            last[0] = now
+
+        def on_predict_batch_end(self, batch, logs=None):
+            keras.ops.convert_to_numpy(keras.tree.flatten(logs["outputs"])[0])
+            now = time.perf_counter()
+            times.append(now - last[0])
+            last[0] = now
+
+    if mode == "train":
+        model.fit(Batches(), epochs=1, shuffle=False, verbose=0, callbacks=[Timer()])
+    else:
+        model.predict(Batches(), verbose=0, callbacks=[Timer()])
+    return times
 
 
 def _reference_steps(job: dict):
@@ -222,12 +264,13 @@ def _reference_steps(job: dict):
 def _torch_steps(job: dict):
     from benchmarks.torch_reference import TorchReference
 
-    ref = TorchReference(job["model"], seed=0, packed=job.get("packed", False), intra_op_threads=job["intra"],
-                         inter_op_threads=job["inter"])
     import torch
 
+    device = "cuda" if job.get("gpu") and torch.cuda.is_available() else "cpu"
+    ref = TorchReference(job["model"], seed=0, packed=job.get("packed", False), intra_op_threads=job["intra"],
+                         inter_op_threads=job["inter"], device=device)
     job["in_force"] = {"intra": torch.get_num_threads(), "inter": torch.get_num_interop_threads(),
-                       "torch": torch.__version__}
+                       "torch": torch.__version__, "device": device}
     return ref.train_step, (lambda x, y, lengths: ref.predict(x, lengths))
 
 
@@ -271,6 +314,7 @@ def worker_main(job_path: str) -> None:
     sets = load_batches(Path(job["batches"]))
     steps = {"port": _port_steps, "reference": _reference_steps, "torch": _torch_steps}[job["side"]]
     train, predict = steps(job)
+    through_fit = job["side"] == "port" and job.get("backend", "tensorflow") != "tensorflow"
     parts = {}
     for part in job["parts"]:
         set_name, mode = part.split("/")
@@ -285,18 +329,33 @@ def worker_main(job_path: str) -> None:
                 lengths = TorchReference.sequence_lengths
             # The original's feed, computed outside the timing as tf.data would prefetch it.
             batches = [(bx, by, lengths(bx)) for bx, by in sets[set_name]]
+        elif set_name == "bucketed" and job.get("backend") == "jax":
+            batches = [_widen(bx, by) for bx, by in sets[set_name]]  # as make_dataset cuts them on JAX
         else:
             batches = sets[set_name]
         step = train if mode == "train" else predict
-        times = []
-        for batch in batches:
-            start = time.perf_counter()
-            step(*batch)
-            times.append(time.perf_counter() - start)
+        if through_fit:
+            times = _fit_times(job["_model"], batches, mode)
+        else:
+            times = []
+            for batch in batches:
+                start = time.perf_counter()
+                step(*batch)
+                times.append(time.perf_counter() - start)
         parts[part] = summarize(times[job["warmup"]:], batches[job["warmup"]:])
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    Path(job["output"]).write_text(json.dumps({"config": {k: job[k] for k in job if k not in ("batches", "output")},
+    Path(job["output"]).write_text(json.dumps({"config": {k: job[k] for k in job if k not in ("batches", "output") and not k.startswith("_")},
                                                "parts": parts, "peak_rss_mib": round(rss, 1)}))
+
+
+def _widen(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A bucketed batch padded to the width the JAX pipeline gives it (`JAX_WIDTH_STEP`)."""
+    from attention.defaults import SEQUENCE_LENGTH
+    from attention.pipeline import JAX_WIDTH_STEP
+
+    step = JAX_WIDTH_STEP or SEQUENCE_LENGTH
+    width = min(-(-x.shape[1] // step) * step, SEQUENCE_LENGTH)
+    return np.pad(x, ((0, 0), (0, width - x.shape[1]))), y
 
 
 def merge_rounds(rounds: list[dict]) -> dict:
@@ -329,6 +388,16 @@ def summarize(times: list[float], batches: list) -> dict:
 # ---------------------------------------------------------------------------- report
 
 
+def gpu_name() -> str | None:
+    """The first GPU's name, from nvidia-smi."""
+    try:
+        out = subprocess.run(["nvidia-smi", "--query-gpu=name,driver_version", "--format=csv,noheader"],
+                             capture_output=True, text=True, timeout=30).stdout.strip()
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.splitlines()[0] if out else None
+
+
 def environment() -> dict:
     import importlib.metadata as md
 
@@ -340,7 +409,7 @@ def environment() -> dict:
     except OSError:
         pass
     versions = {}
-    for package in ("tensorflow", "keras", "tf_keras", "torch", "numpy"):
+    for package in ("tensorflow", "keras", "tf_keras", "jax", "torch", "numpy"):
         try:
             versions[package] = md.version(package)
         except md.PackageNotFoundError:

@@ -56,13 +56,14 @@ class TorchReference:
     """
 
     def __init__(self, constants: dict, seed: int = 0, packed: bool = False,
-                 intra_op_threads: int | None = None, inter_op_threads: int | None = None) -> None:
+                 intra_op_threads: int | None = None, inter_op_threads: int | None = None, device: str = "cpu") -> None:
         if intra_op_threads:
             torch.set_num_threads(intra_op_threads)
         if inter_op_threads:
             torch.set_num_interop_threads(inter_op_threads)
         torch.manual_seed(seed)
-        self.model = TorchBiGRUAttention(constants, packed)
+        self.device = torch.device(device)
+        self.model = TorchBiGRUAttention(constants, packed).to(self.device)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=constants["LEARNING_RATE"])
         self.loss = nn.BCEWithLogitsLoss()
 
@@ -74,7 +75,8 @@ class TorchReference:
     def train_step(self, x: np.ndarray, y: np.ndarray, lengths: np.ndarray) -> float:
         self.model.train()
         self.optimizer.zero_grad()
-        loss = self.loss(self.model(torch.from_numpy(x).long(), torch.from_numpy(lengths)), torch.from_numpy(y).float())
+        ids, targets = torch.from_numpy(x).long().to(self.device), torch.from_numpy(y).float().to(self.device)
+        loss = self.loss(self.model(ids, torch.from_numpy(lengths)), targets)
         loss.backward()
         self.optimizer.step()
         return loss.item()
@@ -82,4 +84,4 @@ class TorchReference:
     def predict(self, x: np.ndarray, lengths: np.ndarray) -> np.ndarray:
         self.model.eval()
         with torch.inference_mode():
-            return self.model(torch.from_numpy(x).long(), torch.from_numpy(lengths)).numpy()
+            return self.model(torch.from_numpy(x).long().to(self.device), torch.from_numpy(lengths)).cpu().numpy()

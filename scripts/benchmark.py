@@ -62,6 +62,10 @@ parser.add_argument("--reference", action="append", metavar="VARIANT",
                     help="reference configuration, repeatable: 'default' (TF1 behaviour) or tokens of tf2 (TF 2 "
                          "control flow), intraN, interN, onednn0 (default: default)")
 parser.add_argument("--no-reference", action="store_true", help="time the port only")
+parser.add_argument("--backend", action="append", choices=["tensorflow", "jax", "torch"],
+                    help="Keras backend of the port, repeatable: each --port runs on each (default: tensorflow)")
+parser.add_argument("--gpu", action="store_true",
+                    help="run the port and the PyTorch rewrite on the GPU (default: CPU only, GPUs hidden)")
 parser.add_argument("--torch", action="append", nargs="?", const="default", metavar="VARIANT",
                     help="also time the original network rewritten in PyTorch (benchmarks/torch_reference.py, needs "
                          "torch), repeatable: 'default' or tokens packed, intraN, interN")
@@ -73,14 +77,20 @@ parser.add_argument("--seed", type=int, default=SEED, help="seed of the batch sa
 
 def main(argv=None):
     args = parser.parse_args(argv)
-    ports = [harness.parse_variant(v, "port") for v in args.port or ["default"]]
+    ports = []
+    for backend in args.backend or ["tensorflow"]:
+        for variant in args.port or ["default"]:
+            config = {**harness.parse_variant(variant, "port"), "backend": backend, "gpu": args.gpu}
+            if backend != "tensorflow":
+                config["label"] = f"port[{backend}]:{variant}"
+            ports.append(config)
     references = [harness.parse_variant(v, "reference") for v in args.reference or ["default"]]
-    if args.no_reference:
+    if args.no_reference or args.gpu:  # the TF1 graph runs on the CPU, as the original did
         references = []
     elif importlib.util.find_spec("tf_keras") is None:
         print(harness.MISSING_TF_KERAS, file=sys.stderr)
         references = []
-    rewrites = [harness.parse_variant(v, "torch") for v in args.torch or []]
+    rewrites = [{**harness.parse_variant(v, "torch"), "gpu": args.gpu} for v in args.torch or []]
     if rewrites and importlib.util.find_spec("torch") is None:
         print(harness.MISSING_TORCH, file=sys.stderr)
         rewrites = []
@@ -106,32 +116,42 @@ def main(argv=None):
                 runs.append(result)
                 summary = ", ".join(f"{p} {v['samples_per_s']:.1f}/s" for p, v in result["parts"].items())
                 print(f"  {summary}; peak RSS {result['peak_rss_mib']:.0f} MiB; {result['wall_s']:.0f} s", flush=True)
-        print("running the matmul ceiling ...", flush=True)
-        ceiling = harness.run_worker({"side": "ceiling", "label": "ceiling", "onednn": None}, batches, [], 0, Path(tmp))
+        ceiling = None
+        if not args.gpu and importlib.util.find_spec("tensorflow") is not None:
+            print("running the matmul ceiling ...", flush=True)
+            ceiling = harness.run_worker({"side": "ceiling", "label": "ceiling", "onednn": None}, batches, [], 0, Path(tmp))
     results = [harness.merge_rounds(runs) for runs in rounds]
 
-    port = results[0]
+    # The TF1 graph where it ran (CPU), else the PyTorch rewrite (on the GPU with --gpu).
     reference = next((r for r in results if r["config"]["side"] == "reference"), None)
-    headline = harness.table(port, reference)
-    print(f"\n{port['config']['label']} vs {reference['config']['label'] if reference else '(no reference)'}:")
-    print(headline)
+    reference = reference or next((r for r in results if r["config"]["side"] == "torch"), None)
+    headlines = {}
+    for port in (r for r in results if r["config"]["side"] == "port"):
+        headlines[port["config"]["label"]] = harness.table(port, reference)
+        print(f"\n{port['config']['label']} vs {reference['config']['label'] if reference else '(no reference)'}:")
+        print(headlines[port["config"]["label"]])
+    headline = next(iter(headlines.values()))
     if len(results) > 2 or reference is None:
         print("\nAll configurations (samples/s):")
         print(harness.variants_table(results))
-    gflops = ceiling["gflops"]
-    limits = {mode: round(gflops * 1e9 / harness.flops_per_sample(training=mode == "train"), 1) for mode in ("train", "predict")}
-    print(f"\nfloat32 matmul ceiling: {gflops:.1f} GFLOP/s on all cores; at full length (250) at most "
-          f"{limits['train']:.0f} training and {limits['predict']:.0f} predicted samples/s")
+    gflops, limits = None, None
+    if ceiling is not None:
+        gflops = ceiling["gflops"]
+        limits = {mode: round(gflops * 1e9 / harness.flops_per_sample(training=mode == "train"), 1)
+                  for mode in ("train", "predict")}
+        print(f"\nfloat32 matmul ceiling: {gflops:.1f} GFLOP/s on all cores; at full length (250) at most "
+              f"{limits['train']:.0f} training and {limits['predict']:.0f} predicted samples/s")
 
     meta = {"date": dt.date.today().isoformat(), "command": shlex.join(["python", *sys.argv]), "data": source,
             "reviews": len(x), "median_length": float(np.median(lengths)),
             "fraction_cut_at_249": round(float(np.mean(lengths >= 249)), 4),
             "bucketed_epoch_mean_width": round(float(np.mean([b[0].shape[1] for b in sets["bucketed"][args.warmup:]])), 1),
             "batch_size": args.batch_size, "steps": args.steps, "warmup": args.warmup, "rounds": args.rounds,
-            "matmul_gflops": round(gflops, 1), "full_length_ceiling_samples_per_s": limits, **harness.environment()}
+            "matmul_gflops": gflops and round(gflops, 1), "full_length_ceiling_samples_per_s": limits, "gpu": args.gpu,
+            "gpu_name": harness.gpu_name() if args.gpu else None, **harness.environment()}
     output = Path(args.output) if args.output else RUNS / f"benchmark-{dt.datetime.now():%Y%m%d-%H%M%S}.json"
     output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(json.dumps({"meta": meta, "table": headline, "results": results}, indent=1) + "\n")
+    output.write_text(json.dumps({"meta": meta, "table": headline, "tables": headlines, "results": results}, indent=1) + "\n")
     print(f"\nwrote {output}")
 
 

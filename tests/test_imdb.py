@@ -138,30 +138,8 @@ def cache_files(cache: Path) -> list[Path]:
     return sorted((cache / imdb.CACHE_SUBDIR).glob("*")) if (cache / imdb.CACHE_SUBDIR).exists() else []
 
 
-# ----------------------------------------------------------------------- tokenisation
+# The tokeniser's own cases are in test_tokenizer.py.
 
-
-@pytest.mark.parametrize(
-    "text, tokens",
-    [
-        ("Great movie!<br /><br />Loved it.", ["great", "movie", "!", "loved", "it", "."]),
-        ("I DIDN'T like it...", ["i", "didn't", "like", "it", ".", ".", "."]),
-        ("don\u2019t", ["don't"]),
-        ("rock'n'roll a'b'c'd", ["rock'n'roll", "a'b'c'd"]),
-        ("'quoted' ''", ["'", "quoted", "'", "'", "'"]),
-        ("10/10, (really)", ["10", "/", "10", ",", "(", "really", ")"]),
-        (
-            "Caf\u00e9 \u00c9T\u00c9\u00a0na\u00efve\tx\ny",
-            ["caf\u00e9", "\u00e9t\u00e9", "na\u00efve", "x", "y"],
-        ),
-        ("line<br>break<BR/>here", ["line", "break", "here"]),
-        ("soft\u00adhyphen", ["softhyphen"]),
-        ("great\x00film bad", ["great", "film", "bad"]),
-        ("", []),
-    ],
-)
-def test_tokenize(text, tokens):
-    assert tokenize(text) == tokens
 
 
 # -------------------------------------------------------------------- raw conventions
@@ -330,6 +308,15 @@ def test_default_path_prefers_local_npz(tmp_path, monkeypatch):
     assert_same_data(load_data(npz), load_data())
     assert get_word_index() == reference_word_index()
     assert_same_data(load_data(npz), load_data(tmp_path / "imdb"))  # a folder holding imdb.npz
+
+
+def test_exported_npz_loads_as_its_source(tmp_path, archive, cache):
+    (tmp_path / "out").mkdir()
+    imdb.export_npz(archive, tmp_path / "out" / "imdb.npz", cache_dir=cache)
+    assert_same_data(load_data(tmp_path / "out" / "imdb.npz"), load_data(archive, cache_dir=cache, verbose=False))
+    assert get_word_index(tmp_path / "out" / "imdb.npz") == get_word_index(archive, cache_dir=cache)
+    with pytest.raises(DatasetError, match="nothing to export"):
+        imdb.export_npz(tmp_path / "out" / "imdb.npz", tmp_path / "again.npz")
 
 
 def test_word_index_of_npz_needs_json(tmp_path):

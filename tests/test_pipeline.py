@@ -37,12 +37,21 @@ def test_each_review_once_per_epoch_with_its_label(shuffle, bucketing):
 
 def test_bucketed_batches_are_trimmed_to_their_longest_review():
     x, y = reviews(60, width=40)
-    for bx, _ in epochs(make_dataset(x, y, 8, seed=2), 1)[0]:
+    for bx, _ in epochs(make_dataset(x, y, 8, seed=2, width_step=1), 1)[0]:
         full = x[bx[:, 0] - 1]
         width = bx.shape[1]
         assert width == sequence_lengths(full).max()
         np.testing.assert_array_equal(bx, full[:, :width])
         assert not full[:, width:].any()  # only padding was cut
+
+
+def test_widths_rounded_to_a_step_keep_every_word():
+    x, y = reviews(100)
+    for bx, by in epochs(make_dataset(x, y, 8, seed=2, width_step=8), 1)[0]:
+        longest = np.count_nonzero(bx, axis=1).max()
+        assert bx.shape[1] == min(-(-longest // 8) * 8, x.shape[1])
+    with pytest.raises(ValueError, match="width_step"):
+        make_dataset(x, y, 8, width_step=0)
 
 
 def test_unbucketed_batches_keep_the_full_width():

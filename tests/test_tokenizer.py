@@ -22,7 +22,7 @@ REAL_ARCHIVE = Path(__file__).resolve().parents[2] / "shared" / "data" / "aclImd
 SPLITS, LABELS = ("train", "test"), ("pos", "neg")
 ALL_CODE_POINTS = [c for c in range(1, 0x110000) if not 0xD800 <= c <= 0xDFFF]
 
-# The cases of tests/test_imdb.py::test_tokenize.
+# The tokeniser's cases (once in tests/test_imdb.py, when the loader tokenised with TensorFlow).
 IMDB_CASES = [
     ("Great movie!<br /><br />Loved it.", ["great", "movie", "!", "loved", "it", "."]),
     ("I DIDN'T like it...", ["i", "didn't", "like", "it", ".", ".", "."]),
