@@ -146,5 +146,6 @@ def train(args: argparse.Namespace, fail) -> None:
     print(f"Model saved to {model_path}")
     print(f"Run 'tensorboard --logdir={args.logdir}' to checkout tensorboard logs.")
 
+
 if __name__ == "__main__":
     main()
