@@ -112,7 +112,7 @@ def check_strategy(name: str) -> None:
     if name == "mirrored" and keras.backend.backend() != "tensorflow":
         raise ValueError(
             f"--strategy mirrored is tf.distribute and needs the TensorFlow backend (KERAS_BACKEND is "
-            f"{keras.backend.backend()!r}); on JAX, use keras.distribution instead"
+            f"{keras.backend.backend()!r})"
         )
 
 
