@@ -243,6 +243,14 @@ def test_help_explains_options():
         assert option in result.stdout
 
 
+@pytest.mark.skipif(keras.backend.backend() == "tensorflow", reason="tf.distribute runs there")
+def test_mirrored_strategy_needs_tensorflow(train, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        train("--logdir", tmp_path, "--strategy", "mirrored")
+    assert exit_info.value.code == 2
+    assert "needs the TensorFlow backend" in capsys.readouterr().err and not run_dirs(tmp_path)
+
+
 @pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="tf.distribute")
 def test_mirrored_strategy_on_two_logical_cpus(tiny_imdb, tmp_path):
     code = textwrap.dedent(
