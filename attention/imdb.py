@@ -195,10 +195,7 @@ def export_npz(source: PathLike, path: PathLike, cache_dir: PathLike | None = No
     arrays = {}
     for split in _SPLITS:
         ranks, offsets, labels = (payload[f"{split}_{key}"] for key in ("ranks", "offsets", "labels"))
-        x = np.empty(len(labels), dtype=object)
-        for i in range(len(labels)):
-            x[i] = ranks[offsets[i] : offsets[i + 1]]
-        arrays[f"x_{split}"], arrays[f"y_{split}"] = x, labels.astype(np.int64)
+        arrays[f"x_{split}"], arrays[f"y_{split}"] = _to_object_array(ranks, offsets), labels.astype(np.int64)
     path = Path(path)
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as f:

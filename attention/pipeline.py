@@ -14,8 +14,9 @@ import numpy as np
 # batch still draws its reviews at random among those of its length.
 CHUNK_BATCHES = 64
 # JAX compiles the training step anew for every new batch shape (seconds on a GPU): a
-# 3-epoch run on an H200 took 41 s with widths rounded to multiples of 64 (four shapes,
-# each compiled for training and evaluation) against 19 s at the full width. So on JAX
+# 3-epoch run on an H200 took 39 s of progress bars with widths rounded to multiples of
+# 64 (four shapes, each compiled for training and evaluation) against 21 s at the full
+# width (BENCHMARKS.md). So on JAX
 # bucketed batches keep the full width by default; TensorFlow and PyTorch run any width
 # as it comes.
 JAX_WIDTH_STEP = None
