@@ -95,3 +95,86 @@ def check_writable(path: str | os.PathLike) -> str | None:
     except OSError as error:
         return f"cannot write to {str(folder)!r}: {error.strerror or error}"
     return None
+
+
+def fraction(text: str) -> float:
+    value = _float(text)
+    if not 0.0 < value < 1.0:
+        raise argparse.ArgumentTypeError(f"expected a fraction between 0 and 1, got {text}")
+    return value
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """`--help` with the description's layout kept (its example commands) and every default shown."""
+
+
+def add_training_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options every training script shares: vocabulary, network, optimisation and the run.
+
+    Their defaults are the original script's constants.
+    """
+    from attention import defaults
+
+    add = parser.add_argument
+    add("--num-words", type=positive_int, default=defaults.NUM_WORDS, help="vocabulary: the most frequent words kept")
+    add("--index-from", type=positive_int, default=defaults.INDEX_FROM, help="word ids start after this index")
+    add("--sequence-length", type=sequence_length, default=defaults.SEQUENCE_LENGTH,
+        help="texts are cut to this length minus one and padded (the original zero_pad)")
+    add("--embedding-dim", type=positive_int, default=defaults.EMBEDDING_DIM, help="word embedding size")
+    add("--hidden-size", type=positive_int, default=defaults.HIDDEN_SIZE, help="GRU units per direction")
+    add("--attention-size", type=positive_int, default=defaults.ATTENTION_SIZE, help="attention projection size")
+    add("--keep-prob", type=keep_probability, default=defaults.KEEP_PROB, help="dropout keep probability")
+    add("--batch-size", type=positive_int, default=defaults.BATCH_SIZE, help="texts per batch")
+    add("--num-epochs", type=positive_int, default=defaults.NUM_EPOCHS, help="passes over the training set")
+    add("--learning-rate", type=positive_float, default=defaults.LEARNING_RATE, help="Adam's learning rate")
+    add("--reset-after", action=argparse.BooleanOptionalAction, default=False,
+        help="cuDNN-style GRU (reset gate after the recurrent matmul); the original TF1 GRUCell is --no-reset-after")
+    add("--bucketing", action=argparse.BooleanOptionalAction, default=True,
+        help="batch texts of similar length and trim each batch's padding (same results, faster)")
+    add("--logdir", default="./logdir", help="TensorBoard folder; each run writes into its own sub-folder")
+    add("--model-path", type=keras_file, help="where to save the trained .keras model (default: model.keras in the run's folder)")
+    add("--seed", type=seed, help="random seed of weights, dropout and shuffling (default: a random one, recorded in run.json)")
+    add("--max-samples", type=positive_int, help="use only the first N training and N validation texts (a quick run)")
+    add("--strategy", choices=["default", "mirrored"], default="default",
+        help="tf.distribute strategy: one device, or mirrored over all GPUs (or logical CPUs)")
+    add("--resume", action=argparse.BooleanOptionalAction, default=True,
+        help="resume the newest unfinished run with the same arguments, from its last completed epoch")
+    add("--intra-op-threads", type=non_negative_int, help="threads per TensorFlow op; 0: TensorFlow's choice "
+        "(default without a GPU: half the cores, so the two GRU directions run side by side)")
+    add("--inter-op-threads", type=non_negative_int, help="TensorFlow ops run at once; 0: TensorFlow's choice "
+        "(default without a GPU: 2)")
+    add("--cache-dir", help="folder of the tokenised-data cache (default: ~/.keras/datasets)")
+
+
+def add_text_data_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options that say where labelled texts are and how to read them (`data.load_labelled`)."""
+    add = parser.add_argument
+    add("--data", required=True, help="the training texts: a folder of class folders, a .tar.gz of one, "
+        "or a .csv, .tsv or .jsonl file (optionally .gz)")
+    validation = parser.add_mutually_exclusive_group()
+    validation.add_argument("--validation-data", help="texts to validate on, in any form --data takes "
+                            "(default: the test/ split of --data, if it has one)")
+    validation.add_argument("--validation-split", type=fraction,
+                            help="validate on this fraction of each class's training texts")
+    add("--split-seed", type=seed, default=113, help="seed of --validation-split")
+    add("--text-column", default="text", help="the text's column (CSV, TSV) or field (JSON Lines)")
+    add("--label-column", default="label", help="the label's column (CSV, TSV) or field (JSON Lines)")
+    add("--classes", type=class_names, help="comma-separated classes to keep, in label order (default: all, sorted)")
+
+
+def class_names(text: str) -> list[str]:
+    names = [name.strip() for name in text.split(",")]
+    if len(names) < 2 or not all(names) or len(set(names)) != len(names):
+        raise argparse.ArgumentTypeError(f"expected two or more distinct comma-separated class names, got {text!r}")
+    return names
+
+
+def labelled_options(args: argparse.Namespace) -> dict:
+    """The keyword arguments of `data.load_labelled` from the options above (and `--num-words` etc.)."""
+    options = dict(validation_data=args.validation_data, validation_split=args.validation_split,
+                   split_seed=args.split_seed, text_column=args.text_column, label_column=args.label_column,
+                   classes=args.classes, cache_dir=args.cache_dir)
+    for name in ("num_words", "index_from"):
+        if hasattr(args, name):
+            options[name] = getattr(args, name)
+    return options

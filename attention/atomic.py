@@ -40,9 +40,17 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         # Data on disk before the rename, so a crash cannot leave a complete name on empty data.
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
+        # mkstemp makes the file private (0600); the result gets a new file's usual mode.
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def finite_json(data: Any) -> Any:

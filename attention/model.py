@@ -1,8 +1,9 @@
-"""The original network: Embedding -> Bi-GRU -> attention -> dropout -> Dense(1)."""
+"""The original network: Embedding -> Bi-GRU -> attention -> dropout -> Dense(1), or Dense(n) for n classes."""
 
 from __future__ import annotations
 
 import keras
+import numpy as np
 from keras import ops
 
 from attention import defaults
@@ -19,6 +20,7 @@ def build_model(
     learning_rate: float = defaults.LEARNING_RATE,
     reset_after: bool = False,
     mask_zero: bool = True,
+    num_classes: int = 2,
 ) -> keras.Sequential:
     """Builds and compiles the original Bi-GRU with attention, on logits.
 
@@ -34,9 +36,14 @@ def build_model(
             applied before the recurrent matmul); `True` is the cuDNN-style GRU.
         mask_zero: Mask the padding index 0, which plays the part of the
             original's `sequence_length`; the attention then ignores padding.
+        num_classes: 2 keeps the original's head, one logit and sigmoid
+            cross-entropy on 0/1 labels; 3 or more give one logit per class
+            and softmax (sparse categorical) cross-entropy on labels
+            `0..num_classes - 1`.
 
     Returns:
-        A compiled `keras.Sequential` whose output is one logit per review.
+        A compiled `keras.Sequential` whose output is one logit per review
+        (two classes) or `num_classes` logits.
     """
     for name, value in (
         ("vocabulary_size", vocabulary_size),
@@ -46,6 +53,9 @@ def build_model(
     ):
         if value < 1:
             raise ValueError(f"`{name}` must be a positive integer, got {value}.")
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
+        raise ValueError(f"`num_classes` must be an integer of at least 2, got {num_classes!r}.")
+    binary = num_classes == 2
     if not 0.0 < keep_prob <= 1.0:
         raise ValueError(f"`keep_prob` must be in (0, 1], got {keep_prob}.")
 
@@ -69,7 +79,7 @@ def build_model(
             AttentionLayer(attention_size, name="attention"),
             keras.layers.Dropout(1.0 - keep_prob, name="dropout"),
             keras.layers.Dense(
-                1,
+                1 if binary else num_classes,
                 kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.1),
                 bias_initializer="zeros",
                 name="output",
@@ -77,12 +87,31 @@ def build_model(
         ],
         name="bi_gru_attention",
     )
-    model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate),
-        loss=keras.losses.BinaryCrossentropy(from_logits=True),
-        metrics=[keras.metrics.BinaryAccuracy(name="accuracy", threshold=0.0)],
-    )
+    if binary:
+        loss = keras.losses.BinaryCrossentropy(from_logits=True)
+        accuracy = keras.metrics.BinaryAccuracy(name="accuracy", threshold=0.0)
+    else:
+        loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+        accuracy = keras.metrics.SparseCategoricalAccuracy(name="accuracy")
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=loss, metrics=[accuracy])
     return model
+
+
+def class_probabilities(logits: np.ndarray) -> np.ndarray:
+    """Each class's probability from the model's logits: `(n, 1)` (two classes) or `(n, classes)`.
+
+    Returns:
+        A float64 array `(n, classes)` whose rows sum to 1; two classes give
+        `[1 - p, p]` with `p` the sigmoid of the logit.
+    """
+    logits = np.asarray(logits, dtype="float64")
+    if logits.ndim != 2:
+        raise ValueError(f"expected logits of shape (n, classes), got {logits.shape}")
+    if logits.shape[1] == 1:
+        positive = 0.5 * (1.0 + np.tanh(0.5 * logits[:, 0]))  # the sigmoid, without overflow
+        return np.stack([1.0 - positive, positive], axis=1)
+    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return shifted / shifted.sum(axis=1, keepdims=True)
 
 
 def inspection_model(model: keras.Model) -> keras.Model:

@@ -170,11 +170,16 @@ def make_dataset(
         iterate either for NumPy-convertible batches.
     """
     if width_step is None:
-        width_step = (JAX_WIDTH_STEP or np.shape(x)[1]) if keras.backend.backend() == "jax" else 1
+        width_step = default_width_step(x)
     batches = Batches(x, y, batch_size, shuffle, bucketing, seed, first_epoch, width_step)
     if keras.backend.backend() == "tensorflow":
         return _tf_dataset(batches)
     return _BatchSequence(batches)
+
+
+def default_width_step(x: np.ndarray) -> int:
+    """Bucketed batches' widths are multiples of this: 1, or on JAX the full width (see `JAX_WIDTH_STEP`)."""
+    return (JAX_WIDTH_STEP or np.shape(x)[1]) if keras.backend.backend() == "jax" else 1
 
 
 def num_batches(samples: int, batch_size: int) -> int:

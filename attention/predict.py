@@ -1,8 +1,11 @@
-"""Predicts the sentiment of texts with a model trained by train_imdb.py.
+"""Classifies texts with a model trained by train_imdb.py or train_text.py.
 
-Prints, for each text, the probability of a positive review and the words the
-model attended to most. Texts come from the arguments or, when none are given,
-one per line from standard input (blank lines are skipped):
+Prints, for each text, a tab-separated line: its number, a probability (two
+classes: the second's, IMDB's P(positive); more: the predicted class's), the
+predicted class and the text; then, with more than two classes, every class's
+probability; then the words the model attended to most. Texts come from the
+arguments or, when none are given, one per line from standard input (blank
+lines are skipped):
 
     python -m attention.predict --model logdir/RUN/model.keras "A great film." "Dull."
     python -m attention.predict --model logdir/RUN/model.keras < reviews.txt
@@ -43,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--model", required=True, help="the .keras file saved by train_imdb.py (its vocabulary lies beside it)")
+    parser.add_argument("--model", required=True, help="the .keras file saved by a training script (its vocabulary lies beside it)")
     parser.add_argument("--top-k", type=positive_int, default=10, help="how many of the most attended words to print (default: 10)")
     parser.add_argument("texts", nargs="*", metavar="TEXT", help="texts to classify (default: lines of standard input)")
     return parser
@@ -72,10 +75,11 @@ def main(argv: list[str] | None = None) -> None:
         fail(error)
 
     for number, (text, item) in enumerate(zip(texts, attend(model, vocabulary, ids)), start=1):
-        label = "positive" if item.probability > 0.5 else "negative"
         words = ", ".join(f"{word} {weight:.3f}" for _, word, weight in top_words(item, args.top_k))
         echo = textwrap.shorten(" ".join(text.split()), width=80, placeholder="...")
-        print(f"{number}\t{item.probability:.4f}\t{label}\t{echo}")
+        print(f"{number}\t{item.probability:.4f}\t{item.predicted}\t{echo}")
+        if len(item.classes) > 2:
+            print("\tprobabilities: " + ", ".join(f"{c} {p:.4f}" for c, p in zip(item.classes, item.probabilities)))
         print(f"\ttop words: {words}")
 
 

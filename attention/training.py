@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import datetime as dt
 import hashlib
 import json
 import os
-from collections.abc import Iterator
+import sys
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -238,3 +241,137 @@ class Run:
     def _now() -> str:
         return dt.datetime.now().isoformat(timespec="seconds")
 
+
+
+def train_classifier(
+    args: argparse.Namespace,
+    data: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    vocabulary: Vocabulary,
+    config: dict,
+) -> Path:
+    """The original script's training, for any labelled texts: the body both training scripts share.
+
+    Pads the encoded texts as the original did, opens (or resumes) the run,
+    trains with the checkpoints, TensorBoard summaries and progress bars, then
+    scores the validation texts per class and saves the model, its vocabulary
+    and (on TensorFlow) the export that reads raw strings (`attention.serving`).
+
+    Args:
+        args: The options of `arguments.add_training_arguments`.
+        data: `(x_train, y_train, x_validation, y_validation)`: word index lists and
+            labels `0..classes - 1`.
+        vocabulary: How the texts were encoded, with the class names.
+        config: What the run computes, recorded in `run.json` (a run resumes only a
+            run of the same config).
+
+    Returns:
+        Where the model was saved.
+
+    Raises:
+        RunError: The run folder cannot be written.
+        RunStopped: Training was interrupted or diverged.
+    """
+    from attention.backends import distribution_scope, set_random_seed
+    from attention.callbacks import AttentionSummaries, StopOnNonFiniteLoss, TqdmProgress
+    from attention.evaluation import classification_report, confusion_image, format_report, predict_probabilities
+    from attention.model import build_model
+    from attention.pipeline import make_dataset, num_batches
+    from attention.preprocessing import fit_in_vocabulary, get_vocabulary_size, zero_pad
+    from attention.summaries import SummaryWriter
+
+    x_train, y_train, x_test, y_test = data
+    if args.max_samples:
+        x_train, y_train = x_train[: args.max_samples], y_train[: args.max_samples]
+        x_test, y_test = x_test[: args.max_samples], y_test[: args.max_samples]
+    classes = vocabulary.class_names
+
+    # Sequences pre-processing, as the original
+    vocabulary_size = get_vocabulary_size(x_train)
+    x_test = fit_in_vocabulary(x_test, vocabulary_size)
+    x_train = zero_pad(x_train, args.sequence_length)
+    x_test = zero_pad(x_test, args.sequence_length)
+
+    run = Run.open(args.logdir, config, resume=args.resume, seed=args.seed)
+    for name in run.skipped:
+        print(f"Run {name} is in progress in another process; starting a new run.")
+    with run.guard():
+        # Every run is seeded (with a random seed unless --seed, recorded in run.json),
+        # so that a resumed run goes on exactly as the uninterrupted one would have.
+        set_random_seed(run.seed)
+        with distribution_scope(args.strategy):
+            model, initial_epoch = run.restore()
+            if model is None:
+                model = build_model(vocabulary_size, args.embedding_dim, args.hidden_size, args.attention_size,
+                                    args.keep_prob, args.learning_rate, reset_after=args.reset_after,
+                                    num_classes=len(classes))
+        if initial_epoch:
+            print(f"Resuming run {run.name} after epoch {initial_epoch}.")
+
+        train_data = make_dataset(x_train, y_train, args.batch_size, shuffle=True, bucketing=args.bucketing,
+                                  seed=run.seed, first_epoch=initial_epoch)
+        test_data = make_dataset(x_test, y_test, args.batch_size, shuffle=False, bucketing=args.bucketing)
+        train_batches = num_batches(len(x_train), args.batch_size)
+        callbacks = [
+            StopOnNonFiniteLoss(),
+            TqdmProgress(train_batches, num_batches(len(x_test), args.batch_size)),
+            AttentionSummaries(run.directory, x_test[:32], train_batches),
+            run.checkpoint_callback(),
+        ]
+
+        print("Start learning...")
+        start = time.perf_counter()
+        model.fit(train_data, validation_data=test_data, epochs=args.num_epochs, initial_epoch=initial_epoch,
+                  callbacks=callbacks, shuffle=False, verbose=0)
+        seconds = round(time.perf_counter() - start, 1)
+
+        predicted = predict_probabilities(model, x_test, args.batch_size).argmax(axis=1)
+        report = classification_report(y_test, predicted, classes)
+        print(format_report(report))
+        writer = SummaryWriter(run.directory / "validation")
+        step = args.num_epochs * train_batches
+        writer.scalar("macro_f1", report["macro_f1"], step)
+        writer.image("confusion_matrix", confusion_image(report["confusion_matrix"]), step)
+        writer.close()
+        results = {**run.last_epoch_logs(), "train_seconds_this_session": seconds, "validation_report": report}
+        model_path = run.finish(model, vocabulary, results)
+    print(f"Model saved to {model_path}")
+    if keras.backend.backend() == "tensorflow":
+        from attention.serving import export_text_model, serving_dir
+
+        try:
+            print(f"Export that reads raw text saved to {export_text_model(model, vocabulary, serving_dir(model_path))}")
+        except Exception as error:  # the model is saved: an export can be made again from it
+            print(f"warning: the export that reads raw text failed ({type(error).__name__}: {error}); "
+                  f"retry with: python -m attention.serving {model_path}", file=sys.stderr)
+    else:
+        print(f"For an export that reads raw text: KERAS_BACKEND=tensorflow python -m attention.serving {model_path}")
+    return model_path
+
+
+def run_command(parser: argparse.ArgumentParser, argv: list[str] | None, train: Callable) -> None:
+    """A training script's `main`: parse, check, set the devices up, call `train(args, fail)`.
+
+    Bad arguments and data exit with status 2, a diverged run with 1, Ctrl-C with
+    130: each with one line on stderr that says what was kept.
+    """
+    from attention.arguments import check_writable
+    from attention.backends import check_strategy, configure_threads, grow_gpu_memory
+
+    args = parser.parse_args(argv)
+    fail = lambda error, status=2: parser.exit(status, f"{parser.prog}: error: {error}\n")  # noqa: E731
+    if args.model_path and (problem := check_writable(args.model_path)):
+        fail(f"--model-path: {problem}")
+    try:
+        check_strategy(args.strategy)
+    except ValueError as error:
+        fail(error)
+    grow_gpu_memory()
+    configure_threads(args.intra_op_threads, args.inter_op_threads)
+    try:
+        train(args, fail)
+    except RunError as error:
+        fail(error)
+    except RunStopped as stopped:
+        fail(stopped, stopped.status)
+    except KeyboardInterrupt:
+        fail("interrupted before training started; nothing was saved", 130)

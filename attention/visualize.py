@@ -26,10 +26,11 @@ import keras
 import numpy as np
 
 from attention import imdb
+from attention.data.labelled import load_labelled
 from attention.layer import AttentionLayer
-from attention.model import inspection_model
+from attention.model import class_probabilities, inspection_model
 from attention.preprocessing import fit_in_vocabulary, zero_pad
-from attention.vocabulary import Vocabulary, vocabulary_path
+from attention.vocabulary import BINARY_CLASSES, Vocabulary, vocabulary_path
 
 __all__ = [
     "Attention",
@@ -47,7 +48,6 @@ __all__ = [
 
 MODEL_FILE = "model.keras"  # what train_imdb.py saves in a run's folder
 RUN_FILE = "run.json"  # the training arguments train_imdb.py records there
-LABELS = ("negative", "positive")
 
 
 class ModelFileError(ValueError):
@@ -55,18 +55,32 @@ class ModelFileError(ValueError):
 
 
 class Attention(NamedTuple):
-    """What the model made of one review.
+    """What the model made of one text.
 
     Attributes:
-        words: The review's words as the model saw them (no padding, no start token).
+        words: The text's words as the model saw them (no padding, no start token).
         weights: The attention weight of each word, as the model computed them:
             they sum to 1 with the start token's weight, which is not shown.
-        probability: The predicted probability of a positive review.
+        probabilities: Each class's predicted probability, in label order.
+        classes: The class names, in label order.
     """
 
     words: list[str]
     weights: np.ndarray
-    probability: float
+    probabilities: np.ndarray
+    classes: tuple[str, ...] = BINARY_CLASSES
+
+    @property
+    def predicted(self) -> str:
+        """The class of highest probability."""
+        return self.classes[int(np.argmax(self.probabilities))]
+
+    @property
+    def probability(self) -> float:
+        """Two classes: the second's probability (IMDB's P(positive)); more: the predicted class's."""
+        if len(self.classes) == 2:
+            return float(self.probabilities[1])
+        return float(np.max(self.probabilities))
 
 
 def load_trained(model_path: str | os.PathLike) -> tuple[keras.Model, Vocabulary]:
@@ -182,30 +196,44 @@ def load_test_reviews(
     indices: Sequence[int],
     data: str | os.PathLike | None = None,
     cache_dir: str | os.PathLike | None = None,
+    config: dict | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Test reviews prepared exactly as ``train_imdb.py`` prepares its test set.
+    """Validation texts prepared exactly as the training script prepared them.
 
     Args:
-        indices: Positions in the test set (Keras's shuffled order).
-        data, cache_dir: As given to ``imdb.load_data`` (and to ``train_imdb.py``).
+        indices: Positions in the validation (IMDB: test) set, in its encoded order.
+        data, cache_dir: As given to the training script.
+        config: The run's recorded arguments (``run_config``): a model of
+            ``train_text.py`` reads its validation texts as that run did.
 
     Returns:
-        ``(ids, labels)``: the padded word ids and the true labels (1 = positive).
+        ``(ids, labels)``: the padded word ids and the true labels (class indices).
 
     Raises:
-        imdb.DatasetError: The data cannot be found or read.
-        IndexError: An index is outside the test set; the message gives the range.
+        DatasetError: The data cannot be found or read.
+        IndexError: An index is outside the set; the message gives the range.
     """
-    _, (x_test, y_test) = imdb.load_data(
-        data, num_words=vocabulary.num_words, index_from=vocabulary.index_from, cache_dir=cache_dir
-    )
+    config = config or {}
+    if config.get("script") == "train_text":
+        loaded = load_labelled(
+            data, validation_data=config.get("validation_data"), validation_split=config.get("validation_split"),
+            split_seed=config.get("split_seed", 113), text_column=config.get("text_column", "text"),
+            label_column=config.get("label_column", "label"), classes=config.get("classes"),
+            num_words=config.get("num_words", vocabulary.num_words), index_from=vocabulary.index_from,
+            cache_dir=cache_dir, verbose=False,
+        )
+        x_test, y_test = loaded.x_validation, loaded.y_validation
+    else:
+        _, (x_test, y_test) = imdb.load_data(
+            data, num_words=vocabulary.num_words, index_from=vocabulary.index_from, cache_dir=cache_dir
+        )
     outside = [i for i in indices if not 0 <= i < len(x_test)]
     if outside:
         raise IndexError(
-            f"test review {outside[0]} does not exist: the test set has {len(x_test)} reviews, "
+            f"text {outside[0]} does not exist: the validation set has {len(x_test)} texts, "
             f"valid indices are 0 to {len(x_test) - 1}"
         )
-    # fit_in_vocabulary works review by review, so the chosen ones are enough.
+    # fit_in_vocabulary works text by text, so the chosen ones are enough.
     chosen = fit_in_vocabulary([x_test[i] for i in indices], _embedding_size(model))
     return zero_pad(chosen, vocabulary.sequence_length), np.asarray(y_test)[list(indices)]
 
@@ -218,11 +246,14 @@ def attend(model: keras.Model, vocabulary: Vocabulary, ids: np.ndarray, batch_si
     """
     ids = np.asarray(ids, dtype="int32")
     logits, _, alphas = inspection_model(model).predict(ids, batch_size=batch_size, verbose=0)
+    probabilities = class_probabilities(logits)
+    classes = tuple(vocabulary.class_names)
+    if probabilities.shape[1] != len(classes):
+        raise ModelFileError(f"the model has {probabilities.shape[1]} classes, its vocabulary file names {len(classes)}")
     items = []
-    for row, logit, weights in zip(ids, logits[:, 0], alphas):
+    for row, p, weights in zip(ids, probabilities, alphas):
         shown = (row != 0) & (row != vocabulary.start_char)
-        probability = float(0.5 * (1.0 + np.tanh(0.5 * np.float64(logit))))  # the sigmoid, without overflow
-        items.append(Attention(vocabulary.decode(row[shown]), weights[shown].astype("float64"), probability))
+        items.append(Attention(vocabulary.decode(row[shown]), weights[shown].astype("float64"), p, classes))
     return items
 
 
@@ -272,12 +303,16 @@ def attention_image(alphas: np.ndarray, lengths: np.ndarray, row_height: int = 8
     return np.round(image).astype("uint8")
 
 
-def _verdict(probability: float, label: int | None) -> str:
-    # Positive above 0.5, as the training accuracy counts a logit above 0.
-    predicted = LABELS[int(probability > 0.5)]
-    text = f"P(positive) = {probability:.3f}: predicted {predicted}"
+def _verdict(item: Attention, label: int | None) -> str:
+    # Two classes: the second above 0.5, as the training accuracy counts a logit above 0.
+    if len(item.classes) == 2:
+        text = f"P({item.classes[1]}) = {item.probability:.3f}: predicted {item.predicted}"
+    else:
+        shares = ", ".join(f"{name} {p:.3f}" for name, p in zip(item.classes, item.probabilities))
+        text = f"predicted {item.predicted} (P = {item.probability:.3f}; {shares})"
     if label is not None:
-        text += f"; true label: {LABELS[int(label)]} ({'right' if LABELS[int(label)] == predicted else 'wrong'})"
+        truth = item.classes[int(label)]
+        text += f"; true label: {truth} ({'right' if truth == item.predicted else 'wrong'})"
     return text
 
 
@@ -319,7 +354,7 @@ def render_html(
         items: From :func:`attend`.
         title: The page's title and heading.
         captions: One heading per item (default ``Text 1``, ``Text 2``...).
-        labels: The true label of each item (1 = positive), if known.
+        labels: The true label of each item (its class's index), if known.
     """
     esc = html.escape
     red, green, blue = HIGHLIGHT
@@ -338,7 +373,7 @@ def render_html(
         "hover over a word to see its weight.</p>",
     ]
     for item, (caption, label) in zip(items, _headings(items, captions, labels)):
-        verdict = _verdict(item.probability, label)
+        verdict = _verdict(item, label)
         if label is not None:
             mark = "right" if verdict.endswith("(right)") else "wrong"
             verdict = f'<span class="{mark}">{esc(verdict)}</span>'
@@ -376,7 +411,7 @@ def render_text(
     blocks = []
     for item, (caption, label) in zip(items, _headings(items, captions, labels)):
         words = " ".join(f"{word}({weight:.4f})" for word, weight in zip(item.words, item.weights))
-        lines = [f"{caption}: {_verdict(item.probability, label)}"]
+        lines = [f"{caption}: {_verdict(item, label)}"]
         lines += textwrap.wrap(words, width=width, initial_indent="  ", subsequent_indent="  ",
                                break_long_words=False, break_on_hyphens=False)
         lines.append(f"  top {min(top_k, len(item.words))} words:")

@@ -1,4 +1,4 @@
-"""What turns word ids back into words, and new text into word ids, for a saved model."""
+"""What turns word ids back into words, new text into word ids, and outputs into class names, for a saved model."""
 
 from __future__ import annotations
 
@@ -10,10 +10,13 @@ from pathlib import Path
 
 import numpy as np
 
-from attention import defaults, imdb
+from attention import defaults
+from attention.data.conventions import texts_to_sequences
 from attention.preprocessing import fit_in_vocabulary, zero_pad
 
 PAD, START, OOV = "<pad>", "<start>", "<oov>"
+# IMDB's labels 0 and 1, and the classes of a vocabulary saved before classes were recorded.
+BINARY_CLASSES = ("negative", "positive")
 
 
 def vocabulary_path(model_path: str | os.PathLike) -> Path:
@@ -32,6 +35,8 @@ class Vocabulary:
             words show as their ids.
         num_words, index_from, start_char, oov_char: As given to `imdb.load_data`.
         sequence_length: The `zero_pad` length used in training.
+        classes: The class names, in label order (label `i` is `classes[i]`);
+            `None` means IMDB's `negative`, `positive`.
     """
 
     word_index: dict[str, int] | None
@@ -40,6 +45,7 @@ class Vocabulary:
     start_char: int = 1
     oov_char: int = 2
     sequence_length: int = defaults.SEQUENCE_LENGTH
+    classes: list[str] | None = None
 
     def __post_init__(self) -> None:
         # A vocabulary file may have been edited by hand: say which field is wrong.
@@ -52,6 +58,14 @@ class Vocabulary:
             and all(isinstance(w, str) and isinstance(r, int) and not isinstance(r, bool) for w, r in self.word_index.items())
         ):
             raise ValueError("`word_index` must map words to integer ranks")
+        if self.classes is not None:
+            if not (
+                isinstance(self.classes, (list, tuple))
+                and all(isinstance(c, str) for c in self.classes)
+                and len(set(self.classes)) == len(self.classes) >= 2
+            ):
+                raise ValueError(f"`classes` must be a list of at least two distinct names, got {self.classes!r}")
+            self.classes = list(self.classes)
         if self.word_index is not None:
             # Only the ranks the model can see are worth keeping.
             limit = self.num_words - self.index_from
@@ -70,12 +84,17 @@ class Vocabulary:
         """
         if self.word_index is None:
             raise ValueError("This vocabulary has no word index, so text cannot be encoded.")
-        sequences = imdb.texts_to_sequences(
+        sequences = texts_to_sequences(
             list(texts), self.word_index, self.num_words, self.index_from, self.start_char, self.oov_char
         )
         if embedding_rows is not None:
             sequences = fit_in_vocabulary(sequences, embedding_rows)
         return zero_pad(sequences, self.sequence_length)
+
+    @property
+    def class_names(self) -> list[str]:
+        """The name of each label, in label order."""
+        return list(self.classes) if self.classes is not None else list(BINARY_CLASSES)
 
     def word(self, index: int) -> str:
         """The word of one id; padding, start and out-of-vocabulary get `<pad>`, `<start>`, `<oov>`."""

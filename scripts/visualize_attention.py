@@ -1,8 +1,8 @@
-"""Shows what a model trained by train_imdb.py attends to, word by word.
+"""Shows what a model trained by train_imdb.py or train_text.py attends to, word by word.
 
 A port of the original visualize.py: writes an HTML page (visualization.html)
 with each word of test reviews, or of any text, highlighted by its attention
-weight, with the predicted probability of a positive review; or, with
+weight, with the predicted probabilities of its classes; or, with
 --format text, prints the words, their weights and the most attended ones.
 """
 
@@ -18,11 +18,11 @@ from attention.visualize import (
 
 
 parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-parser.add_argument("--model", required=True, help="the .keras file saved by train_imdb.py (its vocabulary lies beside it)")
+parser.add_argument("--model", required=True, help="the .keras file saved by a training script (its vocabulary lies beside it)")
 source = parser.add_mutually_exclusive_group()
-source.add_argument("--index", type=int, nargs="+", metavar="N", help="test reviews to show (default: 0, as the original)")
+source.add_argument("--index", type=int, nargs="+", metavar="N", help="validation (IMDB: test) texts to show (default: 0, as the original)")
 source.add_argument("--text", action="append", help="a text to show instead of test reviews (repeat for several)")
-parser.add_argument("--data", help="IMDB source of the test reviews, as for train_imdb.py "
+parser.add_argument("--data", help="source of the validation texts, as given to the training script "
                     "(default: the --data recorded in run.json beside the model, if any)")
 parser.add_argument("--cache-dir", help="folder of the tokenised-data cache (default: as recorded in run.json, "
                     "else ~/.keras/datasets)")
@@ -52,13 +52,14 @@ def main(argv: list[str] | None = None) -> None:
         data = args.data if args.data is not None else config.get("data")
         cache_dir = args.cache_dir if args.cache_dir is not None else config.get("cache_dir")
         try:
-            ids, labels = load_test_reviews(model, vocabulary, indices, data, cache_dir)
+            ids, labels = load_test_reviews(model, vocabulary, indices, data, cache_dir, config)
         except imdb.DatasetError as error:
             origin = "" if args.data is not None or data is None else " (the --data recorded in run.json; pass --data)"
             fail(f"{error}{origin}")
         except IndexError as error:
             fail(error)
-        captions = [f"Test review {i}" for i in indices]
+        noun = "Validation text" if config.get("script") == "train_text" else "Test review"
+        captions = [f"{noun} {i}" for i in indices]
 
     items = attend(model, vocabulary, ids)
     if args.format == "text":

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from attention import imdb
+from attention.data import cache as data_cache
 from attention.imdb import DatasetError, get_word_index, load_data, texts_to_sequences, tokenize
 
 REAL_ARCHIVE = Path(__file__).resolve().parents[2] / "shared" / "data" / "aclImdb_v1-labeled.tar.gz"
@@ -474,7 +475,7 @@ def test_interrupted_cache_write_leaves_no_cache(archive, cache, monkeypatch):
         f.write(b"PK\x03\x04 half of a cache file")
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(imdb, "_save_arrays", interrupted)
+    monkeypatch.setattr(data_cache, "save_arrays", interrupted)
     with pytest.raises(KeyboardInterrupt):
         load_data(archive, cache_dir=cache, verbose=False)
     assert cache_files(cache) == []  # neither a final nor a temporary file
@@ -488,7 +489,7 @@ def test_unwritable_cache_only_warns(folder, tmp_path, monkeypatch):
     def disk_full(f, payload):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(imdb, "_save_arrays", disk_full)
+    monkeypatch.setattr(data_cache, "save_arrays", disk_full)
     with pytest.warns(UserWarning, match="Could not cache"):
         (x_train, _), _ = load_data(folder, cache_dir=tmp_path / "c", verbose=False)
     assert len(x_train) == 5

@@ -1,6 +1,7 @@
 """Run folders: held by their process, resumed exactly, marked failed when training diverges."""
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -74,6 +75,16 @@ def test_atomic_path_keeps_the_old_file_on_failure(tmp_path):
             tmp.write_text("half")
             raise KeyboardInterrupt
     assert target.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["x.json"]
+
+
+def test_atomic_path_gives_the_usual_file_mode(tmp_path):
+    old = os.umask(0o022)
+    try:
+        with atomic_path(tmp_path / "model.keras") as tmp:
+            tmp.write_text("x")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "model.keras").stat().st_mode & 0o777 == 0o644  # mkstemp alone gives 0600
 
 
 @pytest.fixture(scope="module")

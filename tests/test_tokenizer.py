@@ -1,9 +1,11 @@
 """The pure-Python tokeniser: its cases, and exact agreement with the TensorFlow one.
 
 The reference is the TensorFlow tokeniser the raw reviews were first read with (its RE2
-rules are below); the comparisons are skipped where TensorFlow is not installed. Two slower ones are marked ``slow`` (``-m "not slow"``
-leaves them out): every code point above U+FFFF in context (about 15 s), and all 50,000
-reviews of the real IMDB archive (about 15 s; only where the archive is).
+rules are ``attention.serving.TOKEN_RULES``, which the SavedModel export also runs); the
+comparisons are skipped where TensorFlow is not installed. Two slower ones are marked
+``slow`` (``-m "not slow"`` leaves them out): every code point above U+FFFF in context
+(about 15 s), and all 50,000 reviews of the real IMDB archive (about 15 s; only where the
+archive is).
 """
 
 from __future__ import annotations
@@ -15,8 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from attention import tokenizer
-from attention.tokenizer import tokenize, tokenize_batch
+from attention.data import tokenizer
+from attention.data.tokenizer import tokenize, tokenize_batch
+from attention.serving import tokenize_tensor  # the TensorFlow reference: attention.serving.TOKEN_RULES
 
 REAL_ARCHIVE = Path(__file__).resolve().parents[2] / "shared" / "data" / "aclImdb_v1-labeled.tar.gz"
 SPLITS, LABELS = ("train", "test"), ("pos", "neg")
@@ -115,40 +118,10 @@ def test_tables_parse():
 # --------------------------------------------------------- the same as TensorFlow
 
 
-# The reference: applied in order with tf.strings.regex_replace (RE2 syntax) after ICU's
-# lower-casing, then tf.strings.split. A word is a run of letters, digits and combining
-# marks, with apostrophes kept only between two such characters; every other non-space
-# character becomes a token of its own.
-_WORD = r"[\pL\pN\pM]"
-TOKEN_RULES = (
-    (r"<br\s*/?>", " "),  # IMDB reviews use <br /> for line breaks
-    ("[\u2018\u2019]", "'"),  # typographic apostrophes count as the ASCII one
-    (r"\p{Cf}", ""),  # invisible format characters (soft hyphen, zero-width joiner)
-    # Control characters and non-ASCII spaces; tf.strings.split only knows ASCII spaces.
-    (r"[\x00-\x1f\x7f-\x{a0}\x{1680}\x{2000}-\x{200a}\x{2028}\x{2029}\x{202f}\x{205f}\x{3000}]", " "),
-    (r"[^\pL\pN\pM\s']", r" \0 "),
-    ("'", " ' "),
-    # RE2 has no look-around: apostrophes are split off, then joined back between word
-    # characters; a second pass joins those the first skipped ("a'b'c").
-    (rf"({_WORD}) ' ({_WORD})", r"\1'\2"),
-    (rf"({_WORD}) ' ({_WORD})", r"\1'\2"),
-)
-
-
-def _standardize(texts):
-    import tensorflow as tf
-
-    # tf.strings.lower ends a string at its first NUL byte: NULs become spaces first.
-    t = tf.strings.lower(tf.strings.regex_replace(texts, r"\x00", " "), encoding="utf-8")
-    for pattern, rewrite in TOKEN_RULES:
-        t = tf.strings.regex_replace(t, pattern, rewrite)
-    return tf.strings.split(t)
-
-
 def _tokenize_batch(texts):
     import tensorflow as tf
 
-    ragged = _standardize(tf.constant(list(texts), dtype=tf.string))
+    ragged = tokenize_tensor(tf.constant(list(texts), dtype=tf.string))
     return [[token.decode("utf-8") for token in row] for row in ragged.to_list()]
 
 
@@ -168,7 +141,7 @@ def tf_joined_tokens(texts: list[str]) -> list[str]:
     """Each text's TensorFlow tokens joined by spaces (faster than lists of tokens)."""
     import tensorflow as tf
 
-    joined = tf.strings.reduce_join(_standardize(tf.constant(texts)), axis=-1, separator=" ")
+    joined = tf.strings.reduce_join(tokenize_tensor(tf.constant(texts)), axis=-1, separator=" ")
     return [t.decode("utf-8") for t in joined.numpy().tolist()]
 
 

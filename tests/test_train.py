@@ -17,6 +17,7 @@ from tensorboard.backend.event_processing.event_file_loader import EventFileLoad
 from tensorboard.util import tensor_util
 
 import attention
+import attention.data.cache
 from attention.atomic import save_model
 from attention.callbacks import EpochCheckpoint, latest_checkpoint
 from attention.visualize import attention_image
@@ -169,7 +170,7 @@ def test_interrupting_the_first_data_load_says_so(tiny_imdb, tmp_path, train, ca
         f.write(b"PK\x03\x04 half of a cache file")
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(attention.imdb, "_save_arrays", interrupted)
+    monkeypatch.setattr(attention.data.cache, "save_arrays", interrupted)
     with pytest.raises(SystemExit) as exit_info:
         train("--data", tiny_imdb, "--logdir", tmp_path / "logs", "--cache-dir", tmp_path / "cache", *SMALL)
     assert exit_info.value.code == 130

@@ -214,8 +214,8 @@ def test_default_output_is_visualization_html(trained, tmp_path, monkeypatch):
 
 def test_render_escapes_everything():
     items = [
-        Attention(["<script>", "&amp;", "\"it's\"", "ok"], np.array([0.1, 0.0, 0.3, 0.2]), 0.25),
-        Attention(["none"], np.array([0.0]), 0.75),
+        Attention(["<script>", "&amp;", "\"it's\"", "ok"], np.array([0.1, 0.0, 0.3, 0.2]), np.array([0.75, 0.25])),
+        Attention(["none"], np.array([0.0]), np.array([0.25, 0.75])),
     ]
     text = render_html(items, title="<Mine> & 'yours'", captions=["a<b", "c&d"], labels=[1, 1])
     page = Page(text)

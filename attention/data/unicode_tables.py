@@ -1,4 +1,4 @@
-"""Unicode tables of `attention.tokenizer`, as TensorFlow's ICU and RE2 apply them."""
+"""Unicode tables of `attention.data.tokenizer`, as TensorFlow's ICU and RE2 apply them."""
 
 # Measured with TensorFlow 2.21, code point by code point; test_tables_match_tensorflow in
 # tests/test_tokenizer.py measures them again and shows any difference. Hexadecimal code

@@ -1,8 +1,8 @@
 """The one tokeniser of the project: pure Python, the tokens of the TensorFlow rules exactly.
 
 The raw reviews were first tokenised with TensorFlow (ICU's ``tf.strings.lower``, RE2's
-``tf.strings.regex_replace``, ``tf.strings.split``; ``tests/test_tokenizer.py`` keeps those
-rules as its reference). This module needs only the standard library (and NumPy for texts
+``tf.strings.regex_replace``, ``tf.strings.split``; ``attention.serving.TOKEN_RULES`` keeps
+those rules, for the export that reads raw text, and the tests compare both). This module needs only the standard library (and NumPy for texts
 with code points above U+FFFF), so text is read the same way on the JAX and PyTorch
 backends, where TensorFlow may not be installed. It tokenises the 50,000 IMDB reviews in
 about 3 s on one core, as fast as TensorFlow's ops (2.5-3 s) and twice as fast as their
@@ -61,11 +61,11 @@ if TYPE_CHECKING:
 
 __all__ = ["tokenize", "tokenize_batch"]
 
-from attention.unicode_tables import CASE_IGNORABLE as _CASE_IGNORABLE
-from attention.unicode_tables import CASED as _CASED
-from attention.unicode_tables import FORMAT as _FORMAT
-from attention.unicode_tables import LOWER as _LOWER
-from attention.unicode_tables import WORD as _WORD
+from attention.data.unicode_tables import CASE_IGNORABLE as _CASE_IGNORABLE
+from attention.data.unicode_tables import CASED as _CASED
+from attention.data.unicode_tables import FORMAT as _FORMAT
+from attention.data.unicode_tables import LOWER as _LOWER
+from attention.data.unicode_tables import WORD as _WORD
 
 # ---------------------------------------------------------------------- tokeniser
 

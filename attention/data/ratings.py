@@ -1,0 +1,113 @@
+"""A four-class task from IMDB's star ratings, written out in every form the sources read.
+
+The Stanford archive names each review ``ID_RATING.txt``: 1-4 stars are its negative
+reviews, 7-10 its positive ones. Grouped in pairs they make a four-class task on real
+text, for multi-class training and for testing every source format on the same data.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import shutil
+import tarfile
+import tempfile
+from pathlib import Path
+
+from attention.atomic import atomic_path
+from attention.data.errors import DatasetError
+from attention.data.sources import Records, files, open_source
+from attention.data.sources.tables import write_table
+
+RATING_CLASSES = ("1-2", "3-4", "7-8", "9-10")
+FORMS = ("folder", "tar.gz", "csv", "tsv", "jsonl", "csv.gz", "tsv.gz", "jsonl.gz")
+
+
+def rating(name: str) -> int:
+    """A review's star rating, from its file name ``ID_RATING.txt``.
+
+    Raises:
+        ValueError: The name is not of that form.
+    """
+    stem = posixpath.basename(name).removesuffix(".txt")
+    review, _, stars = stem.partition("_")
+    if not (review.isdigit() and stars.isdigit() and 1 <= int(stars) <= 10):
+        raise ValueError(f"{name!r} is not an IMDB review file name (ID_RATING.txt)")
+    return int(stars)
+
+
+def rating_class(stars: int) -> str:
+    """The class of a star rating: ``1-2``, ``3-4``, ``7-8`` or ``9-10``."""
+    for name in RATING_CLASSES:
+        low, high = map(int, name.split("-"))
+        if low <= stars <= high:
+            return name
+    raise ValueError(f"IMDB has no reviews of {stars} stars (its ratings are 1-4 and 7-10)")
+
+
+def rating_task(source: str | os.PathLike, verbose: bool = True) -> dict[str, Records]:
+    """The reviews of an ``aclImdb/`` folder or archive, labelled by rating class, per split.
+
+    Raises:
+        DatasetError: The source is not the aclImdb layout or a file name has no rating.
+    """
+    found = open_source(source, classes=("neg", "pos"), strict=False)
+    if found.kind == "folder" and not (found.path / "train").is_dir() and (found.path / "aclImdb").is_dir():
+        found = open_source(found.path / "aclImdb", classes=("neg", "pos"), strict=False)
+    splits = found.read(verbose)
+    if set(splits) != set(files.SPLITS):
+        raise DatasetError(f"{source} is not the aclImdb layout (train/ and test/ folders of neg/ and pos/).")
+    out = {}
+    for split, records in splits.items():
+        try:
+            labels = [rating_class(rating(str(p))) for p in records.positions]
+        except ValueError as error:
+            raise DatasetError(f"{source}: {error}") from None
+        # In the order class folders are read back (class, then file), so every form of
+        # the task encodes to the same arrays.
+        order = sorted(range(len(labels)), key=lambda i: (RATING_CLASSES.index(labels[i]),
+                                                           files.file_order(posixpath.basename(str(records.positions[i])))))
+        out[split] = Records([records.texts[i] for i in order], [labels[i] for i in order], records.origin,
+                             [records.positions[i] for i in order])
+    return out
+
+
+def write_task(splits: dict[str, Records], output: str | os.PathLike, form: str) -> list[Path]:
+    """Writes labelled splits in one form: class folders, their archive, or one table per split.
+
+    Args:
+        splits: ``train`` and ``test`` records; a folder record's name is kept.
+        output: The folder to write into (created).
+        form: One of :data:`FORMS`.
+
+    Returns:
+        The paths written: ``output/task`` (folder), ``output/task.tar.gz``, or
+        ``output/train.FORM`` and ``output/test.FORM``.
+    """
+    if form not in FORMS:
+        raise ValueError(f"unknown form {form!r}; expected one of {', '.join(FORMS)}")
+    output = Path(output)
+    output.mkdir(parents=True, exist_ok=True)
+    if form in ("folder", "tar.gz"):
+        with tempfile.TemporaryDirectory(dir=output) as tmp:
+            root = Path(tmp) / "task"
+            for split, records in splits.items():
+                for text, label, position in zip(records.texts, records.labels, records.positions):
+                    path = root / split / label / posixpath.basename(str(position))
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    path.write_text(text, encoding="utf-8")
+            target = output / ("task" if form == "folder" else "task.tar.gz")
+            if form == "folder":
+                shutil.rmtree(target, ignore_errors=True)
+                root.rename(target)
+            else:
+                with atomic_path(target) as partial:
+                    with tarfile.open(partial, "w:gz") as tar:
+                        tar.add(root, arcname="task")
+            return [target]
+    written = []
+    for split, records in splits.items():
+        path = output / f"{split}.{form}"
+        write_table(path, records.texts, records.labels)
+        written.append(path)
+    return written

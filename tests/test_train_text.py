@@ -1,0 +1,101 @@
+"""scripts/train_text.py: the same training as train_imdb.py, on any labelled texts, two classes or many."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+
+from attention.data.ratings import RATING_CLASSES, rating_task, write_task
+from attention.predict import main as predict_main
+from attention.vocabulary import Vocabulary, vocabulary_path
+
+SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
+SMALL = ["--num-epochs", "2", "--batch-size", "16", "--embedding-dim", "8", "--hidden-size", "6", "--attention-size", "4",
+         "--seed", "1"]
+
+
+def script(name: str):
+    spec = importlib.util.spec_from_file_location(name, SCRIPTS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return lambda *args: module.main([str(a) for a in args])
+
+
+def only_run(logdir: Path) -> Path:
+    (run_dir,) = [p for p in logdir.iterdir() if p.is_dir()]
+    return run_dir
+
+
+def test_two_classes_give_the_numbers_of_train_imdb(tiny_imdb, tmp_path):
+    """The IMDB folder through train_text.py: the same encoded data, weights and metrics as train_imdb.py."""
+    script("train_imdb")("--data", tiny_imdb, "--logdir", tmp_path / "imdb", "--cache-dir", tmp_path / "c1", *SMALL)
+    script("train_text")("--data", tiny_imdb, "--logdir", tmp_path / "text", "--cache-dir", tmp_path / "c2", *SMALL)
+    imdb_run, text_run = only_run(tmp_path / "imdb"), only_run(tmp_path / "text")
+    imdb_results = json.loads((imdb_run / "run.json").read_text())["results"]
+    text_results = json.loads((text_run / "run.json").read_text())["results"]
+    for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
+        assert text_results[key] == imdb_results[key], key
+    # The same scores; the classes are named after the folders here, "negative" and "positive" there.
+    text_report, imdb_report = text_results["validation_report"], imdb_results["validation_report"]
+    assert list(text_report["classes"]) == ["neg", "pos"]
+    assert list(text_report["classes"].values()) == list(imdb_report["classes"].values())
+    for key in ("accuracy", "macro_f1", "confusion_matrix"):
+        assert text_report[key] == imdb_report[key], key
+    for a, b in zip(keras.models.load_model(imdb_run / "model.keras").get_weights(),
+                    keras.models.load_model(text_run / "model.keras").get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert Vocabulary.load(vocabulary_path(text_run / "model.keras")).class_names == ["neg", "pos"]
+
+
+@pytest.fixture(scope="module")
+def rating_run(tiny_imdb, tmp_path_factory):
+    """A four-class run on the rating task of the tiny IMDB folder, from CSV files."""
+    root = tmp_path_factory.mktemp("ratings")
+    write_task(rating_task(tiny_imdb, verbose=False), root / "data", "csv")
+    script("train_text")("--data", root / "data" / "train.csv", "--validation-data", root / "data" / "test.csv",
+                         "--logdir", root / "logs", "--cache-dir", root / "cache", *SMALL)
+    return only_run(root / "logs")
+
+
+def test_many_classes_get_a_softmax_head_and_per_class_scores(rating_run):
+    record = json.loads((rating_run / "run.json").read_text())
+    report = record["results"]["validation_report"]
+    assert list(report["classes"]) == list(RATING_CLASSES)
+    confusion = np.array(report["confusion_matrix"])
+    assert confusion.shape == (4, 4) and confusion.sum() == 48
+    # The report and Keras's own validation accuracy count the same predictions.
+    assert report["accuracy"] == pytest.approx(record["results"]["val_accuracy"], abs=1e-6)
+    assert report["macro_f1"] == pytest.approx(np.mean([c["f1"] for c in report["classes"].values()]))
+    model = keras.models.load_model(rating_run / "model.keras")
+    assert model.output_shape == (None, 4)
+    assert Vocabulary.load(vocabulary_path(rating_run / "model.keras")).class_names == list(RATING_CLASSES)
+
+
+def test_confusion_matrix_and_macro_f1_in_tensorboard(rating_run):
+    tags = set()
+    for path in (rating_run / "validation").glob("events.out.tfevents.*"):
+        for event in EventFileLoader(str(path)).Load():
+            tags |= {(v.tag, v.metadata.plugin_data.plugin_name) for v in event.summary.value}
+    assert {("confusion_matrix", "images"), ("macro_f1", "scalars")} <= tags
+
+
+def test_predict_prints_every_class(rating_run, capsys):
+    predict_main(["--model", str(rating_run), "great wonderful film", "awful boring"])
+    lines = capsys.readouterr().out.splitlines()
+    first = lines[0].split("\t")
+    assert first[2] in RATING_CLASSES
+    shares = dict(part.rsplit(" ", 1) for part in lines[1].split(": ", 1)[1].split(", "))
+    assert list(shares) == list(RATING_CLASSES)
+    assert sum(map(float, shares.values())) == pytest.approx(1.0, abs=1e-3)
+    assert float(first[1]) == pytest.approx(max(map(float, shares.values())), abs=1e-4)
+
+
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="the export is a TensorFlow SavedModel")
+def test_the_run_folder_holds_an_export_that_reads_text(rating_run):
+    assert (rating_run / "model_serving" / "1" / "saved_model.pb").is_file()
