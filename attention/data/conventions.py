@@ -55,15 +55,6 @@ def texts_to_sequences(
     return sequences
 
 
-def ragged_take(flat: np.ndarray, offsets: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Selects ``rows`` of a ragged array stored as flat values + offsets."""
-    lengths = np.diff(offsets)[rows]
-    new_offsets = np.zeros(len(rows) + 1, dtype=np.int64)
-    np.cumsum(lengths, out=new_offsets[1:])
-    shift = np.repeat(offsets[:-1][rows] - new_offsets[:-1], lengths)
-    return flat[np.arange(new_offsets[-1], dtype=np.int64) + shift], new_offsets
-
-
 def apply_keras_conventions(
     splits: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
     *,
@@ -75,7 +66,12 @@ def apply_keras_conventions(
     oov_char: int | None,
     index_from: int,
 ) -> Arrays:
-    """Vectorised equivalent of ``keras.datasets.imdb.load_data`` after reading the npz."""
+    """Vectorised equivalent of ``keras.datasets.imdb.load_data`` after reading the npz.
+
+    Keras shuffles the rows first; every later step works on each value or each row
+    alone, so here the rows are put in the shuffled order only at the end, as
+    lists, which spares moving every value.
+    """
     rng = np.random.RandomState(seed)
     # int32 halves the memory traffic of the steps below when every value fits.
     extremes = [index_from, start_char or 0, oov_char or 0, skip_top, num_words or 0]
@@ -87,35 +83,39 @@ def apply_keras_conventions(
     for flat, offsets, labels in splits:
         order = np.arange(len(labels))
         rng.shuffle(order)
-        flat, offsets = ragged_take(flat, offsets, order)
-        labels = labels[order]
         flat = np.add(flat, index_from, dtype=dtype, casting="unsafe")
         if start_char is not None:
             flat = np.insert(flat, offsets[:-1], start_char)
             offsets = offsets + np.arange(len(offsets))
         if maxlen:
-            keep = np.flatnonzero(np.diff(offsets) < maxlen)
-            if len(keep) < len(labels):
-                flat, offsets = ragged_take(flat, offsets, keep)
-                labels = labels[keep]
-        prepared.append((flat, offsets, labels))
-    if maxlen and any(len(labels) == 0 for _, _, labels in prepared):
+            order = order[np.diff(offsets)[order] < maxlen]
+        prepared.append((flat, offsets, labels, order))
+    if maxlen and any(len(order) == 0 for *_, order in prepared):
         raise DatasetError(
             f"After filtering for sequences shorter than maxlen={maxlen}, no sequence was kept. "
             f"Increase maxlen."
         )
     if not num_words:
-        num_words = max((int(flat.max()) for flat, _, _ in prepared if flat.size), default=0)
+        num_words = max((_largest(flat, offsets, order) for flat, offsets, _, order in prepared), default=0)
     result = []
-    for flat, offsets, labels in prepared:
+    for flat, offsets, labels, order in prepared:
         out = (flat < skip_top) | (flat >= num_words)
         if oov_char is not None:
             flat = np.where(out, oov_char, flat)
         elif out.any():
             kept = np.concatenate([[0], np.cumsum(~out, dtype=np.int64)])
             flat, offsets = flat[~out], kept[offsets]
-        result.append((to_object_array(flat, offsets), labels))
+        result.append((to_object_array(flat, offsets)[order], labels[order]))
     return result[0], result[1]
+
+
+def _largest(flat: np.ndarray, offsets: np.ndarray, rows: np.ndarray) -> int:
+    """The largest value in the given rows of a ragged array (0 when they are empty)."""
+    if len(rows) < len(offsets) - 1:
+        chosen = np.zeros(len(offsets) - 1, dtype=bool)
+        chosen[rows] = True
+        flat = flat[np.repeat(chosen, np.diff(offsets))]
+    return int(flat.max()) if flat.size else 0
 
 
 def to_object_array(flat: np.ndarray, offsets: np.ndarray) -> np.ndarray:
