@@ -6,9 +6,12 @@ indices, the same training and validation texts), so the comparison is of models
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import keras
 import numpy as np
 
+from attention.data.ragged import Ragged
 from attention.evaluation import classification_report
 from attention.model import class_probabilities
 
@@ -19,14 +22,14 @@ def majority_report(y_train: np.ndarray, y_validation: np.ndarray, classes: list
     return classification_report(y_validation, np.full(len(y_validation), majority), classes)
 
 
-def multi_hot(x: np.ndarray, num_words: int) -> np.ndarray:
+def multi_hot(x: Ragged | Sequence[Sequence[int]], num_words: int) -> np.ndarray:
     """Which of the ``num_words`` indices each text holds, as a ``uint8`` matrix (padding 0, start 1 left out)."""
-    out = np.zeros((len(x), num_words), dtype=np.uint8)
-    lengths = np.fromiter((len(seq) for seq in x), dtype=np.int64, count=len(x))
-    ids = np.fromiter((w for seq in x for w in seq), dtype=np.int64, count=int(lengths.sum()))
-    rows = np.repeat(np.arange(len(x)), lengths)
+    rows = x if isinstance(x, Ragged) else Ragged.from_rows(x, dtype=np.int64)
+    out = np.zeros((len(rows), num_words), dtype=np.uint8)
+    ids = rows.values
+    row_of = np.repeat(np.arange(len(rows)), rows.lengths)
     keep = (ids > 1) & (ids < num_words)
-    out[rows[keep], ids[keep]] = 1
+    out[row_of[keep], ids[keep]] = 1
     return out
 
 
@@ -39,7 +42,7 @@ def bag_of_words_report(
 
     One dense layer on the multi-hot vector of the vocabulary's words: a sigmoid
     for two classes, a softmax (multinomial regression) for more; Adam, as the
-    attention model trains. ``x_*`` are word index lists, as ``load_labelled`` returns.
+    attention model trains. ``x_*`` are word index rows, as ``load_labelled`` returns them.
     """
     keras.utils.set_random_seed(seed)
     binary = len(classes) == 2

@@ -7,6 +7,11 @@ from collections.abc import Iterator, Sequence
 import keras
 import numpy as np
 
+from attention.data.ragged import Ragged
+
+# Ragged rows are padded this many at a time, to bound the index arrays' memory.
+_PAD_CHUNK = 8192
+
 
 def zero_pad(X: Sequence[Sequence[int]], seq_len: int) -> np.ndarray:
     """Cuts and pads sequences to `seq_len`, always ending with at least one 0.
@@ -24,6 +29,8 @@ def zero_pad(X: Sequence[Sequence[int]], seq_len: int) -> np.ndarray:
     """
     if seq_len < 1:
         raise ValueError(f"`seq_len` must be at least 1, got {seq_len}.")
+    if isinstance(X, Ragged):
+        return _pad_ragged(X, seq_len)
     return keras.utils.pad_sequences(
         [list(x)[: seq_len - 1] for x in X],
         maxlen=seq_len,
@@ -34,13 +41,35 @@ def zero_pad(X: Sequence[Sequence[int]], seq_len: int) -> np.ndarray:
     )
 
 
+def _pad_ragged(X: Ragged, seq_len: int) -> np.ndarray:
+    """`zero_pad` of ragged rows, without a Python list per row."""
+    out = np.zeros((len(X), seq_len), dtype="int32")
+    for begin in range(0, len(X), _PAD_CHUNK):
+        part = X[begin : begin + _PAD_CHUNK]
+        lengths = part.lengths
+        rows = np.repeat(np.arange(len(part)), lengths)
+        columns = np.arange(len(part.values)) - np.repeat(part.offsets[:-1], lengths)
+        keep = columns < seq_len - 1
+        out[begin + rows[keep], columns[keep]] = part.values[keep]
+    return out
+
+
 def get_vocabulary_size(X: Sequence[Sequence[int]]) -> int:
     """Returns the largest word index in `X` plus one (for the padding index 0)."""
+    if isinstance(X, Ragged):
+        return int(X.values.max()) + 1 if X.values.size else 1
     return max((max(x) for x in X if len(x)), default=0) + 1
 
 
 def fit_in_vocabulary(X: Sequence[Sequence[int]], voc_size: int) -> list[list[int]]:
-    """Drops every word index that is not below `voc_size`, as the original does."""
+    """Drops every word index that is not below `voc_size`, as the original does.
+
+    A :class:`Ragged` input gives a :class:`Ragged` result.
+    """
+    if isinstance(X, Ragged):
+        kept = X.values < voc_size
+        counts = np.concatenate([[0], np.cumsum(kept, dtype=np.int64)])
+        return Ragged(X.values[kept], counts[X.offsets])
     return [[w for w in x if w < voc_size] for x in X]
 
 

@@ -7,12 +7,13 @@ and the word of frequency rank ``r`` is ``r + index_from``.
 
 from __future__ import annotations
 
-import gc
 from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 
 from attention.data.errors import DatasetError
+from attention.data.ragged import Ragged
 from attention.data.tokenizer import tokenize_batch
 
 Arrays = tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
@@ -55,7 +56,16 @@ def texts_to_sequences(
     return sequences
 
 
-def apply_keras_conventions(
+def apply_keras_conventions(splits: list[tuple[np.ndarray, np.ndarray, np.ndarray]], **conventions: Any) -> Arrays:
+    """Vectorised equivalent of ``keras.datasets.imdb.load_data`` after reading the npz.
+
+    Takes what :func:`keras_conventions` takes; returns Keras's object arrays of lists.
+    """
+    (x_train, y_train), (x_test, y_test) = keras_conventions(splits, **conventions)
+    return (x_train.to_lists(), y_train), (x_test.to_lists(), y_test)
+
+
+def keras_conventions(
     splits: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
     *,
     num_words: int | None,
@@ -65,31 +75,34 @@ def apply_keras_conventions(
     start_char: int | None,
     oov_char: int | None,
     index_from: int,
-) -> Arrays:
-    """Vectorised equivalent of ``keras.datasets.imdb.load_data`` after reading the npz.
+) -> list[tuple[Ragged, np.ndarray]]:
+    """Keras's IMDB conventions on ragged word ranks: ``(rows, labels)`` per split.
+
+    Args:
+        splits: ``(ranks, offsets, labels)`` per split: the ragged ranks (1 = most
+            frequent word) and each row's label.
+        num_words, skip_top, maxlen, seed, start_char, oov_char, index_from: As
+            ``keras.datasets.imdb.load_data`` takes them.
 
     Keras shuffles the rows first; every later step works on each value or each row
-    alone, so here the rows are put in the shuffled order only at the end, as
-    lists, which spares moving every value.
+    alone, so here the rows are put in the shuffled order only at the end, in one copy.
     """
     rng = np.random.RandomState(seed)
     # int32 halves the memory traffic of the steps below when every value fits.
     extremes = [index_from, start_char or 0, oov_char or 0, skip_top, num_words or 0]
-    extremes += [int(f.min()) + index_from for f, _, _ in splits if f.size]
-    extremes += [int(f.max()) + index_from for f, _, _ in splits if f.size]
+    lowest = [int(f.min()) + index_from for f, _, _ in splits if f.size]
+    extremes += lowest + [int(f.max()) + index_from for f, _, _ in splits if f.size]
     small = all(abs(v) < 2**31 - 1 for v in extremes)
     dtype = np.int32 if small else np.int64
     prepared = []
     for flat, offsets, labels in splits:
         order = np.arange(len(labels))
         rng.shuffle(order)
-        flat = np.add(flat, index_from, dtype=dtype, casting="unsafe")
-        if start_char is not None:
-            flat = np.insert(flat, offsets[:-1], start_char)
-            offsets = offsets + np.arange(len(offsets))
+        flat = flat.astype(dtype)  # a copy, then changed in place: fewer arrays of every value
+        flat += index_from
         if maxlen:
-            order = order[np.diff(offsets)[order] < maxlen]
-        prepared.append((flat, offsets, labels, order))
+            order = order[np.diff(offsets)[order] + (start_char is not None) < maxlen]
+        prepared.append((flat, np.asarray(offsets, dtype=np.int64), labels, order))
     if maxlen and any(len(order) == 0 for *_, order in prepared):
         raise DatasetError(
             f"After filtering for sequences shorter than maxlen={maxlen}, no sequence was kept. "
@@ -97,16 +110,22 @@ def apply_keras_conventions(
         )
     if not num_words:
         num_words = max((_largest(flat, offsets, order) for flat, offsets, _, order in prepared), default=0)
+        if start_char is not None:
+            num_words = max(num_words, start_char)
+    # Keras tests start_char against the range too.
+    start = None if start_char is None else start_char if skip_top <= start_char < num_words else oov_char
     result = []
     for flat, offsets, labels, order in prepared:
-        out = (flat < skip_top) | (flat >= num_words)
+        out = flat >= num_words
+        if lowest and skip_top > min(lowest):  # else no word index falls under skip_top
+            out |= flat < skip_top
         if oov_char is not None:
-            flat = np.where(out, oov_char, flat)
+            np.putmask(flat, out, oov_char)
         elif out.any():
             kept = np.concatenate([[0], np.cumsum(~out, dtype=np.int64)])
             flat, offsets = flat[~out], kept[offsets]
-        result.append((to_object_array(flat, offsets)[order], labels[order]))
-    return result[0], result[1]
+        result.append((Ragged(flat, offsets).take(order, prefix=start), labels[order]))
+    return result
 
 
 def _largest(flat: np.ndarray, offsets: np.ndarray, rows: np.ndarray) -> int:
@@ -118,19 +137,3 @@ def _largest(flat: np.ndarray, offsets: np.ndarray, rows: np.ndarray) -> int:
     return int(flat.max()) if flat.size else 0
 
 
-def to_object_array(flat: np.ndarray, offsets: np.ndarray) -> np.ndarray:
-    """Turns flat values + offsets into a 1-D object array of Python int lists."""
-    out = np.empty(len(offsets) - 1, dtype=object)
-    # Building 50,000 lists triggers the cyclic garbage collector over and over although
-    # they cannot form cycles; pausing it halves the time of this, the slowest step of a
-    # cached load. Per-row .tolist() after np.split measured faster than slicing one
-    # big list.
-    gc_was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        for i, row in enumerate(np.split(flat, offsets[1:-1])):
-            out[i] = row.tolist()
-    finally:
-        if gc_was_enabled:
-            gc.enable()
-    return out

@@ -37,7 +37,8 @@ import numpy as np
 
 from attention.atomic import atomic_path
 from attention.data import cache, ranks
-from attention.data.conventions import Arrays, apply_keras_conventions, texts_to_sequences, to_object_array
+from attention.data.conventions import Arrays, apply_keras_conventions, texts_to_sequences
+from attention.data.ragged import to_object_array
 from attention.data.errors import DatasetError
 from attention.data.sources import files, keras_imdb
 from attention.data.tokenizer import tokenize

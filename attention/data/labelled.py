@@ -18,7 +18,8 @@ import numpy as np
 
 from attention import defaults
 from attention.data import cache, ranks
-from attention.data.conventions import apply_keras_conventions
+from attention.data.conventions import keras_conventions
+from attention.data.ragged import Ragged
 from attention.data.errors import DatasetError
 from attention.data.sources import Records, Source, open_source
 from attention.data.sources.files import NO_SPLIT
@@ -38,7 +39,9 @@ class Labelled(NamedTuple):
     """Encoded training and validation texts, with what a model needs to read new text.
 
     Attributes:
-        x_train, x_validation: 1-D object arrays of word index lists (Keras's IMDB conventions).
+        x_train, x_validation: The word index rows (Keras's IMDB conventions), as
+            :class:`Ragged` arrays: ``x[i]`` is a list, ``x.to_lists()`` Keras's
+            object array, and ``preprocessing.zero_pad`` pads them directly.
         y_train, y_validation: int64 labels, ``classes[label]`` being the class name.
         classes: The class names, in label order.
         word_index: Word -> rank of the training texts' words (1 = most frequent).
@@ -46,9 +49,9 @@ class Labelled(NamedTuple):
             for, or fewer when the training texts have fewer words.
     """
 
-    x_train: np.ndarray
+    x_train: Ragged
     y_train: np.ndarray
-    x_validation: np.ndarray
+    x_validation: Ragged
     y_validation: np.ndarray
     classes: list[str]
     word_index: dict[str, int]
@@ -128,7 +131,7 @@ def load_labelled(
     # Words only the validation texts have rank past every training word: with at
     # most this many indices they are all out of vocabulary, as for new text.
     num_words = min(num_words, train_words + index_from + 1)
-    (x_train, y_train), (x_val, y_val) = apply_keras_conventions(
+    (x_train, y_train), (x_val, y_val) = keras_conventions(
         [(payload[f"{s}_ranks"], payload[f"{s}_offsets"], payload[f"{s}_labels"].astype(np.int64))
          for s in ("train", "validation")],
         num_words=num_words, skip_top=0, maxlen=None, seed=KERAS_SEED, start_char=1, oov_char=2,
