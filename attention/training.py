@@ -17,8 +17,21 @@ from typing import IO, Any
 import keras
 import numpy as np
 
+from attention.arguments import check_writable
 from attention.atomic import save_model, write_json
-from attention.callbacks import EpochCheckpoint, TrainingDiverged, latest_checkpoint, restore_state
+from attention.backends import (
+    check_strategy, configure_threads, distribution_scope, grow_gpu_memory, set_random_seed,
+)
+from attention.callbacks import (
+    AttentionSummaries, EpochCheckpoint, StopOnNonFiniteLoss, TqdmProgress, TrainingDiverged, latest_checkpoint,
+    restore_state,
+)
+from attention.evaluation import classification_report, confusion_image, format_report, predict_probabilities
+from attention.model import build_model
+from attention.pipeline import make_dataset, num_batches
+from attention.preprocessing import fit_in_vocabulary, get_vocabulary_size, zero_pad
+from attention.serving import export_text_model, serving_dir
+from attention.summaries import SummaryWriter
 from attention.vocabulary import Vocabulary, vocabulary_path
 
 try:
@@ -271,14 +284,6 @@ def train_classifier(
         RunError: The run folder cannot be written.
         RunStopped: Training was interrupted or diverged.
     """
-    from attention.backends import distribution_scope, set_random_seed
-    from attention.callbacks import AttentionSummaries, StopOnNonFiniteLoss, TqdmProgress
-    from attention.evaluation import classification_report, confusion_image, format_report, predict_probabilities
-    from attention.model import build_model
-    from attention.pipeline import make_dataset, num_batches
-    from attention.preprocessing import fit_in_vocabulary, get_vocabulary_size, zero_pad
-    from attention.summaries import SummaryWriter
-
     x_train, y_train, x_test, y_test = data
     if args.max_samples:
         x_train, y_train = x_train[: args.max_samples], y_train[: args.max_samples]
@@ -336,8 +341,6 @@ def train_classifier(
         model_path = run.finish(model, vocabulary, results)
     print(f"Model saved to {model_path}")
     if keras.backend.backend() == "tensorflow":
-        from attention.serving import export_text_model, serving_dir
-
         try:
             print(f"Export that reads raw text saved to {export_text_model(model, vocabulary, serving_dir(model_path))}")
         except Exception as error:  # the model is saved: an export can be made again from it
@@ -354,9 +357,6 @@ def run_command(parser: argparse.ArgumentParser, argv: list[str] | None, train: 
     Bad arguments and data exit with status 2, a diverged run with 1, Ctrl-C with
     130: each with one line on stderr that says what was kept.
     """
-    from attention.arguments import check_writable
-    from attention.backends import check_strategy, configure_threads, grow_gpu_memory
-
     args = parser.parse_args(argv)
     fail = lambda error, status=2: parser.exit(status, f"{parser.prog}: error: {error}\n")  # noqa: E731
     if args.model_path and (problem := check_writable(args.model_path)):
