@@ -749,3 +749,20 @@ def test_train_text_trains_on_a_table(tmp_path, train_text, monkeypatch):
     report = config["results"]["validation_report"]
     assert list(report["classes"]) == data.classes
     assert [c["support"] for c in report["classes"].values()] == np.bincount(data.y_validation).tolist() == [2, 2, 2, 2]
+
+
+def test_file_order_is_numeric_and_takes_any_name():
+    from attention.data.sources.files import file_order
+
+    names = ["10_7.txt", "9_3.txt", "readme.txt", "\u00b2_1.txt", "2.txt"]  # "²" is a digit to str.isdigit, not to int
+    assert sorted(names, key=file_order) == ["2.txt", "9_3.txt", "10_7.txt", "readme.txt", "\u00b2_1.txt"]
+
+
+def test_a_text_longer_than_the_csv_modules_default_field_limit(tmp_path):
+    from attention.data.sources.tables import read_table
+
+    path = tmp_path / "long.csv"
+    long_text = "word " * 60_000  # 300,000 characters: the csv module's default limit is 131,072
+    path.write_text(f'text,label\n"{long_text}",a\nshort,b\n', encoding="utf-8")
+    records = read_table(path)
+    assert records.texts == [long_text, "short"] and records.labels == ["a", "b"]

@@ -121,8 +121,8 @@ def load_labelled(
         payload = {"format": np.array(CACHE_FORMAT), "vocab": ranks.encode_words(ranked.words),
                    "train_words": np.array(ranked.train_words),
                    "classes": np.frombuffer(json.dumps(names).encode("utf-8"), dtype=np.uint8)}
+        index = {name: i for i, name in enumerate(names)}
         for split, records, (flat, offsets) in zip(("train", "validation"), (train, validation), ranked.splits):
-            index = {name: i for i, name in enumerate(names)}
             payload[f"{split}_ranks"], payload[f"{split}_offsets"] = flat, offsets
             payload[f"{split}_labels"] = np.fromiter((index[y] for y in records.labels), np.int32, len(records))
         cache.write_cache(cache_file, payload, "texts", verbose)

@@ -40,7 +40,7 @@ def is_archive(path: Path, head: bytes) -> bool:
 def file_order(name: str) -> tuple[int, int, str]:
     """Files sort by the number their name starts with, so ``10_7.txt`` follows ``9_3.txt``."""
     head = name.split("_", 1)[0].split(".", 1)[0]
-    return (0, int(head), name) if head.isdigit() else (1, 0, name)
+    return (0, int(head), name) if head.isascii() and head.isdigit() else (1, 0, name)
 
 
 def _visible_folders(folder: Path) -> list[str]:

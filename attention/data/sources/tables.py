@@ -63,6 +63,8 @@ def read_table(path: Path, text_column: str = "text", label_column: str = "label
 
 
 def _read_delimited(path: Path, text: str, delimiter: str, text_column: str, label_column: str) -> Records:
+    # The csv module refuses fields over 128 KiB by default; a long document is still one text.
+    csv.field_size_limit(max(csv.field_size_limit(), 2**31 - 1))
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
     try:
         header = next(reader, None)
