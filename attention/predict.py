@@ -19,7 +19,8 @@ import textwrap
 from typing import BinaryIO, TextIO
 
 from attention.arguments import positive_int
-from attention.visualize import ModelFileError, attend, encode_texts, load_trained, top_words
+from attention.trained import ModelFileError, encode_texts, load_trained
+from attention.visualize import attend, top_words
 
 
 def read_lines(stream: BinaryIO | TextIO) -> list[str]:

@@ -29,7 +29,7 @@ import keras
 
 from attention.atomic import PARTIAL
 from attention.model import inspection_model
-from attention.visualize import MODEL_FILE, ModelFileError, load_trained
+from attention.trained import MODEL_FILE, ModelFileError, embedding_rows, load_trained
 from attention.vocabulary import Vocabulary
 
 if TYPE_CHECKING:
@@ -96,13 +96,6 @@ def _require_tensorflow() -> None:
         raise RuntimeError(BACKEND_ERROR)
 
 
-def _embedding_rows(model: keras.Model) -> int:
-    for layer in model.layers:
-        if isinstance(layer, keras.layers.Embedding):
-            return int(layer.input_dim)
-    raise ValueError(f"model {model.name!r} has no Embedding layer")
-
-
 def export_text_model(model: keras.Model, vocabulary: Vocabulary, directory: str | os.PathLike) -> Path:
     """Writes ``model`` and ``vocabulary`` as a SavedModel that reads raw text; returns the folder.
 
@@ -124,7 +117,7 @@ def export_text_model(model: keras.Model, vocabulary: Vocabulary, directory: str
     outputs = int(model.output_shape[-1])
     if len(classes) != max(outputs, 2):
         raise ValueError(f"the vocabulary names {len(classes)} classes but the model has {outputs} output(s)")
-    rows, length = _embedding_rows(model), vocabulary.sequence_length
+    rows, length = embedding_rows(model), vocabulary.sequence_length
     inspector = inspection_model(model)  # its twin attention layer returns the alphas
 
     # texts_to_sequences' rules, settled per word beforehand: ids outside [0, num_words)

@@ -6,6 +6,8 @@ highlighted by its attention weight. Here the model is any ``.keras`` file
 saved by ``scripts/train_imdb.py`` (with its vocabulary beside it), and the
 reviews are test reviews or any text, encoded exactly as the training data was.
 
+Models are loaded and texts encoded by :mod:`attention.trained`:
+
 >>> model, vocabulary = load_trained("logdir/RUN/model.keras")  # doctest: +SKIP
 >>> items = attend(model, vocabulary, encode_texts(model, vocabulary, ["A great film."]))  # doctest: +SKIP
 >>> print(render_text(items, top_k=3))  # doctest: +SKIP
@@ -14,45 +16,25 @@ reviews are test reviews or any text, encoded exactly as the training data was.
 from __future__ import annotations
 
 import html
-import json
-import os
 import textwrap
-import zipfile
 from collections.abc import Sequence
-from pathlib import Path
 from typing import NamedTuple
 
 import keras
 import numpy as np
 
-from attention import imdb
-from attention.data.labelled import load_labelled
-from attention.layer import AttentionLayer
 from attention.model import class_probabilities, inspection_model
-from attention.preprocessing import fit_in_vocabulary, zero_pad
-from attention.vocabulary import BINARY_CLASSES, Vocabulary, vocabulary_path
+from attention.trained import ModelFileError
+from attention.vocabulary import BINARY_CLASSES, Vocabulary
 
 __all__ = [
     "Attention",
-    "ModelFileError",
     "attention_image",
     "attend",
-    "encode_texts",
-    "load_test_reviews",
-    "load_trained",
     "render_html",
     "render_text",
-    "run_config",
     "top_words",
 ]
-
-MODEL_FILE = "model.keras"  # what train_imdb.py saves in a run's folder
-RUN_FILE = "run.json"  # the training arguments train_imdb.py records there
-
-
-class ModelFileError(ValueError):
-    """The model or its vocabulary cannot be used; the message says why, in one line."""
-
 
 class Attention(NamedTuple):
     """What the model made of one text.
@@ -83,161 +65,6 @@ class Attention(NamedTuple):
         return float(np.max(self.probabilities))
 
 
-def load_trained(model_path: str | os.PathLike) -> tuple[keras.Model, Vocabulary]:
-    """Loads a model saved by ``train_imdb.py`` and the vocabulary saved beside it.
-
-    Args:
-        model_path: The ``.keras`` file, or a run folder holding ``model.keras``.
-
-    Raises:
-        ModelFileError: The file is missing, is not a ``.keras`` model of this
-            project (one with an ``AttentionLayer``), or has no vocabulary beside it.
-    """
-    path = Path(model_path).expanduser()
-    if path.is_dir() and (path / MODEL_FILE).is_file():
-        path = path / MODEL_FILE
-    if not path.exists():
-        raise ModelFileError(f"model file not found: {str(path)!r}")
-    if path.is_dir():
-        raise ModelFileError(f"{str(path)!r} is a folder without {MODEL_FILE}; expected a .keras file saved by train_imdb.py")
-    # Keras's own errors for these files say nothing of what was expected.
-    if path.suffix != ".keras" or not zipfile.is_zipfile(path):
-        raise ModelFileError(f"{str(path)!r} is not a .keras model file (a zip archive saved by train_imdb.py)")
-    try:
-        model = keras.models.load_model(path, compile=False)
-    except Exception as error:  # Keras raises many types for a foreign or broken archive.
-        detail = " ".join(str(error).split())[:200] or type(error).__name__
-        raise ModelFileError(f"cannot load the model {str(path)!r}: {detail}") from error
-    if not all(np.isfinite(w).all() for w in model.get_weights()):
-        raise ModelFileError(f"{str(path)!r} has NaN or infinite weights (its training diverged); it cannot predict")
-    if not any(isinstance(layer, AttentionLayer) for layer in model.layers):
-        raise ModelFileError(f"{str(path)!r} is a Keras model without an AttentionLayer, not one trained by train_imdb.py")
-    try:
-        _embedding_size(model)
-        inspection_model(model)  # fails now, with a clear message, rather than mid-run
-    except (ValueError, TypeError) as error:
-        raise ModelFileError(f"{str(path)!r} is not a model trained by train_imdb.py: {error}") from error
-    vocab_file = vocabulary_path(path)
-    if not vocab_file.is_file():
-        raise ModelFileError(
-            f"vocabulary file not found: {str(vocab_file)!r} (train_imdb.py saves it beside the model; "
-            "without it the word ids cannot be read)"
-        )
-    try:
-        vocabulary = Vocabulary.load(vocab_file)
-    except (OSError, ValueError, TypeError, KeyError) as error:
-        raise ModelFileError(f"cannot read the vocabulary {str(vocab_file)!r}: {error}") from error
-    return model, vocabulary
-
-
-def run_config(model_path: str | os.PathLike) -> dict:
-    """The arguments ``train_imdb.py`` recorded in ``run.json`` beside the model, or ``{}``.
-
-    Only a model saved in its run's folder has one; a model saved elsewhere
-    with ``--model-path`` has none.
-    """
-    path = Path(model_path).expanduser()
-    if path.is_dir():
-        path = path / MODEL_FILE
-    try:
-        record = json.loads((path.parent / RUN_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    config = record.get("config") if isinstance(record, dict) else None
-    if not isinstance(config, dict):
-        return {}
-    # A run started with --model-path saved its model elsewhere: this record is not this model's.
-    saved_to = config.get("model_path")
-    if saved_to and Path(saved_to).expanduser().resolve() != path.resolve():
-        return {}
-    return config
-
-
-def _embedding_size(model: keras.Model) -> int:
-    """The number of word ids the model's embedding has rows for."""
-    for layer in model.layers:
-        if isinstance(layer, keras.layers.Embedding):
-            return int(layer.input_dim)
-    raise ModelFileError(f"model {model.name!r} has no Embedding layer")
-
-
-def encode_texts(model: keras.Model, vocabulary: Vocabulary, texts: Sequence[str]) -> np.ndarray:
-    """Encodes texts as ``train_imdb.py`` encodes the test reviews.
-
-    That is ``Vocabulary.encode`` (the raw reviews' tokeniser and word ranks)
-    with the original's ``fit_in_vocabulary`` before ``zero_pad``: a model
-    trained on part of the data (``--max-samples``) has no embedding for ids
-    it never saw, and the test reviews lose those words too.
-
-    Raises:
-        ValueError: The vocabulary has no word index, or a text is empty or
-            has none of the model's words.
-    """
-    if vocabulary.word_index is None:
-        raise ValueError("the model's vocabulary has no word index (the data had none), so text cannot be encoded")
-    for number, text in enumerate(texts, start=1):
-        try:
-            text.encode("utf-8")
-        except UnicodeEncodeError:
-            raise ValueError(f"text {number} is not valid UTF-8 text") from None
-    ids = vocabulary.encode(texts, _embedding_size(model))
-    for number, (text, row) in enumerate(zip(texts, ids), start=1):
-        if not text.strip():
-            raise ValueError(f"text {number} is empty")
-        # Unknown words are kept as <oov>, but a text of nothing else says nothing.
-        if not np.isin(row, (0, vocabulary.start_char, vocabulary.oov_char), invert=True).any():
-            raise ValueError(f"text {number} has no word the model knows: {_shorten(text)!r}")
-    return ids
-
-
-def load_test_reviews(
-    model: keras.Model,
-    vocabulary: Vocabulary,
-    indices: Sequence[int],
-    data: str | os.PathLike | None = None,
-    cache_dir: str | os.PathLike | None = None,
-    config: dict | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Validation texts prepared exactly as the training script prepared them.
-
-    Args:
-        indices: Positions in the validation (IMDB: test) set, in its encoded order.
-        data, cache_dir: As given to the training script.
-        config: The run's recorded arguments (``run_config``): a model of
-            ``train_text.py`` reads its validation texts as that run did.
-
-    Returns:
-        ``(ids, labels)``: the padded word ids and the true labels (class indices).
-
-    Raises:
-        DatasetError: The data cannot be found or read.
-        IndexError: An index is outside the set; the message gives the range.
-    """
-    config = config or {}
-    if config.get("script") == "train_text":
-        loaded = load_labelled(
-            data, validation_data=config.get("validation_data"), validation_split=config.get("validation_split"),
-            split_seed=config.get("split_seed", 113), text_column=config.get("text_column", "text"),
-            label_column=config.get("label_column", "label"), classes=config.get("classes"),
-            num_words=config.get("num_words", vocabulary.num_words), index_from=vocabulary.index_from,
-            cache_dir=cache_dir, verbose=False,
-        )
-        x_test, y_test = loaded.x_validation, loaded.y_validation
-    else:
-        _, (x_test, y_test) = imdb.load_data(
-            data, num_words=vocabulary.num_words, index_from=vocabulary.index_from, cache_dir=cache_dir
-        )
-    outside = [i for i in indices if not 0 <= i < len(x_test)]
-    if outside:
-        raise IndexError(
-            f"text {outside[0]} does not exist: the validation set has {len(x_test)} texts, "
-            f"valid indices are 0 to {len(x_test) - 1}"
-        )
-    # fit_in_vocabulary works text by text, so the chosen ones are enough.
-    chosen = fit_in_vocabulary([x_test[i] for i in indices], _embedding_size(model))
-    return zero_pad(chosen, vocabulary.sequence_length), np.asarray(y_test)[list(indices)]
-
-
 def attend(model: keras.Model, vocabulary: Vocabulary, ids: np.ndarray, batch_size: int = 64) -> list[Attention]:
     """Runs the model on padded word ids and returns each review's words and weights.
 
@@ -264,10 +91,6 @@ def top_words(item: Attention, k: int) -> list[tuple[int, str, float]]:
     """
     order = sorted(range(len(item.words)), key=lambda i: (-item.weights[i], i))[: max(k, 0)]
     return [(i, item.words[i], float(item.weights[i])) for i in order]
-
-
-def _shorten(text: str, width: int = 60) -> str:
-    return textwrap.shorten(" ".join(text.split()), width=width, placeholder="...")
 
 
 # The original's highlight, `rgba(255, 255, 0, alpha)`: the one colouring of attention

@@ -12,9 +12,8 @@ from pathlib import Path
 from attention import imdb
 from attention.arguments import positive_int
 from attention.atomic import atomic_path
-from attention.visualize import (
-    ModelFileError, attend, encode_texts, load_test_reviews, load_trained, render_html, render_text, run_config,
-)
+from attention.trained import ModelFileError, encode_texts, load_test_reviews, load_trained, run_config
+from attention.visualize import attend, render_html, render_text
 
 
 parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.ArgumentDefaultsHelpFormatter)

@@ -20,9 +20,8 @@ from attention import imdb
 from attention.model import inspection_model
 from attention.predict import main as predict_main
 from attention.vocabulary import vocabulary_path
-from attention.visualize import (
-    Attention, ModelFileError, attend, encode_texts, load_trained, render_html, render_text, run_config, top_words,
-)
+from attention.trained import ModelFileError, encode_texts, load_trained, run_config
+from attention.visualize import Attention, attend, render_html, render_text, top_words
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = ["--num-epochs", "1", "--batch-size", "16", "--embedding-dim", "8", "--hidden-size", "6", "--attention-size", "4", "--seed", "1"]
