@@ -11,7 +11,9 @@ import contextlib
 import json
 import math
 import os
+import shutil
 import tempfile
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -45,6 +47,39 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def atomic_folder(directory: str | os.PathLike) -> Iterator[Path]:
+    """Yields a fresh folder beside `directory`, swapped in for it if the block succeeds.
+
+    The folder counterpart of `atomic_path`: a folder cannot be renamed over a
+    non-empty one, so an earlier `directory` is moved aside first and removed
+    after the swap (and put back if the swap fails). The parent is created.
+    """
+    directory = Path(directory)
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    # Not tempfile.mkdtemp: its folder is private (0700), and readers often run as another user.
+    tmp = directory.parent / f".{directory.name}.{uuid.uuid4().hex[:8]}{PARTIAL}"
+    tmp.mkdir()
+    old = tmp.with_name(tmp.name + ".old")
+    try:
+        yield tmp
+        for folder, _, files in os.walk(tmp):  # data on disk before the rename
+            for name in files:
+                with open(os.path.join(folder, name), "rb") as f:
+                    os.fsync(f.fileno())
+        if directory.exists():
+            os.replace(directory, old)
+        try:
+            os.replace(tmp, directory)
+        except BaseException:
+            if old.exists():  # the earlier folder goes back
+                os.replace(old, directory)
+            raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def _umask() -> int:

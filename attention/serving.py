@@ -19,15 +19,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
-import uuid
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import keras
 
-from attention.atomic import PARTIAL
+from attention.atomic import atomic_folder
 from attention.model import inspection_model
 from attention.trained import MODEL_FILE, ModelFileError, embedding_rows, load_trained
 from attention.vocabulary import Vocabulary
@@ -181,42 +178,17 @@ def export_text_model(model: keras.Model, vocabulary: Vocabulary, directory: str
     # session that restores variables by name) does not.
     module.weights = list(signatures["serving_default"].variables)
     directory = Path(directory)
-    _write_folder(directory, lambda tmp: tf.saved_model.save(module, str(tmp), signatures=signatures))
+    _check_replaceable(directory)
+    with atomic_folder(directory) as tmp:
+        tf.saved_model.save(module, str(tmp), signatures=signatures)
     return directory
 
 
-def _write_folder(directory: Path, write: Callable[[Path], None]) -> None:
-    """Runs ``write`` on a temporary sibling folder, then renames it to ``directory``.
-
-    ``atomic.atomic_path`` makes a file; a folder cannot be renamed over a non-empty one,
-    so an earlier export is moved aside first and removed after the swap.
-    """
+def _check_replaceable(directory: Path) -> None:
     if directory.exists() and not (
         (directory / "saved_model.pb").is_file() or (directory.is_dir() and not any(directory.iterdir()))
     ):
         raise FileExistsError(f"{str(directory)!r} exists and is not a SavedModel folder; not replacing it")
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    # Not tempfile.mkdtemp: its folder is private (0700), and TF Serving often runs as another user.
-    tmp = directory.parent / f".{directory.name}.{uuid.uuid4().hex[:8]}{PARTIAL}"
-    tmp.mkdir()
-    old = tmp.with_name(tmp.name + ".old")
-    try:
-        write(tmp)
-        for folder, _, files in os.walk(tmp):  # data on disk before the rename
-            for name in files:
-                with open(os.path.join(folder, name), "rb") as f:
-                    os.fsync(f.fileno())
-        if directory.exists():
-            os.replace(directory, old)
-        try:
-            os.replace(tmp, directory)
-        except BaseException:
-            if old.exists():  # the earlier export goes back
-                os.replace(old, directory)
-            raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-        shutil.rmtree(old, ignore_errors=True)
 
 
 def build_parser() -> argparse.ArgumentParser:

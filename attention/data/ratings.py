@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import os
 import posixpath
-import shutil
 import tarfile
 import tempfile
 from pathlib import Path
 
-from attention.atomic import atomic_path
+from attention.atomic import atomic_folder, atomic_path
 from attention.data.errors import DatasetError
 from attention.data.sources import Records, files, open_source
 from attention.data.sources.tables import write_table
@@ -88,26 +87,31 @@ def write_task(splits: dict[str, Records], output: str | os.PathLike, form: str)
         raise ValueError(f"unknown form {form!r}; expected one of {', '.join(FORMS)}")
     output = Path(output)
     output.mkdir(parents=True, exist_ok=True)
-    if form in ("folder", "tar.gz"):
-        with tempfile.TemporaryDirectory(dir=output) as tmp:
-            root = Path(tmp) / "task"
-            for split, records in splits.items():
-                for text, label, position in zip(records.texts, records.labels, records.positions):
-                    path = root / split / label / posixpath.basename(str(position))
-                    path.parent.mkdir(parents=True, exist_ok=True)
-                    path.write_text(text, encoding="utf-8")
-            target = output / ("task" if form == "folder" else "task.tar.gz")
-            if form == "folder":
-                shutil.rmtree(target, ignore_errors=True)
-                root.rename(target)
-            else:
-                with atomic_path(target) as partial:
-                    with tarfile.open(partial, "w:gz") as tar:
-                        tar.add(root, arcname="task")
-            return [target]
+    if form == "folder":
+        target = output / "task"
+        with atomic_folder(target) as root:
+            _write_folders(splits, root)
+        return [target]
+    if form == "tar.gz":
+        target = output / "task.tar.gz"
+        with tempfile.TemporaryDirectory(dir=output) as tmp, atomic_path(target) as partial:
+            root = Path(tmp) / "task"  # not the temporary folder itself: it is private (0700)
+            _write_folders(splits, root)
+            with tarfile.open(partial, "w:gz") as tar:
+                tar.add(root, arcname="task")
+        return [target]
     written = []
     for split, records in splits.items():
         path = output / f"{split}.{form}"
         write_table(path, records.texts, records.labels)
         written.append(path)
     return written
+
+
+def _write_folders(splits: dict[str, Records], root: Path) -> None:
+    """``root/SPLIT/CLASS/NAME`` for each text, NAME its file name in the source."""
+    for split, records in splits.items():
+        for text, label, position in zip(records.texts, records.labels, records.positions):
+            path = root / split / label / posixpath.basename(str(position))
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
