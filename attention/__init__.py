@@ -6,12 +6,16 @@ from attention import console
 # (ATTENTION_VERBOSE=1 keeps it).
 console.quiet()
 
+from attention.bidirectional import BidirectionalGRU
+from attention.gru import ConcatGRU
 from attention.layer import AttentionLayer, attention
 from attention.model import build_model, inspection_model
 from attention.preprocessing import batch_generator, fit_in_vocabulary, get_vocabulary_size, zero_pad
 
 __all__ = [
     "AttentionLayer",
+    "BidirectionalGRU",
+    "ConcatGRU",
     "attention",
     "batch_generator",
     "build_model",

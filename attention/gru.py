@@ -141,7 +141,7 @@ class ConcatGRU(keras.layers.GRU):
 
 def _scan_loop(step: Any, x: Any, h0: Any, mask: Any, go_backwards: bool, return_sequences: bool,
                zero_output_for_mask: bool) -> tuple:
-    """The loop with `keras.ops.scan`: `jax.lax.scan` on JAX, a Python loop on PyTorch.
+    """The loop with `scan`: `jax.lax.scan` on JAX, a Python loop on PyTorch.
 
     Every step's output is kept (`return_sequences` only matters to the TensorFlow loop).
     """
@@ -160,8 +160,25 @@ def _scan_loop(step: Any, x: Any, h0: Any, mask: Any, go_backwards: bool, return
             output = ops.where(mask_t, output, ops.zeros_like(output) if zero_output_for_mask else previous)
         return (h_new, output), output
 
-    (h, last_output), outputs = ops.scan(body, (h0, ops.zeros_like(h0)), xs if masks is None else (xs, masks))
+    (h, last_output), outputs = scan(body, (h0, ops.zeros_like(h0)), xs if masks is None else (xs, masks))
     return last_output, ops.transpose(outputs, (1, 0, 2)), h
+
+
+def scan(body: Any, carry: Any, xs: Any) -> tuple:
+    """`keras.ops.scan(body, carry, xs)` over the leading axis of `xs` (an array or a tuple of arrays).
+
+    On PyTorch, a Python loop over `unstack`ed steps: Keras's `scan` there takes
+    `xs[i]` at each step, and the gradient of each such slice is a zero-filled
+    copy of the whole sequence, which made training 2.5 times slower.
+    """
+    if keras.backend.backend() != "torch":
+        return ops.scan(body, carry, xs)
+    steps = zip(*(ops.unstack(part, axis=0) for part in xs)) if isinstance(xs, tuple) else ops.unstack(xs, axis=0)
+    outputs = []
+    for inputs in steps:
+        carry, output = body(carry, inputs)
+        outputs.append(output)
+    return carry, ops.stack(outputs)
 
 
 def _tensorflow_loop(step: Any, x: Any, h0: Any, mask: Any, go_backwards: bool, return_sequences: bool,

@@ -111,7 +111,8 @@ def parse_variant(spec: str, side: str) -> dict:
 
     Port: reset_after, xla, keras | projected | concat | fast | block | tf1cell (the GRU
     class: `keras.layers.GRU` or one of `benchmarks.variants`; default: whatever
-    `attention.build_model()` builds).
+    `attention.build_model()` builds), per_direction | stacked | stacked_hoisted (the
+    `BidirectionalGRU` loop; default: its `"auto"`).
     Reference: tf2 (TF 2 control flow and resource variables instead of TF1 behaviour).
     Torch (`benchmarks/torch_reference.py`): packed (a packed sequence into the GRU), intraN,
     interN (PyTorch's thread pools).
@@ -119,7 +120,7 @@ def parse_variant(spec: str, side: str) -> dict:
     (TF_ENABLE_ONEDNN_OPTS=0). Without them the port sizes its pools as the training script
     does (`attention.training.configure_threads()`), the reference as the original (TF's).
     """
-    config = {"side": side, "label": f"{side}:{spec}", "reset_after": False, "jit": False, "gru": "package",
+    config = {"side": side, "label": f"{side}:{spec}", "reset_after": False, "jit": False, "gru": "package", "loop": "auto",
               "intra": None, "inter": None, "tf1_behavior": True, "onednn": None, "backend": "tensorflow",
               "gpu": False}
     if side == "torch":
@@ -136,6 +137,8 @@ def parse_variant(spec: str, side: str) -> dict:
             config["jit"] = True
         elif token in ("keras", "projected", "concat", "fast", "block", "tf1cell") and side == "port":
             config["gru"] = token
+        elif token in ("per_direction", "stacked", "stacked_hoisted") and side == "port":
+            config["loop"] = token
         elif token == "tf2" and side == "reference":
             config["tf1_behavior"] = False
         elif token == "packed" and side == "torch":
@@ -196,8 +199,12 @@ def _port_steps(job: dict):
         model = with_gru(model, job["gru"])
     if job["jit"] or keras.backend.backend() == "tensorflow":
         model.jit_compile = job["jit"]  # TensorFlow: graphs without XLA unless asked; JAX always compiles
-    bi_gru = model.get_layer("bi_gru").forward_layer
+    bidirectional = model.get_layer("bi_gru")
+    if job.get("loop", "auto") != "auto":
+        bidirectional.loop = job["loop"]
+    bi_gru = bidirectional.forward_layer
     job["in_force"] = {"gru_class": type(getattr(bi_gru, "cell", None) if job["gru"] == "tf1cell" else bi_gru).__name__,
+                       "loop": bidirectional.loop_in_force() if hasattr(bidirectional, "loop_in_force") else "per_direction",
                        "intra": threads[0], "inter": threads[1], "backend": keras.backend.backend(),
                        "keras": keras.__version__}
     job["_model"] = model  # for _fit_times; keys with "_" stay out of the results

@@ -1,0 +1,203 @@
+"""A bidirectional `ConcatGRU` that can step both directions in one loop."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+from keras import ops
+
+from attention.gru import ConcatGRU, scan
+
+LOOPS = ("auto", "per_direction", "stacked", "stacked_hoisted")
+
+
+@keras.saving.register_keras_serializable(package="attention")
+class BidirectionalGRU(keras.layers.Bidirectional):
+    """`keras.layers.Bidirectional` over a `ConcatGRU`, with both directions in one loop where that is faster.
+
+    Keras runs a bidirectional RNN as two loops, one per direction. Stacking the
+    two directions' weights on a leading axis lets one loop step both: each step
+    is one batched matmul instead of two chains of small ones, which halves the
+    steps a GPU (or PyTorch's per-op dispatch) waits on. The math, the masking
+    and the outputs are those of `Bidirectional`, and so are the weights and
+    their order: a `Bidirectional(ConcatGRU(...))`'s weights load into this
+    layer and back.
+
+    Args:
+        layer: A `ConcatGRU` (or any RNN, which then runs Keras's way).
+        merge_mode: As `Bidirectional`: `"concat"`, `"sum"`, `"ave"`, `"mul"`
+            or `None` (the two sequences as a list).
+        weights: As `Bidirectional`.
+        backward_layer: As `Bidirectional`.
+        loop: How the directions run.
+            `"per_direction"`: one loop per direction, as `Bidirectional`
+            (on TensorFlow, with `ConcatGRU`'s hand-written step gradient).
+            `"stacked"`: both directions in one loop.
+            `"stacked_hoisted"`: the same, with the inputs' half of every
+            step's matmuls done for all steps at once before the loop.
+            `"auto"` (default): the fastest measured for the backend and
+            device: `"per_direction"` on TensorFlow and on JAX's CPU,
+            `"stacked"` on PyTorch's CPU, `"stacked_hoisted"` on a GPU.
+            The stacked loops need two `ConcatGRU`s without `reset_after`
+            or dropout, returning sequences only, and no initial state;
+            otherwise the layer runs per direction.
+        **kwargs: Layer arguments (`name`, `dtype`, ...).
+
+    Input shape:
+        `(batch, timesteps, features)`, with an optional boolean mask
+        `(batch, timesteps)`.
+
+    Output shape:
+        As `Bidirectional`: with `merge_mode=None`, two tensors
+        `(batch, timesteps, units)` (the backward one in the input's time
+        order); with `"concat"`, one `(batch, timesteps, 2 * units)`.
+
+    Example:
+
+    >>> gru = BidirectionalGRU(ConcatGRU(4, return_sequences=True, reset_after=False), merge_mode=None)
+    >>> forward, backward = gru(np.ones((2, 5, 3), "float32"))
+    >>> tuple(forward.shape), tuple(backward.shape)
+    ((2, 5, 4), (2, 5, 4))
+    """
+
+    def __init__(
+        self,
+        layer: keras.layers.Layer,
+        merge_mode: str | None = "concat",
+        weights: list | None = None,
+        backward_layer: keras.layers.Layer | None = None,
+        loop: str = "auto",
+        **kwargs: Any,
+    ) -> None:
+        if loop not in LOOPS:
+            raise ValueError(f"`loop` must be one of {', '.join(map(repr, LOOPS))}; got {loop!r}.")
+        super().__init__(layer, merge_mode=merge_mode, weights=weights, backward_layer=backward_layer, **kwargs)
+        self.loop = loop
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "loop": self.loop}
+
+    def loop_in_force(self, sequences: Any = None, initial_state: Any = None) -> str:
+        """The loop a call on `sequences` runs: `loop`, or what `"auto"` picks, or `"per_direction"` where stacking can't run."""
+        if not self._can_stack(initial_state):
+            return "per_direction"
+        if self.loop != "auto":
+            return self.loop
+        backend = keras.backend.backend()
+        if backend != "tensorflow" and _on_gpu(sequences):
+            return "stacked_hoisted"
+        return "stacked" if backend == "torch" else "per_direction"
+
+    def _can_stack(self, initial_state: Any) -> bool:
+        forward, backward = self.forward_layer, self.backward_layer
+        if type(forward) is not ConcatGRU or type(backward) is not ConcatGRU:
+            return False  # subclasses may step differently
+        if forward._keras_loop() or backward._keras_loop():
+            return False
+        return (
+            initial_state is None
+            and self.return_sequences
+            and not self.return_state
+            and not self.stateful
+            and forward.cell.units == backward.cell.units
+            and forward.cell.use_bias == backward.cell.use_bias
+            and forward.cell.activation is backward.cell.activation
+            and forward.cell.recurrent_activation is backward.cell.recurrent_activation
+        )
+
+    def call(self, sequences: Any, initial_state: Any = None, mask: Any = None, training: Any = None) -> Any:
+        loop = self.loop_in_force(sequences, initial_state)
+        if loop == "per_direction":
+            return super().call(sequences, initial_state=initial_state, mask=mask, training=training)
+        if isinstance(mask, (list, tuple)):
+            mask = mask[0]
+        y, y_rev = stacked_gru(sequences, mask, self.forward_layer, self.backward_layer, hoisted=loop == "stacked_hoisted")
+        y, y_rev = ops.cast(y, self.compute_dtype), ops.cast(y_rev, self.compute_dtype)
+        if self.merge_mode == "concat":
+            return ops.concatenate([y, y_rev], axis=-1)
+        if self.merge_mode == "sum":
+            return y + y_rev
+        if self.merge_mode == "ave":
+            return (y + y_rev) / 2
+        if self.merge_mode == "mul":
+            return y * y_rev
+        return (y, y_rev)
+
+
+def stacked_gru(x: Any, mask: Any, forward: ConcatGRU, backward: ConcatGRU, hoisted: bool = False) -> tuple:
+    """Runs `forward` over `x` and `backward` over `x` reversed in one loop.
+
+    Args:
+        x: `(batch, timesteps, features)`.
+        mask: `(batch, timesteps)` booleans, or `None`. At a masked step the
+            state carries over and the output is zero, as in `Bidirectional`.
+        forward, backward: Built `ConcatGRU`s (the second with `go_backwards`).
+        hoisted: Compute `x`'s part of every step's matmuls before the loop,
+            in one matmul, so that each step multiplies only the state.
+
+    Returns:
+        The two output sequences `(batch, timesteps, units)`, both in `x`'s
+        time order.
+    """
+    cell = forward.cell
+    units = cell.units
+    # (direction, ...): forward's weights, then backward's.
+    gates_kernel, gates_bias, candidate_kernel, candidate_bias = (
+        ops.stack(pair) for pair in zip(forward._stacked_weights(), backward._stacked_weights())
+    )
+    gates_bias, candidate_bias = ops.expand_dims(gates_bias, 1), ops.expand_dims(candidate_bias, 1)
+    features = ops.shape(gates_kernel)[1] - units
+    xs = ops.transpose(x, (1, 0, 2))  # (time, batch, features)
+
+    def both(sequence: Any, reversed_sequence: Any) -> Any:
+        """(time, direction, ...): the forward direction reads `sequence`, the backward one `reversed_sequence` reversed."""
+        return ops.stack([sequence, ops.flip(reversed_sequence, 0)], axis=1)
+
+    if hoisted:
+        kernel = ops.concatenate([gates_kernel[:, :features], candidate_kernel[:, :features]], axis=-1)
+        bias = ops.concatenate([gates_bias, candidate_bias], axis=-1)
+        # One (time * batch, features) x (features, 6 units) matmul, then each direction its half.
+        projected = ops.matmul(xs, ops.concatenate([kernel[0], kernel[1]], axis=-1))
+        forward_part, backward_part = ops.split(projected, 2, axis=-1)
+        inputs = both(forward_part, backward_part) + bias
+        recurrent_gates, recurrent_candidate = gates_kernel[:, features:], candidate_kernel[:, features:]
+
+        def step(h: Any, projected_t: Any) -> Any:
+            x_gates, x_candidate = ops.split(projected_t, [2 * units], axis=-1)
+            z, r = ops.split(cell.recurrent_activation(x_gates + ops.matmul(h, recurrent_gates)), 2, axis=-1)
+            c = cell.activation(x_candidate + ops.matmul(r * h, recurrent_candidate))
+            return c + z * (h - c)
+    else:
+        inputs = both(xs, xs)
+
+        def step(h: Any, x_t: Any) -> Any:
+            gates = ops.matmul(ops.concatenate([x_t, h], axis=-1), gates_kernel) + gates_bias
+            z, r = ops.split(cell.recurrent_activation(gates), 2, axis=-1)
+            c = cell.activation(ops.matmul(ops.concatenate([x_t, r * h], axis=-1), candidate_kernel) + candidate_bias)
+            return c + z * (h - c)  # z * h + (1 - z) * c, one op less
+
+    h0 = ops.zeros((2, ops.shape(x)[0], units), dtype=inputs.dtype)
+    if mask is None:
+        _, outputs = scan(lambda h, inputs_t: (step(h, inputs_t),) * 2, h0, inputs)
+    else:
+        masks = ops.expand_dims(ops.transpose(ops.cast(mask, "bool"), (1, 0)), -1)
+
+        def body(h: Any, step_inputs: tuple) -> tuple:
+            inputs_t, mask_t = step_inputs
+            h = ops.where(mask_t, step(h, inputs_t), h)
+            return h, ops.where(mask_t, h, ops.zeros_like(h))
+
+        _, outputs = scan(body, h0, (inputs, both(masks, masks)))
+    # outputs: (time, direction, batch, units); the backward direction's steps ran in reverse.
+    return ops.transpose(outputs[:, 0], (1, 0, 2)), ops.transpose(ops.flip(outputs[:, 1], 0), (1, 0, 2))
+
+
+def _on_gpu(sequences: Any) -> bool:
+    """Whether this call runs on a GPU: JAX's default device, or where PyTorch holds the inputs."""
+    if keras.backend.backend() == "jax":
+        import jax
+
+        return jax.default_backend() != "cpu"
+    device = getattr(sequences, "device", None) or ops.zeros(()).device  # Keras's default device
+    return getattr(device, "type", None) == "cuda"
