@@ -39,9 +39,11 @@ class BidirectionalGRU(keras.layers.Bidirectional):
             `"auto"` (default): the fastest measured for the backend and
             device: `"per_direction"` on TensorFlow and on JAX's CPU,
             `"stacked"` on PyTorch's CPU, `"stacked_hoisted"` on a GPU.
-            The stacked loops need two `ConcatGRU`s without `reset_after`
-            or dropout, returning sequences only, and no initial state;
-            otherwise the layer runs per direction.
+            The stacked loops need two `ConcatGRU`s alike but for
+            `go_backwards`, without dropout, returning sequences only, and
+            no initial state; otherwise the layer runs per direction. With
+            `reset_after=True`, `"stacked"` is `"stacked_hoisted"` (the
+            input's matmul is apart from the state's in that math).
         **kwargs: Layer arguments (`name`, `dtype`, ...).
 
     Input shape:
@@ -83,17 +85,19 @@ class BidirectionalGRU(keras.layers.Bidirectional):
         if not self._can_stack(initial_state):
             return "per_direction"
         if self.loop != "auto":
-            return self.loop
+            return "stacked_hoisted" if self.loop == "stacked" and self.forward_layer.cell.reset_after else self.loop
         backend = keras.backend.backend()
         if backend != "tensorflow" and _on_gpu(sequences):
             return "stacked_hoisted"
-        return "stacked" if backend == "torch" else "per_direction"
+        if backend == "torch":
+            return "stacked_hoisted" if self.forward_layer.cell.reset_after else "stacked"
+        return "per_direction"
 
     def _can_stack(self, initial_state: Any) -> bool:
         forward, backward = self.forward_layer, self.backward_layer
         if type(forward) is not ConcatGRU or type(backward) is not ConcatGRU:
             return False  # subclasses may step differently
-        if forward._keras_loop() or backward._keras_loop():
+        if any(c.dropout or c.recurrent_dropout for c in (forward.cell, backward.cell)):
             return False
         return (
             initial_state is None
@@ -102,6 +106,7 @@ class BidirectionalGRU(keras.layers.Bidirectional):
             and not self.stateful
             and forward.cell.units == backward.cell.units
             and forward.cell.use_bias == backward.cell.use_bias
+            and forward.cell.reset_after == backward.cell.reset_after
             and forward.cell.activation is backward.cell.activation
             and forward.cell.recurrent_activation is backward.cell.recurrent_activation
         )
@@ -134,50 +139,19 @@ def stacked_gru(x: Any, mask: Any, forward: ConcatGRU, backward: ConcatGRU, hois
             state carries over and the output is zero, as in `Bidirectional`.
         forward, backward: Built `ConcatGRU`s (the second with `go_backwards`).
         hoisted: Compute `x`'s part of every step's matmuls before the loop,
-            in one matmul, so that each step multiplies only the state.
+            in one matmul, so that each step multiplies only the state. With
+            `reset_after` the loop is always hoisted, as Keras's own GRU.
 
     Returns:
         The two output sequences `(batch, timesteps, units)`, both in `x`'s
         time order.
     """
-    cell = forward.cell
-    units = cell.units
-    # (direction, ...): forward's weights, then backward's.
-    gates_kernel, gates_bias, candidate_kernel, candidate_bias = (
-        ops.stack(pair) for pair in zip(forward._stacked_weights(), backward._stacked_weights())
-    )
-    gates_bias, candidate_bias = ops.expand_dims(gates_bias, 1), ops.expand_dims(candidate_bias, 1)
-    features = ops.shape(gates_kernel)[1] - units
     xs = ops.transpose(x, (1, 0, 2))  # (time, batch, features)
-
-    def both(sequence: Any, reversed_sequence: Any) -> Any:
-        """(time, direction, ...): the forward direction reads `sequence`, the backward one `reversed_sequence` reversed."""
-        return ops.stack([sequence, ops.flip(reversed_sequence, 0)], axis=1)
-
-    if hoisted:
-        kernel = ops.concatenate([gates_kernel[:, :features], candidate_kernel[:, :features]], axis=-1)
-        bias = ops.concatenate([gates_bias, candidate_bias], axis=-1)
-        # One (time * batch, features) x (features, 6 units) matmul, then each direction its half.
-        projected = ops.matmul(xs, ops.concatenate([kernel[0], kernel[1]], axis=-1))
-        forward_part, backward_part = ops.split(projected, 2, axis=-1)
-        inputs = both(forward_part, backward_part) + bias
-        recurrent_gates, recurrent_candidate = gates_kernel[:, features:], candidate_kernel[:, features:]
-
-        def step(h: Any, projected_t: Any) -> Any:
-            x_gates, x_candidate = ops.split(projected_t, [2 * units], axis=-1)
-            z, r = ops.split(cell.recurrent_activation(x_gates + ops.matmul(h, recurrent_gates)), 2, axis=-1)
-            c = cell.activation(x_candidate + ops.matmul(r * h, recurrent_candidate))
-            return c + z * (h - c)
+    if hoisted or forward.cell.reset_after:
+        inputs, step = _projected_loop(xs, forward, backward)
     else:
-        inputs = both(xs, xs)
-
-        def step(h: Any, x_t: Any) -> Any:
-            gates = ops.matmul(ops.concatenate([x_t, h], axis=-1), gates_kernel) + gates_bias
-            z, r = ops.split(cell.recurrent_activation(gates), 2, axis=-1)
-            c = cell.activation(ops.matmul(ops.concatenate([x_t, r * h], axis=-1), candidate_kernel) + candidate_bias)
-            return c + z * (h - c)  # z * h + (1 - z) * c, one op less
-
-    h0 = ops.zeros((2, ops.shape(x)[0], units), dtype=inputs.dtype)
+        inputs, step = _concat_loop(xs, forward, backward)
+    h0 = ops.zeros((2, ops.shape(x)[0], forward.cell.units), dtype=inputs.dtype)
     if mask is None:
         _, outputs = scan(lambda h, inputs_t: (step(h, inputs_t),) * 2, h0, inputs)
     else:
@@ -188,9 +162,74 @@ def stacked_gru(x: Any, mask: Any, forward: ConcatGRU, backward: ConcatGRU, hois
             h = ops.where(mask_t, step(h, inputs_t), h)
             return h, ops.where(mask_t, h, ops.zeros_like(h))
 
-        _, outputs = scan(body, h0, (inputs, both(masks, masks)))
+        _, outputs = scan(body, h0, (inputs, _both(masks, masks)))
     # outputs: (time, direction, batch, units); the backward direction's steps ran in reverse.
     return ops.transpose(outputs[:, 0], (1, 0, 2)), ops.transpose(ops.flip(outputs[:, 1], 0), (1, 0, 2))
+
+
+def _both(sequence: Any, reversed_sequence: Any) -> Any:
+    """`(time, direction, ...)`: the forward direction reads `sequence`, the backward one `reversed_sequence` reversed."""
+    return ops.stack([sequence, ops.flip(reversed_sequence, 0)], axis=1)
+
+
+def _concat_loop(xs: Any, forward: ConcatGRU, backward: ConcatGRU) -> tuple:
+    """The loop's inputs and step in TF1's form: two matmuls of `[x_t, h]` a step (the original math)."""
+    cell = forward.cell
+    # (direction, ...): forward's weights, then backward's.
+    gates_kernel, gates_bias, candidate_kernel, candidate_bias = (
+        ops.stack(pair) for pair in zip(forward._stacked_weights(), backward._stacked_weights())
+    )
+    gates_bias, candidate_bias = ops.expand_dims(gates_bias, 1), ops.expand_dims(candidate_bias, 1)
+
+    def step(h: Any, x_t: Any) -> Any:
+        gates = ops.matmul(ops.concatenate([x_t, h], axis=-1), gates_kernel) + gates_bias
+        z, r = ops.split(cell.recurrent_activation(gates), 2, axis=-1)
+        c = cell.activation(ops.matmul(ops.concatenate([x_t, r * h], axis=-1), candidate_kernel) + candidate_bias)
+        return c + z * (h - c)  # z * h + (1 - z) * c, one op less
+
+    return _both(xs, xs), step
+
+
+def _projected_loop(xs: Any, forward: ConcatGRU, backward: ConcatGRU) -> tuple:
+    """The loop's inputs and step with `x`'s matmuls done before the loop (Keras's weight layout, `[z, r, h]`)."""
+    cells = forward.cell, backward.cell
+    cell, units = cells[0], cells[0].units
+
+    def stacked(name: str) -> Any:
+        # (direction, ...); `ops.stack` of variables fails on TensorFlow.
+        return ops.concatenate([ops.expand_dims(getattr(c, name), 0) for c in cells], axis=0)
+
+    # One (time * batch, features) x (features, 6 units) matmul, then each direction its half.
+    projected = ops.matmul(xs, ops.concatenate([c.kernel for c in cells], axis=-1))
+    inputs = _both(*ops.split(projected, 2, axis=-1))  # (time, direction, batch, 3 units)
+    recurrent = stacked("recurrent_kernel")  # (direction, units, 3 units)
+    recurrent_bias = None
+    if cell.use_bias:
+        bias = stacked("bias")  # (direction, 3 units), or (direction, 2, 3 units) with reset_after
+        if cell.reset_after:
+            bias, recurrent_bias = bias[:, 0], ops.expand_dims(bias[:, 1], 1)
+        inputs = inputs + ops.expand_dims(bias, 1)
+
+    if cell.reset_after:
+        def step(h: Any, x_t: Any) -> Any:
+            h_part = ops.matmul(h, recurrent)
+            if recurrent_bias is not None:
+                h_part = h_part + recurrent_bias
+            x_zr, x_h = ops.split(x_t, [2 * units], axis=-1)
+            h_zr, h_h = ops.split(h_part, [2 * units], axis=-1)
+            z, r = ops.split(cell.recurrent_activation(x_zr + h_zr), 2, axis=-1)
+            c = cell.activation(x_h + r * h_h)
+            return c + z * (h - c)
+    else:
+        recurrent_zr, recurrent_h = ops.split(recurrent, [2 * units], axis=-1)
+
+        def step(h: Any, x_t: Any) -> Any:
+            x_zr, x_h = ops.split(x_t, [2 * units], axis=-1)
+            z, r = ops.split(cell.recurrent_activation(x_zr + ops.matmul(h, recurrent_zr)), 2, axis=-1)
+            c = cell.activation(x_h + ops.matmul(r * h, recurrent_h))
+            return c + z * (h - c)
+
+    return inputs, step
 
 
 def _on_gpu(sequences: Any) -> bool:

@@ -26,9 +26,9 @@ def layers(merge_mode: str | None = None, **gru: object) -> dict[str, Bidirectio
     """One built layer per loop, all with the same (random, non-zero) weights."""
     x, _ = inputs()
     made = {}
+    gru = {"reset_after": False, **gru}
     for loop in LOOPS[1:]:
-        layer = BidirectionalGRU(ConcatGRU(6, return_sequences=True, reset_after=False, **gru), merge_mode=merge_mode,
-                                 loop=loop)
+        layer = BidirectionalGRU(ConcatGRU(6, return_sequences=True, **gru), merge_mode=merge_mode, loop=loop)
         layer.build(x.shape)
         made[loop] = layer
     rng = np.random.default_rng(1)
@@ -45,11 +45,12 @@ def numpy(outputs: object) -> list[np.ndarray]:
 @pytest.mark.parametrize("loop", STACKED)
 @pytest.mark.parametrize("merge_mode", [None, "concat", "sum", "ave", "mul"])
 @pytest.mark.parametrize("masked", [True, False])
-def test_outputs_match_the_loop_per_direction(loop, merge_mode, masked):
+@pytest.mark.parametrize("reset_after", [False, True])
+def test_outputs_match_the_loop_per_direction(loop, merge_mode, masked, reset_after):
     x, mask = inputs()
-    made = layers(merge_mode)
+    made = layers(merge_mode, reset_after=reset_after)
     kwargs = {"mask": mask} if masked else {}
-    assert made[loop].loop_in_force(x) == loop
+    assert made[loop].loop_in_force(x) == ("stacked_hoisted" if reset_after else loop)
     expected = numpy(made["per_direction"](x, **kwargs))
     got = numpy(made[loop](x, **kwargs))
     assert len(got) == len(expected)
@@ -62,12 +63,14 @@ def test_outputs_match_the_loop_per_direction(loop, merge_mode, masked):
 
 @pytest.mark.parametrize("loop", STACKED)
 @pytest.mark.parametrize("use_bias", [True, False])
-def test_gradients_match_the_loop_per_direction(loop, use_bias):
+@pytest.mark.parametrize("reset_after", [False, True])
+def test_gradients_match_the_loop_per_direction(loop, use_bias, reset_after):
     x, mask = inputs(3)
-    made = layers(use_bias=use_bias)
+    made = layers(use_bias=use_bias, reset_after=reset_after)
     loss = lambda outputs: keras.ops.sum(outputs[0] ** 2) + keras.ops.sum(outputs[1] * 0.5)  # noqa: E731
     expected = layer_gradients(made["per_direction"], loss, [x], mask=mask)
     got = layer_gradients(made[loop], loss, [x], mask=mask)
+    assert made[loop].loop_in_force(x) == ("stacked_hoisted" if reset_after else loop)
     assert len(got) == len(expected) == 1 + (6 if use_bias else 4)
     for g, e in zip(got, expected):
         np.testing.assert_allclose(g, e, atol=1e-5)
@@ -85,11 +88,21 @@ def test_other_activations():
 
 @pytest.mark.parametrize(
     "gru, layer_kwargs",
-    [({"reset_after": True}, {}), ({"dropout": 0.1}, {}), ({"return_sequences": False}, {}), ({"return_state": True}, {})],
+    [({"dropout": 0.1}, {}), ({"recurrent_dropout": 0.1}, {}), ({"return_sequences": False}, {}),
+     ({"return_state": True}, {})],
 )
 def test_runs_per_direction_where_stacking_cannot(gru, layer_kwargs):
     options = {"return_sequences": True, "reset_after": False, **gru}
     layer = BidirectionalGRU(ConcatGRU(3, **options), loop="stacked", **layer_kwargs)
+    x, mask = inputs()
+    layer(x, mask=mask)
+    assert layer.loop_in_force(x) == "per_direction"
+
+
+def test_directions_that_differ_run_per_direction():
+    backward = ConcatGRU(3, return_sequences=True, reset_after=True, go_backwards=True)
+    layer = BidirectionalGRU(ConcatGRU(3, return_sequences=True, reset_after=False), backward_layer=backward,
+                             loop="stacked")
     x, mask = inputs()
     layer(x, mask=mask)
     assert layer.loop_in_force(x) == "per_direction"
@@ -104,9 +117,11 @@ def test_a_subclass_of_concat_gru_runs_its_own_step():
     assert layer.loop_in_force(inputs()[0]) == "per_direction"
 
 
-def test_auto_picks_the_measured_loop_for_this_backend_on_cpu():
-    layer = BidirectionalGRU(ConcatGRU(3, return_sequences=True, reset_after=False))
-    expected = {"tensorflow": "per_direction", "jax": "per_direction", "torch": "stacked"}[keras.backend.backend()]
+@pytest.mark.parametrize("reset_after", [False, True])
+def test_auto_picks_the_measured_loop_for_this_backend_on_cpu(reset_after):
+    layer = BidirectionalGRU(ConcatGRU(3, return_sequences=True, reset_after=reset_after))
+    on_torch = "stacked_hoisted" if reset_after else "stacked"
+    expected = {"tensorflow": "per_direction", "jax": "per_direction", "torch": on_torch}[keras.backend.backend()]
     assert layer.loop_in_force(inputs()[0]) == expected
 
 
@@ -132,8 +147,8 @@ def test_config_round_trip_and_weights_of_bidirectional(tmp_path):
     assert names(plain) == names(made["stacked"])
 
 
-@pytest.mark.parametrize("loop", STACKED)
-def test_model_trains_and_reloads_with_each_loop(loop, tmp_path):
+@pytest.mark.parametrize("loop, reset_after", [("stacked", False), ("stacked_hoisted", False), ("stacked", True)])
+def test_model_trains_and_reloads_with_each_loop(loop, reset_after, tmp_path):
     # One SGD step at learning rate 1 moves each weight by its gradient: equal steps, equal gradients.
     rng = np.random.default_rng(5)
     x = rng.integers(1, 50, (6, 9)).astype("int32")
@@ -143,7 +158,7 @@ def test_model_trains_and_reloads_with_each_loop(loop, tmp_path):
     trained = {}
     for name in ("per_direction", loop):
         keras.utils.set_random_seed(3)
-        model = build_model(50, 8, 6, 4, keep_prob=1.0)
+        model = build_model(50, 8, 6, 4, keep_prob=1.0, reset_after=reset_after)
         model.get_layer("bi_gru").loop = name
         model.compile(keras.optimizers.SGD(1.0), keras.losses.BinaryCrossentropy(from_logits=True))
         model.train_on_batch(x, y)
