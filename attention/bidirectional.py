@@ -9,7 +9,7 @@ from keras import ops
 
 from attention.gru import ConcatGRU, scan
 
-LOOPS = ("auto", "per_direction", "stacked", "stacked_hoisted")
+LOOPS = ("auto", "per_direction", "stacked", "stacked_hoisted", "cudnn")
 
 
 @keras.saving.register_keras_serializable(package="attention")
@@ -36,9 +36,14 @@ class BidirectionalGRU(keras.layers.Bidirectional):
             `"stacked"`: both directions in one loop.
             `"stacked_hoisted"`: the same, with the inputs' half of every
             step's matmuls done for all steps at once before the loop.
-            `"auto"` (default): the fastest measured for the backend and
-            device: `"per_direction"` on TensorFlow and on JAX's CPU,
-            `"stacked"` on PyTorch's CPU, `"stacked_hoisted"` on a GPU.
+            `"cudnn"`: with `reset_after=True` on PyTorch, PyTorch's own
+            GRU kernel for each direction (cuDNN on a GPU), the mask turned
+            into lengths; rows must be post-padded (real steps first), else
+            the call runs `"stacked_hoisted"`.
+            `"auto"` (default): the fastest for the backend and device:
+            `"per_direction"` on TensorFlow and on JAX's CPU, `"stacked"` on
+            PyTorch's CPU, `"stacked_hoisted"` on a GPU, and `"cudnn"` for
+            `reset_after=True` on PyTorch.
             The stacked loops need two `ConcatGRU`s alike but for
             `go_backwards`, without dropout, returning sequences only, and
             no initial state; otherwise the layer runs per direction. With
@@ -84,14 +89,23 @@ class BidirectionalGRU(keras.layers.Bidirectional):
         """The loop a call on `sequences` runs: `loop`, or what `"auto"` picks, or `"per_direction"` where stacking can't run."""
         if not self._can_stack(initial_state):
             return "per_direction"
-        if self.loop != "auto":
-            return "stacked_hoisted" if self.loop == "stacked" and self.forward_layer.cell.reset_after else self.loop
         backend = keras.backend.backend()
-        if backend != "tensorflow" and _on_gpu(sequences):
-            return "stacked_hoisted"
-        if backend == "torch":
-            return "stacked_hoisted" if self.forward_layer.cell.reset_after else "stacked"
-        return "per_direction"
+        reset_after = self.forward_layer.cell.reset_after
+        on_gpu = backend != "tensorflow" and _on_gpu(sequences)
+        loop = self.loop
+        if loop == "auto":
+            if backend == "torch":
+                loop = "cudnn" if reset_after else "stacked_hoisted" if on_gpu else "stacked"
+            else:
+                loop = "stacked_hoisted" if on_gpu else "per_direction"
+        if loop == "cudnn" and not (backend == "torch" and self._torch_kernel_fits(sequences)):
+            loop = "stacked_hoisted"
+        return "stacked_hoisted" if loop == "stacked" and reset_after else loop
+
+    def _torch_kernel_fits(self, sequences: Any) -> bool:
+        from attention import torch_gru
+
+        return all(torch_gru.supports(layer.cell, sequences) for layer in (self.forward_layer, self.backward_layer))
 
     def _can_stack(self, initial_state: Any) -> bool:
         forward, backward = self.forward_layer, self.backward_layer
@@ -117,7 +131,14 @@ class BidirectionalGRU(keras.layers.Bidirectional):
             return super().call(sequences, initial_state=initial_state, mask=mask, training=training)
         if isinstance(mask, (list, tuple)):
             mask = mask[0]
-        y, y_rev = stacked_gru(sequences, mask, self.forward_layer, self.backward_layer, hoisted=loop == "stacked_hoisted")
+        outputs = None
+        if loop == "cudnn":
+            from attention import torch_gru
+
+            outputs = torch_gru.bidirectional_gru(sequences, mask, self.forward_layer, self.backward_layer)
+        if outputs is None:  # not "cudnn", or rows not post-padded
+            outputs = stacked_gru(sequences, mask, self.forward_layer, self.backward_layer, hoisted=loop != "stacked")
+        y, y_rev = outputs
         y, y_rev = ops.cast(y, self.compute_dtype), ops.cast(y_rev, self.compute_dtype)
         if self.merge_mode == "concat":
             return ops.concatenate([y, y_rev], axis=-1)

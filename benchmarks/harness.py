@@ -111,8 +111,8 @@ def parse_variant(spec: str, side: str) -> dict:
 
     Port: reset_after, xla, keras | projected | concat | fast | block | tf1cell (the GRU
     class: `keras.layers.GRU` or one of `benchmarks.variants`; default: whatever
-    `attention.build_model()` builds), per_direction | stacked | stacked_hoisted (the
-    `BidirectionalGRU` loop; default: its `"auto"`).
+    `attention.build_model()` builds), per_direction | stacked | stacked_hoisted | cudnn
+    (the `BidirectionalGRU` loop; default: its `"auto"`).
     Reference: tf2 (TF 2 control flow and resource variables instead of TF1 behaviour).
     Torch (`benchmarks/torch_reference.py`): packed (a packed sequence into the GRU), intraN,
     interN (PyTorch's thread pools).
@@ -137,7 +137,7 @@ def parse_variant(spec: str, side: str) -> dict:
             config["jit"] = True
         elif token in ("keras", "projected", "concat", "fast", "block", "tf1cell") and side == "port":
             config["gru"] = token
-        elif token in ("per_direction", "stacked", "stacked_hoisted") and side == "port":
+        elif token in ("per_direction", "stacked", "stacked_hoisted", "cudnn") and side == "port":
             config["loop"] = token
         elif token == "tf2" and side == "reference":
             config["tf1_behavior"] = False

@@ -120,7 +120,7 @@ def test_a_subclass_of_concat_gru_runs_its_own_step():
 @pytest.mark.parametrize("reset_after", [False, True])
 def test_auto_picks_the_measured_loop_for_this_backend_on_cpu(reset_after):
     layer = BidirectionalGRU(ConcatGRU(3, return_sequences=True, reset_after=reset_after))
-    on_torch = "stacked_hoisted" if reset_after else "stacked"
+    on_torch = "cudnn" if reset_after else "stacked"
     expected = {"tensorflow": "per_direction", "jax": "per_direction", "torch": on_torch}[keras.backend.backend()]
     assert layer.loop_in_force(inputs()[0]) == expected
 
@@ -205,3 +205,40 @@ def test_torch_loop_takes_steps_as_views_not_slices():
         names = [type(node).__name__ for node in seen]
         assert "UnbindBackward0" in names
         assert sum(name.startswith("SelectBackward") for name in names) < x.shape[1]  # not one per step
+
+
+@pytest.mark.parametrize("reset_after", [False, True])
+def test_cudnn_loop_is_pytorchs_kernel_for_reset_after_on_pytorch_only(reset_after):
+    layer = layers(reset_after=reset_after)["cudnn"]
+    x, mask = inputs()
+    on_kernel = reset_after and keras.backend.backend() == "torch"
+    assert layer.loop_in_force(x) == ("cudnn" if on_kernel else "stacked_hoisted")
+    expected = numpy(layers(reset_after=reset_after)["per_direction"](x, mask=mask))
+    for g, e in zip(numpy(layer(x, mask=mask)), expected):
+        np.testing.assert_allclose(g, e, atol=2e-6)
+
+
+@pytest.mark.skipif(keras.backend.backend() != "torch", reason="PyTorch's GRU kernel")
+@pytest.mark.parametrize("padding", ["post", "none", "pre"])
+def test_cudnn_loop_outputs_and_gradients(padding):
+    from unittest import mock
+
+    from attention import torch_gru
+
+    x, mask = inputs(7)
+    if padding == "pre":
+        mask = mask[:, ::-1].copy()  # real steps last: not lengths, so the call runs stacked_hoisted
+    made = layers(reset_after=True)
+    loss = lambda outputs: keras.ops.sum(outputs[0] ** 2) + keras.ops.sum(outputs[1] * 0.5)  # noqa: E731
+    kwargs = {} if padding == "none" else {"mask": mask}
+    expected = layer_gradients(made["per_direction"], loss, [x], **kwargs)
+    with mock.patch.object(torch_gru, "_run", wraps=torch_gru._run) as kernel:
+        got = layer_gradients(made["cudnn"], loss, [x], **kwargs)
+    assert kernel.call_count == (0 if padding == "pre" else 2)
+    for g, e in zip(got, expected):
+        np.testing.assert_allclose(g, e, atol=1e-5)
+    outputs = numpy(made["cudnn"](x, **kwargs))
+    for g, e in zip(outputs, numpy(made["per_direction"](x, **kwargs))):
+        np.testing.assert_allclose(g, e, atol=2e-6)
+    if padding == "post":
+        assert not np.any(outputs[1][1, 3:]) and not np.any(outputs[0][2])
