@@ -169,7 +169,8 @@ def scan(body: Any, carry: Any, xs: Any) -> tuple:
 
     On PyTorch, a Python loop over `unstack`ed steps: Keras's `scan` there takes
     `xs[i]` at each step, and the gradient of each such slice is a zero-filled
-    copy of the whole sequence, which made training 2.5 times slower.
+    copy of the whole sequence (the Bi-GRU's gradient took 4 times as long in a
+    trial; BENCHMARKS.md).
     """
     if keras.backend.backend() != "torch":
         return ops.scan(body, carry, xs)
