@@ -7,7 +7,7 @@ from typing import Any
 import keras
 from keras import ops
 
-from attention.gru import ConcatGRU, scan
+from attention.gru import ConcatGRU, concat_step, scan
 
 LOOPS = ("auto", "per_direction", "stacked", "stacked_hoisted", "cudnn")
 
@@ -195,20 +195,13 @@ def _both(sequence: Any, reversed_sequence: Any) -> Any:
 
 def _concat_loop(xs: Any, forward: ConcatGRU, backward: ConcatGRU) -> tuple:
     """The loop's inputs and step in TF1's form: two matmuls of `[x_t, h]` a step (the original math)."""
-    cell = forward.cell
     # (direction, ...): forward's weights, then backward's.
     gates_kernel, gates_bias, candidate_kernel, candidate_bias = (
         ops.stack(pair) for pair in zip(forward._stacked_weights(), backward._stacked_weights())
     )
     gates_bias, candidate_bias = ops.expand_dims(gates_bias, 1), ops.expand_dims(candidate_bias, 1)
-
-    def step(h: Any, x_t: Any) -> Any:
-        gates = ops.matmul(ops.concatenate([x_t, h], axis=-1), gates_kernel) + gates_bias
-        z, r = ops.split(cell.recurrent_activation(gates), 2, axis=-1)
-        c = cell.activation(ops.matmul(ops.concatenate([x_t, r * h], axis=-1), candidate_kernel) + candidate_bias)
-        return c + z * (h - c)  # z * h + (1 - z) * c, one op less
-
-    return _both(xs, xs), step
+    gru = concat_step(forward.cell, gates_kernel, gates_bias, candidate_kernel, candidate_bias)
+    return _both(xs, xs), lambda h, x_t: gru(x_t, h)
 
 
 def _projected_loop(xs: Any, forward: ConcatGRU, backward: ConcatGRU) -> tuple:

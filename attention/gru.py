@@ -45,15 +45,10 @@ class ConcatGRU(keras.layers.GRU):
         return gates_kernel, gates_bias, candidate_kernel, candidate_bias
 
     def _concat_step(self) -> Any:
-        cell = self.cell
-        gates_kernel, gates_bias, candidate_kernel, candidate_bias = self._stacked_weights()
+        gru = concat_step(self.cell, *self._stacked_weights())
 
         def step(x: Any, states: list) -> tuple:
-            h_tm1 = states[0]
-            gates = ops.matmul(ops.concatenate([x, h_tm1], axis=-1), gates_kernel) + gates_bias
-            z, r = ops.split(cell.recurrent_activation(gates), 2, axis=-1)
-            candidate = ops.matmul(ops.concatenate([x, r * h_tm1], axis=-1), candidate_kernel) + candidate_bias
-            h = z * h_tm1 + (1 - z) * cell.activation(candidate)
+            h = gru(x, states[0])
             return h, [h]
 
         return step
@@ -137,6 +132,22 @@ class ConcatGRU(keras.layers.GRU):
             step, sequences, initial_state, mask, self.go_backwards, self.return_sequences, self.zero_output_for_mask
         )
         return last_output, outputs, [state]
+
+
+def concat_step(cell: Any, gates_kernel: Any, gates_bias: Any, candidate_kernel: Any, candidate_bias: Any) -> Any:
+    """TF1's GRU step `h = step(x_t, h_tm1)`: two matmuls of `[x_t, h_tm1]` with `cell`'s activations.
+
+    The weights are `ConcatGRU._stacked_weights()`'s, or the same stacked on a
+    leading axis (with the biases broadcastable), for a batched step.
+    """
+
+    def step(x: Any, h_tm1: Any) -> Any:
+        gates = ops.matmul(ops.concatenate([x, h_tm1], axis=-1), gates_kernel) + gates_bias
+        z, r = ops.split(cell.recurrent_activation(gates), 2, axis=-1)
+        c = cell.activation(ops.matmul(ops.concatenate([x, r * h_tm1], axis=-1), candidate_kernel) + candidate_bias)
+        return c + z * (h_tm1 - c)  # z * h_tm1 + (1 - z) * c, one op less
+
+    return step
 
 
 def _scan_loop(step: Any, x: Any, h0: Any, mask: Any, go_backwards: bool, return_sequences: bool,
