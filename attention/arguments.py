@@ -105,7 +105,16 @@ def fraction(text: str) -> float:
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
-    """`--help` with the description's layout kept (its example commands) and every default shown."""
+    """`--help` with the description's layout kept (its example commands) and every default shown once.
+
+    A default the help text already explains ("(default: ...)"), or `None`, is
+    not repeated as "(default: None)".
+    """
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None or "(default" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
 
 
 def add_training_arguments(parser: argparse.ArgumentParser) -> None:

@@ -10,13 +10,13 @@ import argparse
 from pathlib import Path
 
 from attention import imdb
-from attention.arguments import positive_int
+from attention.arguments import HelpFormatter, positive_int
 from attention.atomic import atomic_path
 from attention.trained import ModelFileError, encode_texts, load_test_reviews, load_trained, run_config
 from attention.visualize import attend, render_html, render_text
 
 
-parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+parser = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
 parser.add_argument("--model", required=True, help="the .keras file saved by a training script (its vocabulary lies beside it)")
 source = parser.add_mutually_exclusive_group()
 source.add_argument("--index", type=int, nargs="+", metavar="N", help="validation (IMDB: test) texts to show (default: 0, as the original)")

@@ -244,6 +244,17 @@ def test_help_explains_options():
         assert option in result.stdout
 
 
+@pytest.mark.parametrize("script", ["train_imdb", "train_text", "visualize_attention", "baselines"])
+def test_help_shows_each_default_once(script):
+    spec = importlib.util.spec_from_file_location(f"help_of_{script}", SCRIPT.parent / f"{script}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    text = " ".join(module.parser.format_help().split())
+    assert "(default: None)" not in text
+    assert not re.search(r"\(default[^)]*\) \(default", text), "a default said twice"
+    assert re.search(r"\(default: (?!None)", text), "defaults are still shown"
+
+
 @pytest.mark.skipif(keras.backend.backend() == "tensorflow", reason="tf.distribute runs there")
 def test_mirrored_strategy_needs_tensorflow(train, tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
