@@ -13,13 +13,17 @@ import numpy as np
 # with 32 and 194.1 with 64: most of the padding is gone by 64, while each
 # batch still draws its reviews at random among those of its length.
 CHUNK_BATCHES = 64
-# JAX compiles the training step anew for every new batch shape (seconds on a GPU): a
-# 3-epoch run on an H200 took 39 s of progress bars with widths rounded to multiples of
-# 64 (four shapes, each compiled for training and evaluation) against 21 s at the full
-# width (BENCHMARKS.md). So on JAX
-# bucketed batches keep the full width by default; TensorFlow and PyTorch run any width
-# as it comes.
-JAX_WIDTH_STEP = None
+# JAX compiles the training step anew for every new batch shape, so on JAX bucketed
+# batches' widths are rounded up to a few steps. On a GPU a compile costs seconds: a 3-epoch
+# run on an H200 took 39 s of progress bars with widths rounded to multiples of 64 (four
+# shapes, each compiled for training and evaluation) against 21 s at the full width, so
+# there they keep the full width (None). On a CPU a compile costs about 2 s, against 1.3 s
+# a step, and trimming pays: the training script's full run took 423 s of training and
+# validation with multiples of 32 (seven widths), 434 s with 16, 443 s with 64 and 497 s at
+# the full width, with the same accuracies (BENCHMARKS.md). TensorFlow and PyTorch run any
+# width as it comes.
+JAX_CPU_WIDTH_STEP = 32
+JAX_GPU_WIDTH_STEP = None
 
 
 def sequence_lengths(x: np.ndarray) -> np.ndarray:
@@ -162,8 +166,7 @@ def make_dataset(
             uninterrupted run would have seen.
         first_epoch: The epoch of the first pass (`initial_epoch` of `fit`).
         width_step: Bucketed batches are cut to their longest review rounded
-            up to a multiple of this (default: 1; on JAX, which compiles each
-            new shape, the full width: see `JAX_WIDTH_STEP`).
+            up to a multiple of this (default: `default_width_step(x)`).
 
     Returns:
         A `tf.data.Dataset` on TensorFlow, a `keras.utils.PyDataset` otherwise;
@@ -178,8 +181,14 @@ def make_dataset(
 
 
 def default_width_step(x: np.ndarray) -> int:
-    """Bucketed batches' widths are multiples of this: 1, or on JAX the full width (see `JAX_WIDTH_STEP`)."""
-    return (JAX_WIDTH_STEP or np.shape(x)[1]) if keras.backend.backend() == "jax" else 1
+    """Bucketed batches' widths are multiples of this: 1, or on JAX, which compiles each new
+    shape, `JAX_CPU_WIDTH_STEP` on a CPU and `JAX_GPU_WIDTH_STEP` (the full width) elsewhere."""
+    if keras.backend.backend() != "jax":
+        return 1
+    import jax
+
+    step = JAX_CPU_WIDTH_STEP if jax.default_backend() == "cpu" else JAX_GPU_WIDTH_STEP
+    return step or np.shape(x)[1]
 
 
 def num_batches(samples: int, batch_size: int) -> int:

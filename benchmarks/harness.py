@@ -340,6 +340,9 @@ def worker_main(job_path: str) -> None:
             batches = [_widen(bx, by) for bx, by in sets[set_name]]  # as make_dataset cuts them on JAX
         else:
             batches = sets[set_name]
+        warmup = job["warmup"]
+        if job["side"] == "port" and job.get("backend") == "jax":
+            batches, warmup = warm_every_shape(batches, warmup)  # JAX compiles each new shape
         step = train if mode == "train" else predict
         if through_fit:
             times = _fit_times(job["_model"], batches, mode)
@@ -349,18 +352,29 @@ def worker_main(job_path: str) -> None:
                 start = time.perf_counter()
                 step(*batch)
                 times.append(time.perf_counter() - start)
-        parts[part] = summarize(times[job["warmup"]:], batches[job["warmup"]:])
+        parts[part] = summarize(times[warmup:], batches[warmup:])
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     Path(job["output"]).write_text(json.dumps({"config": {k: job[k] for k in job if k not in ("batches", "output") and not k.startswith("_")},
                                                "parts": parts, "peak_rss_mib": round(rss, 1)}))
 
 
-def _widen(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """A bucketed batch padded to the width the JAX pipeline gives it (`JAX_WIDTH_STEP`)."""
-    from attention.defaults import SEQUENCE_LENGTH
-    from attention.pipeline import JAX_WIDTH_STEP
+def warm_every_shape(batches: list, warmup: int) -> tuple[list, int]:
+    """`(batches, warmup)` with one more warm-up batch for each shape the timed batches have and
+    the first `warmup` lack, so that no compile is timed."""
+    seen, extra = {b[0].shape for b in batches[:warmup]}, []
+    for b in batches[warmup:]:
+        if b[0].shape not in seen:
+            seen.add(b[0].shape)
+            extra.append(b)
+    return extra + batches, warmup + len(extra)
 
-    step = JAX_WIDTH_STEP or SEQUENCE_LENGTH
+
+def _widen(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A bucketed batch padded to the width the JAX pipeline gives it on this device (`default_width_step`)."""
+    from attention.defaults import SEQUENCE_LENGTH
+    from attention.pipeline import default_width_step
+
+    step = default_width_step(np.zeros((1, SEQUENCE_LENGTH)))
     width = min(-(-x.shape[1] // step) * step, SEQUENCE_LENGTH)
     return np.pad(x, ((0, 0), (0, width - x.shape[1]))), y
 

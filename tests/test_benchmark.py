@@ -39,6 +39,14 @@ def test_bucketed_batches_are_trimmed_and_span_the_widths():
     assert timed[0] < timed[-1]  # quantiles of the epoch's widths, not one width
 
 
+def test_every_timed_shape_is_warmed_up_first():
+    batches = [(np.zeros((4, w)), np.zeros(4)) for w in (64, 64, 128, 64, 250, 128, 250)]
+    warmed, warmup = harness.warm_every_shape(batches, 2)
+    assert warmup == 4 and len(warmed) == 9 and all(a is b for a, b in zip(warmed[4:], batches[2:]))
+    assert [bx.shape[1] for bx, _ in warmed[:warmup]] == [128, 250, 64, 64]
+    assert harness.warm_every_shape(batches[:2], 2)[1] == 2
+
+
 def test_benchmark_script_writes_the_table(tmp_path):
     output = tmp_path / "results.json"
     command = [sys.executable, str(REPO / "scripts" / "benchmark.py"), "--data", str(tmp_path / "missing"),

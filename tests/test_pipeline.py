@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from attention import build_model
+from attention import pipeline
 from attention.pipeline import CHUNK_BATCHES, batch_indices, make_dataset, num_batches, sequence_lengths
 from attention.preprocessing import zero_pad
 
@@ -52,6 +53,23 @@ def test_widths_rounded_to_a_step_keep_every_word():
         assert bx.shape[1] == min(-(-longest // 8) * 8, x.shape[1])
     with pytest.raises(ValueError, match="width_step"):
         make_dataset(x, y, 8, width_step=0)
+
+
+def test_default_width_step_per_backend_and_device(monkeypatch):
+    x, y = reviews(100, width=130)
+    if keras.backend.backend() != "jax":
+        assert pipeline.default_width_step(x) == 1
+        return
+    import jax
+
+    # JAX compiles each new width: a few widths on a CPU (where a compile is cheap), one on a GPU.
+    monkeypatch.setattr(jax, "default_backend", lambda: "cpu")
+    assert pipeline.default_width_step(x) == pipeline.JAX_CPU_WIDTH_STEP
+    widths = {bx.shape[1] for batches in epochs(make_dataset(x, y, 8, seed=2), 2) for bx, _ in batches}
+    assert widths <= {*range(pipeline.JAX_CPU_WIDTH_STEP, 130, pipeline.JAX_CPU_WIDTH_STEP), 130} and len(widths) > 1
+    monkeypatch.setattr(jax, "default_backend", lambda: "gpu")
+    assert pipeline.default_width_step(x) == 130
+    assert {bx.shape[1] for bx, _ in epochs(make_dataset(x, y, 8, seed=2), 1)[0]} == {130}
 
 
 def test_unbucketed_batches_keep_the_full_width():
