@@ -4,8 +4,7 @@ import keras
 import numpy as np
 import pytest
 
-from attention import build_model
-from attention import pipeline
+from attention import build_model, pipeline
 from attention.pipeline import CHUNK_BATCHES, batch_indices, make_dataset, num_batches, sequence_lengths
 from attention.preprocessing import zero_pad
 
