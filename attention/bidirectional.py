@@ -32,7 +32,7 @@ class BidirectionalGRU(keras.layers.Bidirectional):
         backward_layer: As `Bidirectional`.
         loop: How the directions run.
             `"per_direction"`: one loop per direction, as `Bidirectional`
-            (on TensorFlow, with `ConcatGRU`'s hand-written step gradient).
+            (on TensorFlow and JAX, with `ConcatGRU`'s hand-written step gradient).
             `"stacked"`: both directions in one loop.
             `"stacked_hoisted"`: the same, with the inputs' half of every
             step's matmuls done for all steps at once before the loop.

@@ -19,8 +19,8 @@ class ConcatGRU(keras.layers.GRU):
     larger matmuls with kernels stacked once per call, outside the loop, run
     faster on a CPU (see BENCHMARKS.md).
 
-    On the TensorFlow backend, with the default activations, each step also
-    carries its gradient written out by hand, so that the loop keeps only
+    On the TensorFlow and JAX backends, with the default activations, each step
+    also carries its gradient written out by hand, so that the loop keeps only
     `x_t`, `h`, `z`, `r` and the candidate for the backward pass, not every
     intermediate of the step: less memory, and fewer ops to run backwards.
 
@@ -55,53 +55,38 @@ class ConcatGRU(keras.layers.GRU):
 
     def _step(self, training: bool) -> Any:
         """The loop's step function; subclasses may swap in another with the same math."""
+        return self._fused_step() if self._hand_written_gradient() else self._concat_step()
+
+    def _hand_written_gradient(self) -> bool:
+        """Whether the step carries its gradient written out by hand: on TensorFlow and JAX, with tanh and sigmoid."""
         cell = self.cell
-        if (
-            keras.backend.backend() == "tensorflow"
+        return (
+            keras.backend.backend() in ("tensorflow", "jax")
             and cell.activation is keras.activations.tanh
             and cell.recurrent_activation is keras.activations.sigmoid
-        ):
-            return self._fused_step()
-        return self._concat_step()
+        )
 
     def _fused_step(self) -> Any:
-        """`_concat_step` with a hand-written gradient (TensorFlow, tanh and sigmoid)."""
-        import tensorflow as tf
+        """`_concat_step` with the hand-written gradient (TensorFlow's `custom_gradient`, JAX's `custom_vjp`)."""
+        weights = self._stacked_weights()
+        if keras.backend.backend() == "tensorflow":
+            import tensorflow as tf
 
-        units = self.cell.units
-        gates_kernel, gates_bias, candidate_kernel, candidate_bias = self._stacked_weights()
+            @tf.custom_gradient
+            def gru(x, h_tm1, gates_kernel, gates_bias, candidate_kernel, candidate_bias):
+                h, saved = _tf1_forward(x, h_tm1, gates_kernel, gates_bias, candidate_kernel, candidate_bias)
+                return h, lambda d_h: _tf1_backward(saved, d_h)
+        else:
+            import jax
 
-        @tf.custom_gradient
-        def gru(x, h_tm1, gates_kernel, gates_bias, candidate_kernel, candidate_bias):
-            zr = tf.sigmoid(tf.matmul(tf.concat([x, h_tm1], 1), gates_kernel) + gates_bias)
-            z, r = tf.split(zr, 2, axis=1)
-            c = tf.tanh(tf.matmul(tf.concat([x, r * h_tm1], 1), candidate_kernel) + candidate_bias)
-            h = c + z * (h_tm1 - c)  # z * h_tm1 + (1 - z) * c, one op less
+            @jax.custom_vjp
+            def gru(x, h_tm1, gates_kernel, gates_bias, candidate_kernel, candidate_bias):
+                return _tf1_forward(x, h_tm1, gates_kernel, gates_bias, candidate_kernel, candidate_bias)[0]
 
-            def grad(d_h):
-                # Backpropagation through h = c + z * (h_tm1 - c), with
-                # c = tanh([x, r * h_tm1] @ Wc + bc) and [z, r] = sigmoid([x, h_tm1] @ Wg + bg).
-                # Only x, h_tm1, [z, r] and c are kept per step; the rest is recomputed.
-                z, r = tf.split(zr, 2, axis=1)
-                d_candidate = d_h * (1 - z) * (1 - c * c)
-                candidate_input = tf.concat([x, r * h_tm1], 1)
-                d_x, d_rh = tf.split(tf.matmul(d_candidate, candidate_kernel, transpose_b=True), [-1, units], axis=1)
-                d_gates = tf.concat([d_h * (h_tm1 - c), d_rh * h_tm1], 1) * zr * (1 - zr)
-                gates_input = tf.concat([x, h_tm1], 1)
-                d_x_gates, d_h_gates = tf.split(tf.matmul(d_gates, gates_kernel, transpose_b=True), [-1, units], axis=1)
-                return (
-                    d_x + d_x_gates,
-                    d_h * z + d_rh * r + d_h_gates,
-                    tf.matmul(gates_input, d_gates, transpose_a=True),
-                    tf.reduce_sum(d_gates, 0),
-                    tf.matmul(candidate_input, d_candidate, transpose_a=True),
-                    tf.reduce_sum(d_candidate, 0),
-                )
-
-            return h, grad
+            gru.defvjp(_tf1_forward, _tf1_backward)
 
         def step(x: Any, states: list) -> tuple:
-            h = gru(x, states[0], gates_kernel, gates_bias, candidate_kernel, candidate_bias)
+            h = gru(x, states[0], *weights)
             return h, [h]
 
         return step
@@ -148,6 +133,40 @@ def concat_step(cell: Any, gates_kernel: Any, gates_bias: Any, candidate_kernel:
         return c + z * (h_tm1 - c)  # z * h_tm1 + (1 - z) * c, one op less
 
     return step
+
+
+def _tf1_forward(x: Any, h_tm1: Any, gates_kernel: Any, gates_bias: Any, candidate_kernel: Any,
+                 candidate_bias: Any) -> tuple:
+    """TF1's step with tanh and sigmoid: `(h, saved)`, `saved` being all that `_tf1_backward` needs."""
+    zr = ops.sigmoid(ops.matmul(ops.concatenate([x, h_tm1], axis=1), gates_kernel) + gates_bias)
+    z, r = ops.split(zr, 2, axis=1)
+    c = ops.tanh(ops.matmul(ops.concatenate([x, r * h_tm1], axis=1), candidate_kernel) + candidate_bias)
+    return c + z * (h_tm1 - c), (x, h_tm1, zr, c, gates_kernel, candidate_kernel)
+
+
+def _tf1_backward(saved: tuple, d_h: Any) -> tuple:
+    """The gradients of `_tf1_forward`'s `h` with respect to its six inputs.
+
+    Backpropagation through h = c + z * (h_tm1 - c), with c = tanh([x, r * h_tm1] @ Wc + bc)
+    and [z, r] = sigmoid([x, h_tm1] @ Wg + bg). Only x, h_tm1, [z, r] and c are kept per step,
+    the rest is recomputed: less memory, and fewer ops to run backwards than the step's
+    automatic gradient. (TensorFlow's graph optimizer and XLA fold the transposes into the matmuls.)
+    """
+    x, h_tm1, zr, c, gates_kernel, candidate_kernel = saved
+    features = x.shape[1]
+    z, r = ops.split(zr, 2, axis=1)
+    d_candidate = d_h * (1 - z) * (1 - c * c)
+    d_x, d_rh = ops.split(ops.matmul(d_candidate, ops.transpose(candidate_kernel)), [features], axis=1)
+    d_gates = ops.concatenate([d_h * (h_tm1 - c), d_rh * h_tm1], axis=1) * zr * (1 - zr)
+    d_x_gates, d_h_gates = ops.split(ops.matmul(d_gates, ops.transpose(gates_kernel)), [features], axis=1)
+    return (
+        d_x + d_x_gates,
+        d_h * z + d_rh * r + d_h_gates,
+        ops.matmul(ops.transpose(ops.concatenate([x, h_tm1], axis=1)), d_gates),
+        ops.sum(d_gates, axis=0),
+        ops.matmul(ops.transpose(ops.concatenate([x, r * h_tm1], axis=1)), d_candidate),
+        ops.sum(d_candidate, axis=0),
+    )
 
 
 def _scan_loop(step: Any, x: Any, h0: Any, mask: Any, go_backwards: bool, return_sequences: bool,

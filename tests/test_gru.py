@@ -42,6 +42,13 @@ def test_other_activations_take_the_plain_step():
     np.testing.assert_allclose(keras.ops.convert_to_numpy(layer(x)), keras.ops.convert_to_numpy(reference(x)), atol=1e-6)
 
 
+def test_hand_written_gradient_where_it_runs():
+    backend = keras.backend.backend()
+    assert ConcatGRU(3, reset_after=False)._hand_written_gradient() == (backend in ("tensorflow", "jax"))
+    assert not ConcatGRU(3, reset_after=False, activation="relu")._hand_written_gradient()
+    assert not ConcatGRU(3, reset_after=False, recurrent_activation="hard_sigmoid")._hand_written_gradient()
+
+
 def test_config_and_weights_are_those_of_gru(tmp_path):
     model = keras.Sequential([keras.Input((None, 3)), keras.layers.Bidirectional(ConcatGRU(4, reset_after=False))])
     assert [w.shape for w in model.weights[:3]] == [(3, 12), (4, 12), (12,)]
