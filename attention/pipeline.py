@@ -17,7 +17,7 @@ CHUNK_BATCHES = 64
 # batches' widths are rounded up to a few steps. On a GPU a compile costs seconds: a 3-epoch
 # run on an H200 took 39 s of progress bars with widths rounded to multiples of 64 (four
 # shapes, each compiled for training and evaluation) against 21 s at the full width, so
-# there they keep the full width (None). On a CPU a compile costs about 2 s, against 1.3 s
+# there they keep the full width (None). On a CPU a compile costs about 2 s, against 1-1.3 s
 # a step, and trimming pays: the training script's full run took 423 and 436 s of training
 # and validation with multiples of 32 (seven widths), 434 s with 16, 443 s with 64 and 497 s
 # at the full width, with the same accuracies (BENCHMARKS.md). TensorFlow and PyTorch run any
