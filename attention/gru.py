@@ -127,21 +127,21 @@ def concat_step(cell: Any, gates_kernel: Any, gates_bias: Any, candidate_kernel:
     """
 
     def step(x: Any, h_tm1: Any) -> Any:
-        gates = ops.matmul(ops.concatenate([x, h_tm1], axis=-1), gates_kernel) + gates_bias
-        z, r = ops.split(cell.recurrent_activation(gates), 2, axis=-1)
-        c = cell.activation(ops.matmul(ops.concatenate([x, r * h_tm1], axis=-1), candidate_kernel) + candidate_bias)
-        return c + z * (h_tm1 - c)  # z * h_tm1 + (1 - z) * c, one op less
+        return _tf1_forward(x, h_tm1, gates_kernel, gates_bias, candidate_kernel, candidate_bias,
+                            cell.activation, cell.recurrent_activation)[0]
 
     return step
 
 
-def _tf1_forward(x: Any, h_tm1: Any, gates_kernel: Any, gates_bias: Any, candidate_kernel: Any,
-                 candidate_bias: Any) -> tuple:
-    """TF1's step with tanh and sigmoid: `(h, saved)`, `saved` being all that `_tf1_backward` needs."""
-    zr = ops.sigmoid(ops.matmul(ops.concatenate([x, h_tm1], axis=1), gates_kernel) + gates_bias)
-    z, r = ops.split(zr, 2, axis=1)
-    c = ops.tanh(ops.matmul(ops.concatenate([x, r * h_tm1], axis=1), candidate_kernel) + candidate_bias)
-    return c + z * (h_tm1 - c), (x, h_tm1, zr, c, gates_kernel, candidate_kernel)
+def _tf1_forward(x: Any, h_tm1: Any, gates_kernel: Any, gates_bias: Any, candidate_kernel: Any, candidate_bias: Any,
+                 activation: Any = ops.tanh, recurrent_activation: Any = ops.sigmoid) -> tuple:
+    """TF1's step: `(h, saved)`, `saved` being all that `_tf1_backward` needs (with tanh and sigmoid)."""
+    gates = ops.matmul(ops.concatenate([x, h_tm1], axis=-1), gates_kernel) + gates_bias
+    zr = recurrent_activation(gates)
+    z, r = ops.split(zr, 2, axis=-1)
+    c = activation(ops.matmul(ops.concatenate([x, r * h_tm1], axis=-1), candidate_kernel) + candidate_bias)
+    h = c + z * (h_tm1 - c)  # z * h_tm1 + (1 - z) * c, one op less
+    return h, (x, h_tm1, zr, c, gates_kernel, candidate_kernel)
 
 
 def _tf1_backward(saved: tuple, d_h: Any) -> tuple:
