@@ -15,13 +15,13 @@ STEPS=${STEPS:-20}
 WARMUP=${WARMUP:-4}
 DATA=${DATA:-gpu/imdb.npz}
 mkdir -p "$OUT"
-if ! python3 -c "import keras" 2>/dev/null && ls .whl/*.whl >/dev/null 2>&1; then  # Keras travels as wheels
+if ! KERAS_BACKEND=jax python3 -c "import keras" 2>/dev/null && ls .whl/*.whl >/dev/null 2>&1; then  # Keras travels as wheels
   python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .whl/*.whl
   export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
 fi
 export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}  # the package, uninstalled
 (nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv || true) > "$OUT/gpu.txt" 2>&1
-python3 -c "import keras, jax, torch; print('keras', keras.__version__, 'jax', jax.__version__, 'torch', torch.__version__)" \
+KERAS_BACKEND=jax python3 -c "import keras, jax, torch; print('keras', keras.__version__, 'jax', jax.__version__, 'torch', torch.__version__)" \
   >> "$OUT/gpu.txt" 2>&1
 
 step() {  # step NAME SECONDS COMMAND...: runs COMMAND, its output to $OUT/NAME.log
