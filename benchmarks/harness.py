@@ -380,7 +380,9 @@ def _widen(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def merge_rounds(rounds: list[dict]) -> dict:
-    """One configuration measured in several rounds: the median samples/s of each part."""
+    """One configuration measured in several rounds: the median samples/s of each part (its error if one failed)."""
+    if any("error" in r for r in rounds):
+        return next(r for r in rounds if "error" in r)
     merged = json.loads(json.dumps(rounds[0]))
     for part, summary in merged["parts"].items():
         rates = [r["parts"][part]["samples_per_s"] for r in rounds]
@@ -390,6 +392,17 @@ def merge_rounds(rounds: list[dict]) -> dict:
     merged["peak_rss_mib"] = max(r["peak_rss_mib"] for r in rounds)
     merged["wall_s"] = round(sum(r["wall_s"] for r in rounds), 1)
     return merged
+
+
+def write_results(path: Path, meta: dict, results: list[dict], headlines: dict | None = None) -> None:
+    """The run's JSON: its measurements, the headline tables, and each failed configuration with its error."""
+    headlines = headlines or {}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({
+        "meta": meta, "table": next(iter(headlines.values()), None), "tables": headlines,
+        "results": [r for r in results if "error" not in r],
+        "failed": [{"label": r["config"]["label"], "error": r["error"]} for r in results if "error" in r],
+    }, indent=1) + "\n")
 
 
 def summarize(times: list[float], batches: list) -> dict:

@@ -107,21 +107,40 @@ def main(argv=None):
 
     configs = ports + references + rewrites
     rounds = [[] for _ in configs]
+    output = Path(args.output) if args.output else RUNS / f"benchmark-{dt.datetime.now():%Y%m%d-%H%M%S}.json"
+    meta = {"date": dt.date.today().isoformat(), "command": shlex.join(["python", *sys.argv]), "data": source,
+            "reviews": len(x), "median_length": float(np.median(lengths)),
+            "fraction_cut_at_249": round(float(np.mean(lengths >= 249)), 4),
+            "bucketed_epoch_mean_width": round(float(np.mean([b[0].shape[1] for b in sets["bucketed"][args.warmup:]])), 1),
+            "batch_size": args.batch_size, "steps": args.steps, "warmup": args.warmup, "rounds": args.rounds,
+            "matmul_gflops": None, "full_length_ceiling_samples_per_s": None, "gpu": args.gpu,
+            "gpu_name": harness.gpu_name() if args.gpu else None, **harness.environment()}
     with tempfile.TemporaryDirectory() as tmp:
         batches = Path(tmp) / "batches.npz"
         harness.save_batches(batches, sets)
         for round_ in range(args.rounds):
             for config, runs in zip(configs, rounds):
+                if runs and "error" in runs[-1]:
+                    continue
                 print(f"running {config['label']} (round {round_ + 1}/{args.rounds}) ...", flush=True)
-                result = harness.run_worker(config, batches, args.parts, args.warmup, Path(tmp))
+                try:
+                    result = harness.run_worker(config, batches, args.parts, args.warmup, Path(tmp))
+                except RuntimeError as error:  # one failing configuration leaves the others their run
+                    print(f"  failed: {error}", file=sys.stderr, flush=True)
+                    runs.append({"config": config, "error": str(error)[-4000:]})
+                    continue
                 runs.append(result)
                 summary = ", ".join(f"{p} {v['samples_per_s']:.1f}/s" for p, v in result["parts"].items())
                 print(f"  {summary}; peak RSS {result['peak_rss_mib']:.0f} MiB; {result['wall_s']:.0f} s", flush=True)
+                # What is measured so far, kept if the run is stopped.
+                harness.write_results(output, meta, [harness.merge_rounds(r) for r in rounds if r])
         ceiling = None
         if not args.gpu and importlib.util.find_spec("tensorflow") is not None:
             print("running the matmul ceiling ...", flush=True)
             ceiling = harness.run_worker({"side": "ceiling", "label": "ceiling", "onednn": None}, batches, [], 0, Path(tmp))
-    results = [harness.merge_rounds(runs) for runs in rounds]
+    merged = [harness.merge_rounds(runs) for runs in rounds]
+    results = [r for r in merged if "error" not in r]
+    failed = [r["config"]["label"] for r in merged if "error" in r]
 
     # The TF1 graph where it ran (CPU), else the PyTorch rewrite (on the GPU with --gpu).
     reference = next((r for r in results if r["config"]["side"] == "reference"), None)
@@ -131,29 +150,22 @@ def main(argv=None):
         headlines[port["config"]["label"]] = harness.table(port, reference)
         print(f"\n{port['config']['label']} vs {reference['config']['label'] if reference else '(no reference)'}:")
         print(headlines[port["config"]["label"]])
-    headline = next(iter(headlines.values()))
     if len(results) > 2 or reference is None:
         print("\nAll configurations (samples/s):")
         print(harness.variants_table(results))
-    gflops, limits = None, None
     if ceiling is not None:
         gflops = ceiling["gflops"]
         limits = {mode: round(gflops * 1e9 / harness.flops_per_sample(training=mode == "train"), 1)
                   for mode in ("train", "predict")}
+        meta.update(matmul_gflops=round(gflops, 1), full_length_ceiling_samples_per_s=limits)
         print(f"\nfloat32 matmul ceiling: {gflops:.1f} GFLOP/s on all cores; at full length (250) at most "
               f"{limits['train']:.0f} training and {limits['predict']:.0f} predicted samples/s")
-
-    meta = {"date": dt.date.today().isoformat(), "command": shlex.join(["python", *sys.argv]), "data": source,
-            "reviews": len(x), "median_length": float(np.median(lengths)),
-            "fraction_cut_at_249": round(float(np.mean(lengths >= 249)), 4),
-            "bucketed_epoch_mean_width": round(float(np.mean([b[0].shape[1] for b in sets["bucketed"][args.warmup:]])), 1),
-            "batch_size": args.batch_size, "steps": args.steps, "warmup": args.warmup, "rounds": args.rounds,
-            "matmul_gflops": gflops and round(gflops, 1), "full_length_ceiling_samples_per_s": limits, "gpu": args.gpu,
-            "gpu_name": harness.gpu_name() if args.gpu else None, **harness.environment()}
-    output = Path(args.output) if args.output else RUNS / f"benchmark-{dt.datetime.now():%Y%m%d-%H%M%S}.json"
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(json.dumps({"meta": meta, "table": headline, "tables": headlines, "results": results}, indent=1) + "\n")
+    harness.write_results(output, meta, merged, headlines)
+    if failed:
+        print(f"\nfailed (see {output}): {', '.join(failed)}", file=sys.stderr)
     print(f"\nwrote {output}")
+    if failed:
+        sys.exit(1)
 
 
 if __name__ == "__main__":

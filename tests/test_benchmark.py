@@ -70,6 +70,37 @@ def test_benchmark_script_writes_the_table(tmp_path):
         assert "x**" in results["table"]  # a ratio was computed
 
 
+def test_a_failing_configuration_leaves_the_others_their_run(tmp_path, monkeypatch):
+    spec = importlib.util.spec_from_file_location("benchmark_script", REPO / "scripts" / "benchmark.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    written = []
+
+    def worker(config, batches, parts, warmup, workdir):
+        if config["label"] == "port:stacked":
+            raise RuntimeError("worker port:stacked failed:\nCUDA error: operation not permitted")
+        if config["side"] == "ceiling":
+            return {"config": config, "parts": {}, "gflops": 100.0, "peak_rss_mib": 1.0, "wall_s": 1.0}
+        written.append(json.loads(output.read_text()) if output.exists() else None)
+        steps = {"samples_per_s": 10.0, "step_s": [0.1], "steps": 1}
+        return {"config": config, "parts": {part: dict(steps) for part in parts}, "peak_rss_mib": 1.0, "wall_s": 1.0}
+
+    monkeypatch.setattr(script.harness, "run_worker", worker)
+    output = tmp_path / "results.json"
+    with pytest.raises(SystemExit) as exit_:
+        script.main(["--data", str(tmp_path / "missing"), "--steps", "1", "--warmup", "1", "--batch-size", "4",
+                     "--parts", "full/train", "--no-reference", "--port", "stacked", "--port", "default",
+                     "--port", "per_direction", "--output", str(output)])
+    assert exit_.value.code == 1
+    results = json.loads(output.read_text())
+    assert [r["config"]["label"] for r in results["results"]] == ["port:default", "port:per_direction"]
+    assert results["failed"] == [{"label": "port:stacked", "error": "worker port:stacked failed:\n"
+                                                                     "CUDA error: operation not permitted"}]
+    assert "| port:default |" not in results["table"] and "10.0" in results["table"]
+    # After each configuration, what was measured so far is on disk.
+    assert written[0] is None and [r["config"]["label"] for r in written[1]["results"]] == ["port:default"]
+
+
 def test_unknown_variant_is_refused():
     with pytest.raises(ValueError, match="Unknown port variant token 'warp'"):
         harness.parse_variant("warp", "port")
