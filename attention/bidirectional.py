@@ -7,7 +7,7 @@ from typing import Any
 import keras
 from keras import ops
 
-from attention.gru import ConcatGRU, concat_step, scan
+from attention.gru import ConcatGRU, concat_step, scan, split_at
 
 LOOPS = ("auto", "per_direction", "stacked", "stacked_hoisted", "cudnn")
 
@@ -229,16 +229,16 @@ def _projected_loop(xs: Any, forward: ConcatGRU, backward: ConcatGRU) -> tuple:
             h_part = ops.matmul(h, recurrent)
             if recurrent_bias is not None:
                 h_part = h_part + recurrent_bias
-            x_zr, x_h = ops.split(x_t, [2 * units], axis=-1)
-            h_zr, h_h = ops.split(h_part, [2 * units], axis=-1)
+            x_zr, x_h = split_at(x_t, 2 * units)
+            h_zr, h_h = split_at(h_part, 2 * units)
             z, r = ops.split(cell.recurrent_activation(x_zr + h_zr), 2, axis=-1)
             c = cell.activation(x_h + r * h_h)
             return c + z * (h - c)
     else:
-        recurrent_zr, recurrent_h = ops.split(recurrent, [2 * units], axis=-1)
+        recurrent_zr, recurrent_h = split_at(recurrent, 2 * units)
 
         def step(h: Any, x_t: Any) -> Any:
-            x_zr, x_h = ops.split(x_t, [2 * units], axis=-1)
+            x_zr, x_h = split_at(x_t, 2 * units)
             z, r = ops.split(cell.recurrent_activation(x_zr + ops.matmul(h, recurrent_zr)), 2, axis=-1)
             c = cell.activation(x_h + ops.matmul(r * h, recurrent_h))
             return c + z * (h - c)

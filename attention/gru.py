@@ -33,12 +33,12 @@ class ConcatGRU(keras.layers.GRU):
         """TF1's layout of Keras's weights: `(gates_kernel, gates_bias, candidate_kernel, candidate_bias)`."""
         cell = self.cell
         units = cell.units
-        kernel_zr, kernel_h = ops.split(cell.kernel, [2 * units], axis=1)
-        recurrent_zr, recurrent_h = ops.split(cell.recurrent_kernel, [2 * units], axis=1)
+        kernel_zr, kernel_h = split_at(cell.kernel, 2 * units)
+        recurrent_zr, recurrent_h = split_at(cell.recurrent_kernel, 2 * units)
         gates_kernel = ops.concatenate([kernel_zr, recurrent_zr], axis=0)  # (D + H, 2H): [z, r]
         candidate_kernel = ops.concatenate([kernel_h, recurrent_h], axis=0)  # (D + H, H)
         if cell.use_bias:
-            gates_bias, candidate_bias = ops.split(cell.bias, [2 * units])
+            gates_bias, candidate_bias = split_at(cell.bias, 2 * units)
         else:
             gates_bias = ops.zeros((2 * units,), dtype=gates_kernel.dtype)
             candidate_bias = ops.zeros((units,), dtype=gates_kernel.dtype)
@@ -156,9 +156,9 @@ def _tf1_backward(saved: tuple, d_h: Any) -> tuple:
     features = x.shape[1]
     z, r = ops.split(zr, 2, axis=1)
     d_candidate = d_h * (1 - z) * (1 - c * c)
-    d_x, d_rh = ops.split(ops.matmul(d_candidate, ops.transpose(candidate_kernel)), [features], axis=1)
+    d_x, d_rh = split_at(ops.matmul(d_candidate, ops.transpose(candidate_kernel)), features)
     d_gates = ops.concatenate([d_h * (h_tm1 - c), d_rh * h_tm1], axis=1) * zr * (1 - zr)
-    d_x_gates, d_h_gates = ops.split(ops.matmul(d_gates, ops.transpose(gates_kernel)), [features], axis=1)
+    d_x_gates, d_h_gates = split_at(ops.matmul(d_gates, ops.transpose(gates_kernel)), features)
     return (
         d_x + d_x_gates,
         d_h * z + d_rh * r + d_h_gates,
@@ -192,6 +192,16 @@ def _scan_loop(step: Any, x: Any, h0: Any, mask: Any, go_backwards: bool, return
 
     (h, last_output), outputs = scan(body, (h0, ops.zeros_like(h0)), xs if masks is None else (xs, masks))
     return last_output, ops.transpose(outputs, (1, 0, 2)), h
+
+
+def split_at(x: Any, index: int) -> tuple:
+    """`x` cut in two along its last axis, before `index`.
+
+    A slice, not `ops.split(x, [index])`: on PyTorch, Keras puts a list of split
+    points on the device and reads it back, a device-to-host wait at each call
+    (each step, in a loop) that also keeps the loop out of a CUDA graph.
+    """
+    return x[..., :index], x[..., index:]
 
 
 def scan(body: Any, carry: Any, xs: Any) -> tuple:
