@@ -3,16 +3,16 @@
 # TensorFlow. From the project root, with Keras's wheels in .whl/ and the data in gpu/imdb.npz
 # (../shared/GPU.md; `attention.imdb.export_npz(ARCHIVE, "gpu/imdb.npz")`):
 #
-#     OUT=/some/folder bash benchmarks/gpu.sh throughput    # at most 9 minutes
-#     OUT=/some/folder bash benchmarks/gpu.sh train         # at most 4 minutes
+#     OUT=/some/folder bash benchmarks/gpu.sh    # at most 9 minutes: give the device call 580 s
 #
-# (both, without an argument). Each step has its own time limit, so one that hangs leaves the
-# others their time; results (JSON, logs) go to $OUT. STEPS=2 WARMUP=1 MAX_SAMPLES=512 make a
-# quick trial run.
+# or some of its parts: throughput_torch, throughput_jax, train_jax, train_torch (in that order,
+# the most wanted first). Each part has its own time limit, so one that hangs leaves the others
+# their time, and the benchmark writes what it has after each configuration; results (JSON,
+# logs) go to $OUT. STEPS=2 WARMUP=1 MAX_SAMPLES=512 make a quick trial run.
 set -u
 OUT=${OUT:-benchmarks/runs/gpu}
-STEPS=${STEPS:-20}
-WARMUP=${WARMUP:-4}
+STEPS=${STEPS:-10}
+WARMUP=${WARMUP:-3}
 DATA=${DATA:-gpu/imdb.npz}
 mkdir -p "$OUT"
 if ! KERAS_BACKEND=jax python3 -c "import keras" 2>/dev/null && ls .whl/*.whl >/dev/null 2>&1; then  # Keras travels as wheels
@@ -32,22 +32,29 @@ step() {  # step NAME SECONDS COMMAND...: runs COMMAND, its output to $OUT/NAME.
   echo "$name: exit $? in $((SECONDS - start)) s" | tee -a "$OUT/steps.txt"
 }
 
-parts=${*:-throughput train}
+parts=${*:-throughput_torch throughput_jax train_jax train_torch}
+want() { [[ " $parts " == *" $1 "* ]]; }
 
-# Throughput: every BidirectionalGRU loop on each backend, the original math and --reset-after,
-# against the PyTorch rewrite (cuDNN, padded batches) in the same run.
-# (default: what "auto" picks; on PyTorch, reset_after's default is the cudnn loop.)
-ports="--port default --port per_direction --port stacked --port reset_after --port reset_after+per_direction"
-[[ " $parts " == *" throughput "* ]] && for backend in jax torch; do
-  extra=""
-  [[ $backend == torch ]] && extra="--port reset_after+stacked_hoisted"
-  step "throughput_$backend" 270 env KERAS_BACKEND=$backend python3 scripts/benchmark.py --data "$DATA" --gpu \
-    --backend $backend $ports $extra --torch --steps "$STEPS" --warmup "$WARMUP" --output "$OUT/throughput_$backend.json"
-done
+# Throughput: the BidirectionalGRU loops worth measuring on each backend, the original math and
+# --reset-after, against the PyTorch rewrite (cuDNN, padded batches) in the same run. default is
+# what "auto" picks: the stacked loop with the input projection hoisted (and on PyTorch, cuDNN for
+# reset_after); graphed replays it as CUDA graphs (PyTorch), unrollN unrolls its scan (JAX).
+throughput() {  # throughput BACKEND SECONDS PORTS...
+  local backend=$1 seconds=$2
+  shift 2
+  step "throughput_$backend" "$seconds" env KERAS_BACKEND=$backend python3 scripts/benchmark.py --data "$DATA" \
+    --gpu --backend "$backend" "${@/#/--port=}" --torch --steps "$STEPS" --warmup "$WARMUP" \
+    --output "$OUT/throughput_$backend.json"
+}
+want throughput_torch && throughput torch 200 default graphed reset_after reset_after+stacked_hoisted+graphed
+want throughput_jax && throughput jax 160 default unroll4 unroll16 reset_after
 
-# The full 3-epoch run of the training script, seed 0, on each backend.
-[[ " $parts " == *" train "* ]] && for backend in jax torch; do
-  step "train_$backend" 120 env KERAS_BACKEND=$backend python3 scripts/train_imdb.py --data "$DATA" --seed 0 \
-    --logdir "$OUT/logdir_$backend" ${MAX_SAMPLES:+--max-samples "$MAX_SAMPLES"}
-done
+# The full 3-epoch run of the training script, seed 0.
+train() {  # train BACKEND SECONDS
+  step "train_$1" "$2" env KERAS_BACKEND=$1 python3 scripts/train_imdb.py --data "$DATA" --seed 0 \
+    --logdir "$OUT/logdir_$1" ${MAX_SAMPLES:+--max-samples "$MAX_SAMPLES"}
+}
+want train_jax && train jax 90
+want train_torch && train torch 90
+rm -rf "$OUT"/logdir_*/*/checkpoints  # what comes back stays small
 exit 0

@@ -112,7 +112,9 @@ def parse_variant(spec: str, side: str) -> dict:
     Port: reset_after, xla, keras | projected | concat | fast | block | tf1cell (the GRU
     class: `keras.layers.GRU` or one of `benchmarks.variants`; default: whatever
     `attention.build_model()` builds), per_direction | stacked | stacked_hoisted | cudnn
-    (the `BidirectionalGRU` loop; default: its `"auto"`).
+    (the `BidirectionalGRU` loop; default: its `"auto"`), graphed (PyTorch on a GPU: the stacked
+    loop as CUDA graphs, `benchmarks.variants.cuda_graphed`), unrollN (JAX: the stacked loop's
+    `scan` unrolled N steps at a time).
     Reference: tf2 (TF 2 control flow and resource variables instead of TF1 behaviour).
     Torch (`benchmarks/torch_reference.py`): packed (a packed sequence into the GRU), intraN,
     interN (PyTorch's thread pools).
@@ -139,6 +141,10 @@ def parse_variant(spec: str, side: str) -> dict:
             config["gru"] = token
         elif token in ("per_direction", "stacked", "stacked_hoisted", "cudnn") and side == "port":
             config["loop"] = token
+        elif token == "graphed" and side == "port":
+            config["graphed"] = True
+        elif token.startswith("unroll") and token[6:].isdigit() and side == "port":
+            config["unroll"] = int(token[6:])
         elif token == "tf2" and side == "reference":
             config["tf1_behavior"] = False
         elif token == "packed" and side == "torch":
@@ -200,6 +206,15 @@ def _port_steps(job: dict):
     if job["jit"] or keras.backend.backend() == "tensorflow":
         model.jit_compile = job["jit"]  # TensorFlow: graphs without XLA unless asked; JAX always compiles
     bidirectional = model.get_layer("bi_gru")
+    if job.get("graphed") or job.get("unroll"):
+        import attention.bidirectional as stacked
+
+        if job.get("graphed"):
+            from benchmarks.variants import cuda_graphed
+
+            stacked.stacked_gru = cuda_graphed(stacked.stacked_gru)
+        if job.get("unroll"):
+            stacked.scan = lambda body, carry, xs: keras.ops.scan(body, carry, xs, unroll=job["unroll"])
     if job.get("loop", "auto") != "auto":
         bidirectional.loop = job["loop"]
     bi_gru = bidirectional.forward_layer
@@ -341,8 +356,8 @@ def worker_main(job_path: str) -> None:
         else:
             batches = sets[set_name]
         warmup = job["warmup"]
-        if job["side"] == "port" and job.get("backend") == "jax":
-            batches, warmup = warm_every_shape(batches, warmup)  # JAX compiles each new shape
+        if job["side"] == "port" and (job.get("backend") == "jax" or job.get("graphed")):
+            batches, warmup = warm_every_shape(batches, warmup)  # JAX compiles, CUDA graphs capture, each new shape
         step = train if mode == "train" else predict
         if through_fit:
             times = _fit_times(job["_model"], batches, mode)

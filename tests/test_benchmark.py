@@ -104,6 +104,15 @@ def test_a_failing_configuration_leaves_the_others_their_run(tmp_path, monkeypat
 def test_unknown_variant_is_refused():
     with pytest.raises(ValueError, match="Unknown port variant token 'warp'"):
         harness.parse_variant("warp", "port")
+    with pytest.raises(ValueError, match="Unknown port variant token 'unrollx'"):
+        harness.parse_variant("unrollx", "port")
+
+
+def test_gpu_loop_variants_parse():
+    config = harness.parse_variant("reset_after+stacked_hoisted+graphed", "port")
+    assert config["graphed"] and config["loop"] == "stacked_hoisted" and config["reset_after"]
+    assert harness.parse_variant("unroll8", "port")["unroll"] == 8
+    assert "graphed" not in harness.parse_variant("default", "port")
 
 
 def test_flops_per_sample_at_full_length():

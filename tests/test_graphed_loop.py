@@ -1,0 +1,115 @@
+"""`benchmarks.variants.cuda_graphed`, the stacked loop as CUDA graphs, without the graphs.
+
+On a CPU the capture is replaced by the function itself, so everything around it runs:
+widths rounded up with masked steps, one capture per shape, the weights passed in as
+arguments through `keras.StatelessScope` so that their gradients reach the optimizer.
+"""
+
+import sys
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+if keras.backend.backend() != "torch":
+    pytest.skip("the graphed loop is PyTorch's", allow_module_level=True)
+
+import torch  # noqa: E402
+from torch.utils._python_dispatch import TorchDispatchMode  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import attention.bidirectional as bidirectional  # noqa: E402
+from attention import build_model  # noqa: E402
+from benchmarks.variants import cuda_graphed  # noqa: E402
+
+
+class Captures:
+    """Stands in for `torch.cuda.make_graphed_callables`: records the sample shapes, checks that a
+    stream capture could take the function (no tensor made from Python data, nothing read back),
+    and returns the function."""
+
+    def __init__(self):
+        self.shapes = []
+
+    def __call__(self, function, sample):
+        assert torch.is_grad_enabled() and sample[0].requires_grad
+        self.shapes.append(tuple(sample[0].shape))
+        with Ops() as ops:
+            outputs = function(*sample)
+            torch.autograd.grad(outputs, [sample[0], *sample[2:]], [torch.ones_like(o) for o in outputs])
+        assert "bmm.default" in ops.names and not {"lift_fresh.default", "_local_scalar_dense.default"} & ops.names
+        return function
+
+
+class Ops(TorchDispatchMode):
+    """The names of the ops run inside it."""
+
+    def __init__(self):
+        super().__init__()
+        self.names = set()
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        self.names.add(func.__name__)
+        return func(*args, **(kwargs or {}))
+
+
+def outputs_and_gradients(loop, layer, x, mask):
+    x = torch.tensor(x, requires_grad=True)
+    y, y_rev = loop(x, None if mask is None else torch.tensor(mask), layer.forward_layer, layer.backward_layer, True)
+    loss = (y * torch.linspace(-1, 1, y.numel()).reshape(y.shape)).sum() + (y_rev**2).sum()
+    gradients = torch.autograd.grad(loss, [x, *(v.value for v in layer.weights)])
+    return [t.detach().numpy() for t in (y, y_rev, *gradients)]
+
+
+@pytest.mark.parametrize("reset_after", [False, True])
+def test_same_outputs_and_gradients_as_the_loop(reset_after):
+    keras.utils.set_random_seed(0)
+    layer = build_model(50, 8, 6, 4, reset_after=reset_after).get_layer("bi_gru")
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(5, 37, 8)).astype("float32")
+    mask = np.arange(37) < np.array([[37], [20], [3], [1], [36]])
+    captures = Captures()
+    graphed = cuda_graphed(bidirectional.stacked_gru, make_graphed=captures, device_type="cpu")
+    for m in (mask, None):
+        expected = outputs_and_gradients(bidirectional.stacked_gru, layer, x, m)
+        got = outputs_and_gradients(graphed, layer, x, m)
+        assert got[0].shape == (5, 37, 6)
+        for a, b in zip(expected, got):
+            np.testing.assert_allclose(a, b, atol=1e-5)
+    assert captures.shapes == [(5, 64, 8)]  # the width rounded up to 32 steps; one capture for both calls
+
+
+def test_one_capture_per_rounded_shape():
+    keras.utils.set_random_seed(0)
+    layer = build_model(50, 8, 6, 4).get_layer("bi_gru")
+    captures = Captures()
+    graphed = cuda_graphed(bidirectional.stacked_gru, width_step=16, make_graphed=captures, device_type="cpu")
+    for batch, width in [(4, 10), (4, 16), (4, 17), (3, 17), (4, 30)]:
+        x = torch.ones((batch, width, 8))
+        y, _ = graphed(x, torch.ones((batch, width), dtype=torch.bool), layer.forward_layer, layer.backward_layer)
+        assert tuple(y.shape) == (batch, width, 6)
+    assert captures.shapes == [(4, 16, 8), (4, 32, 8), (3, 32, 8)]
+
+
+def test_training_through_the_graphed_loop_updates_the_weights_alike(monkeypatch):
+    rng = np.random.default_rng(1)
+    x = rng.integers(1, 50, (6, 21)).astype("int32")
+    x[2, 9:] = 0
+    y = np.array([0, 1, 1, 0, 1, 0], "float32")
+
+    def trained():
+        keras.utils.set_random_seed(3)
+        model = build_model(50, 8, 6, 4, keep_prob=1.0)
+        model.fit(x, y, batch_size=6, epochs=2, verbose=0)
+        return model.get_weights()
+
+    expected = trained()
+    captures = Captures()
+    monkeypatch.setattr(bidirectional, "stacked_gru",
+                        cuda_graphed(bidirectional.stacked_gru, make_graphed=captures, device_type="cpu"))
+    got = trained()
+    assert captures.shapes  # the training went through it
+    for a, b in zip(expected, got):
+        np.testing.assert_allclose(a, b, atol=1e-5)
