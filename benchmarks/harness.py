@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -183,6 +184,33 @@ def run_worker(config: dict, batches: Path, parts: list[str], warmup: int, workd
     result = json.loads(Path(job["output"]).read_text())
     result["wall_s"] = round(time.perf_counter() - start, 1)
     return result
+
+
+def run_all(configs: list[dict], batches: Path, parts: list[str], warmup: int, rounds: int, workdir: Path,
+            save: Callable[[list[dict]], None]) -> list[dict]:
+    """Every configuration `rounds` times, interleaved, each run in a process of its own.
+
+    A configuration that fails is kept with its error and not run again, and the others still
+    run. `save` gets the results so far after each run. Returns each configuration's
+    `merge_rounds`, in order.
+    """
+    runs = [[] for _ in configs]
+    for round_ in range(rounds):
+        for config, done in zip(configs, runs):
+            if done and "error" in done[-1]:
+                continue
+            print(f"running {config['label']} (round {round_ + 1}/{rounds}) ...", flush=True)
+            try:
+                result = run_worker(config, batches, parts, warmup, workdir)
+            except RuntimeError as error:
+                print(f"  failed: {error}", file=sys.stderr, flush=True)
+                done.append({"config": config, "error": str(error)[-4000:]})
+                continue
+            done.append(result)
+            summary = ", ".join(f"{p} {v['samples_per_s']:.1f}/s" for p, v in result["parts"].items())
+            print(f"  {summary}; peak RSS {result['peak_rss_mib']:.0f} MiB; {result['wall_s']:.0f} s", flush=True)
+            save([merge_rounds(r) for r in runs if r])
+    return [merge_rounds(r) for r in runs]
 
 
 def _port_steps(job: dict):

@@ -108,7 +108,6 @@ def main(argv=None):
           f"{args.warmup} warm-up + {args.steps} timed steps per measurement")
 
     configs = ports + references + rewrites
-    rounds = [[] for _ in configs]
     output = Path(args.output) if args.output else RUNS / f"benchmark-{dt.datetime.now():%Y%m%d-%H%M%S}.json"
     meta = {"date": dt.date.today().isoformat(), "command": shlex.join(["python", *sys.argv]), "data": source,
             "reviews": len(x), "median_length": float(np.median(lengths)),
@@ -120,27 +119,13 @@ def main(argv=None):
     with tempfile.TemporaryDirectory() as tmp:
         batches = Path(tmp) / "batches.npz"
         harness.save_batches(batches, sets)
-        for round_ in range(args.rounds):
-            for config, runs in zip(configs, rounds):
-                if runs and "error" in runs[-1]:
-                    continue
-                print(f"running {config['label']} (round {round_ + 1}/{args.rounds}) ...", flush=True)
-                try:
-                    result = harness.run_worker(config, batches, args.parts, args.warmup, Path(tmp))
-                except RuntimeError as error:  # one failing configuration leaves the others their run
-                    print(f"  failed: {error}", file=sys.stderr, flush=True)
-                    runs.append({"config": config, "error": str(error)[-4000:]})
-                    continue
-                runs.append(result)
-                summary = ", ".join(f"{p} {v['samples_per_s']:.1f}/s" for p, v in result["parts"].items())
-                print(f"  {summary}; peak RSS {result['peak_rss_mib']:.0f} MiB; {result['wall_s']:.0f} s", flush=True)
-                # What is measured so far, kept if the run is stopped.
-                harness.write_results(output, meta, [harness.merge_rounds(r) for r in rounds if r])
+        # What is measured so far is written after each run, kept if the run is stopped.
+        merged = harness.run_all(configs, batches, args.parts, args.warmup, args.rounds, Path(tmp),
+                                 save=lambda results: harness.write_results(output, meta, results))
         ceiling = None
         if not args.gpu and importlib.util.find_spec("tensorflow") is not None:
             print("running the matmul ceiling ...", flush=True)
             ceiling = harness.run_worker({"side": "ceiling", "label": "ceiling", "onednn": None}, batches, [], 0, Path(tmp))
-    merged = [harness.merge_rounds(runs) for runs in rounds]
     results = [r for r in merged if "error" not in r]
     failed = [r["config"]["label"] for r in merged if "error" in r]
 
