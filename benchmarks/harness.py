@@ -115,7 +115,8 @@ def parse_variant(spec: str, side: str) -> dict:
     `attention.build_model()` builds), per_direction | stacked | stacked_hoisted | cudnn
     (the `BidirectionalGRU` loop; default: its `"auto"`), graphed (PyTorch on a GPU: the stacked
     loop as CUDA graphs, `benchmarks.variants.cuda_graphed`), unrollN (JAX: the stacked loop's
-    `scan` unrolled N steps at a time).
+    `scan` unrolled N steps at a time), widthN (JAX: bucketed batches cut to multiples of N steps
+    instead of `attention.pipeline.default_width_step`).
     Reference: tf2 (TF 2 control flow and resource variables instead of TF1 behaviour).
     Torch (`benchmarks/torch_reference.py`): packed (a packed sequence into the GRU), intraN,
     interN (PyTorch's thread pools).
@@ -146,6 +147,8 @@ def parse_variant(spec: str, side: str) -> dict:
             config["graphed"] = True
         elif token.startswith("unroll") and token[6:].isdigit() and side == "port":
             config["unroll"] = int(token[6:])
+        elif token.startswith("width") and token[5:].isdigit() and int(token[5:]) > 0 and side == "port":
+            config["width_step"] = int(token[5:])
         elif token == "tf2" and side == "reference":
             config["tf1_behavior"] = False
         elif token == "packed" and side == "torch":
@@ -380,7 +383,8 @@ def worker_main(job_path: str) -> None:
             # The original's feed, computed outside the timing as tf.data would prefetch it.
             batches = [(bx, by, lengths(bx)) for bx, by in sets[set_name]]
         elif set_name == "bucketed" and job.get("backend") == "jax":
-            batches = [_widen(bx, by) for bx, by in sets[set_name]]  # as make_dataset cuts them on JAX
+            # As make_dataset cuts them on JAX, or to multiples of the variant's widthN.
+            batches = [widen(bx, by, job.get("width_step")) for bx, by in sets[set_name]]
         else:
             batches = sets[set_name]
         warmup = job["warmup"]
@@ -412,12 +416,13 @@ def warm_every_shape(batches: list, warmup: int) -> tuple[list, int]:
     return extra + batches, warmup + len(extra)
 
 
-def _widen(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """A bucketed batch padded to the width the JAX pipeline gives it on this device (`default_width_step`)."""
+def widen(x: np.ndarray, y: np.ndarray, step: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """A bucketed batch padded to a multiple of `step` steps (default: the width the JAX pipeline
+    gives it on this device, `default_width_step`), at most the full length."""
     from attention.defaults import SEQUENCE_LENGTH
     from attention.pipeline import default_width_step
 
-    step = default_width_step(np.zeros((1, SEQUENCE_LENGTH)))
+    step = step or default_width_step(np.zeros((1, SEQUENCE_LENGTH)))
     width = min(-(-x.shape[1] // step) * step, SEQUENCE_LENGTH)
     return np.pad(x, ((0, 0), (0, width - x.shape[1]))), y
 

@@ -59,7 +59,7 @@ parser.add_argument("--port", action="append", metavar="VARIANT",
                          "'+'-joined tokens of reset_after, xla, keras|projected|concat|fast|block|tf1cell (the GRU "
                          "class), per_direction|stacked|stacked_hoisted|cudnn (BidirectionalGRU's loop), graphed "
                          "(PyTorch on a GPU: the stacked loop as CUDA graphs), unrollN (JAX: the stacked loop's scan "
-                         "unrolled N steps), intraN, "
+                         "unrolled N steps), widthN (JAX: bucketed widths in multiples of N), intraN, "
                          "interN (0: TensorFlow's choice), onednn0 (default: default)")
 parser.add_argument("--reference", action="append", metavar="VARIANT",
                     help="reference configuration, repeatable: 'default' (TF1 behaviour) or tokens of tf2 (TF 2 "

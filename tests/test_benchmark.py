@@ -112,6 +112,16 @@ def test_gpu_loop_variants_parse():
     config = harness.parse_variant("reset_after+stacked_hoisted+graphed", "port")
     assert config["graphed"] and config["loop"] == "stacked_hoisted" and config["reset_after"]
     assert harness.parse_variant("unroll8", "port")["unroll"] == 8
+    assert harness.parse_variant("width64+unroll2", "port")["width_step"] == 64
+    with pytest.raises(ValueError, match="'width0'"):
+        harness.parse_variant("width0", "port")
+
+
+def test_widen_pads_to_multiples_of_the_step():
+    x = np.arange(1, 4 * 70 + 1).reshape(4, 70)
+    wide, _ = harness.widen(x, np.zeros(4), 64)
+    assert wide.shape == (4, 128) and (wide[:, :70] == x).all() and not wide[:, 70:].any()
+    assert harness.widen(np.ones((2, 240)), np.zeros(2), 64)[0].shape == (2, SEQUENCE_LENGTH)  # never past it
     assert "graphed" not in harness.parse_variant("default", "port")
 
 
