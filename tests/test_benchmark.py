@@ -85,7 +85,7 @@ def test_a_failing_configuration_leaves_the_others_their_run(tmp_path, monkeypat
         steps = {"samples_per_s": 10.0, "step_s": [0.1], "steps": 1}
         return {"config": config, "parts": {part: dict(steps) for part in parts}, "peak_rss_mib": 1.0, "wall_s": 1.0}
 
-    monkeypatch.setattr(script.harness, "run_worker", worker)
+    monkeypatch.setattr(script.harness.workers, "run_worker", worker)
     output = tmp_path / "results.json"
     with pytest.raises(SystemExit) as exit_:
         script.main(["--data", str(tmp_path / "missing"), "--steps", "1", "--warmup", "1", "--batch-size", "4",

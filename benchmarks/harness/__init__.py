@@ -1,0 +1,21 @@
+"""Reusable logic of `scripts/benchmark.py`: `batches` (what is timed), `configs` (the variants),
+`workers` (the timed runs) and `report` (tables and JSON).
+
+Each measured configuration runs in a worker process of its own
+(`python -m benchmarks.harness WORKER.json`): its peak RSS is its own, TensorFlow's
+thread pools can be set before TensorFlow starts, and the TF1 reference can switch the
+whole process to TF1 behaviour. All workers of one benchmark run read the same batches
+from one `.npz` file, so the port and the reference are timed on identical inputs.
+"""
+
+from benchmarks.harness.batches import (bucketed_batches, load_batches, load_padded, random_batches, save_batches,
+                                        warm_every_shape, widen)
+from benchmarks.harness.configs import MISSING_TF_KERAS, MISSING_TORCH, PART_NAMES, TORCH_CONSTANTS, parse_variant
+from benchmarks.harness.report import (environment, flops_per_sample, gpu_name, rate, table, variants_table,
+                                       write_results)
+from benchmarks.harness.workers import merge_rounds, run_all, run_worker, summarize
+
+__all__ = ["MISSING_TF_KERAS", "MISSING_TORCH", "PART_NAMES", "TORCH_CONSTANTS", "bucketed_batches", "environment",
+           "flops_per_sample", "gpu_name", "load_batches", "load_padded", "merge_rounds", "parse_variant",
+           "random_batches", "rate", "run_all", "run_worker", "save_batches", "summarize", "table", "variants_table",
+           "warm_every_shape", "widen", "write_results"]

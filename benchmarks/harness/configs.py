@@ -1,0 +1,70 @@
+"""What a benchmark configuration is: `parse_variant`'s tokens, for the port, the TF1 reference and the PyTorch rewrite."""
+
+from __future__ import annotations
+
+
+
+
+TORCH_CONSTANTS = ("NUM_WORDS", "EMBEDDING_DIM", "HIDDEN_SIZE", "ATTENTION_SIZE", "KEEP_PROB", "LEARNING_RATE")
+PART_NAMES = ("full/train", "full/predict", "bucketed/train", "bucketed/predict")
+MISSING_TORCH = "PyTorch rewrite skipped: torch is not installed (pip install torch, or pip install -e \".[bench]\")."
+MISSING_TF_KERAS = (
+    'reference skipped: tf_keras is not installed (pip install "tf_keras==2.21.*", '
+    'or pip install -e ".[bench]"); only the port is timed.'
+)
+
+def parse_variant(spec: str, side: str) -> dict:
+    """`default`, or `+`-joined tokens.
+
+    Port: reset_after, xla, keras | projected | concat | fast | block | tf1cell (the GRU
+    class: `keras.layers.GRU` or one of `benchmarks.variants`; default: whatever
+    `attention.build_model()` builds), per_direction | stacked | stacked_hoisted | cudnn
+    (the `BidirectionalGRU` loop; default: its `"auto"`), graphed (PyTorch on a GPU: the stacked
+    loop as CUDA graphs, `benchmarks.variants.cuda_graphed`), unrollN (JAX: the stacked loop's
+    `scan` unrolled N steps at a time), widthN (JAX: bucketed batches cut to multiples of N steps
+    instead of `attention.pipeline.default_width_step`).
+    Reference: tf2 (TF 2 control flow and resource variables instead of TF1 behaviour).
+    Torch (`benchmarks/torch_reference.py`): packed (a packed sequence into the GRU), intraN,
+    interN (PyTorch's thread pools).
+    All: intraN, interN (TensorFlow's thread pools; 0 = TensorFlow's own choice), onednn0
+    (TF_ENABLE_ONEDNN_OPTS=0). Without them the port sizes its pools as the training script
+    does (`attention.training.configure_threads()`), the reference as the original (TF's).
+    """
+    config = {"side": side, "label": f"{side}:{spec}", "reset_after": False, "jit": False, "gru": "package", "loop": "auto",
+              "intra": None, "inter": None, "tf1_behavior": True, "onednn": None, "backend": "tensorflow",
+              "gpu": False}
+    if side == "torch":
+        # Its worker must not import TensorFlow (through `attention`) beside PyTorch.
+        from attention import defaults
+
+        config["model"] = {name: getattr(defaults, name) for name in TORCH_CONSTANTS}
+    for token in filter(None, spec.split("+")):
+        if token == "default":
+            continue
+        elif token == "reset_after" and side == "port":
+            config["reset_after"] = True
+        elif token == "xla" and side == "port":
+            config["jit"] = True
+        elif token in ("keras", "projected", "concat", "fast", "block", "tf1cell") and side == "port":
+            config["gru"] = token
+        elif token in ("per_direction", "stacked", "stacked_hoisted", "cudnn") and side == "port":
+            config["loop"] = token
+        elif token == "graphed" and side == "port":
+            config["graphed"] = True
+        elif token.startswith("unroll") and token[6:].isdigit() and side == "port":
+            config["unroll"] = int(token[6:])
+        elif token.startswith("width") and token[5:].isdigit() and int(token[5:]) > 0 and side == "port":
+            config["width_step"] = int(token[5:])
+        elif token == "tf2" and side == "reference":
+            config["tf1_behavior"] = False
+        elif token == "packed" and side == "torch":
+            config["packed"] = True
+        elif side == "torch" and not token.startswith(("intra", "inter")):
+            raise ValueError(f"Unknown torch variant token {token!r} in {spec!r}: packed, intraN, interN.")
+        elif token.startswith(("intra", "inter")) and token[5:].isdigit():
+            config[token[:5]] = int(token[5:])
+        elif token in ("onednn0", "onednn1"):
+            config["onednn"] = token[-1]
+        else:
+            raise ValueError(f"Unknown {side} variant token {token!r} in {spec!r}.")
+    return config

@@ -1,0 +1,105 @@
+"""What a benchmark run reports: the tables, the JSON, the machine, and the matmul work a sample costs."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+from pathlib import Path
+
+
+
+from benchmarks.harness.configs import PART_NAMES
+
+def flops_per_sample(width: int | None = None, training: bool = True) -> float:
+    """Matmul FLOPs of one review at `width` steps through the default model (the GRU and the attention).
+
+    A GRU step is `[x, h] @ (D + H, 2H)` and `[x, r*h] @ (D + H, H)` for each direction; the
+    attention projects `2H` to `A` and scores with `u_omega`. Training adds the backward
+    pass, about twice the forward's matmuls.
+    """
+    from attention import defaults
+
+    width = width or defaults.SEQUENCE_LENGTH
+    units, depth, size = defaults.HIDDEN_SIZE, defaults.EMBEDDING_DIM, defaults.ATTENTION_SIZE
+    gru = 2 * 2 * (depth + units) * 3 * units * width
+    attention = 2 * width * (2 * units * size + size)
+    return (gru + attention) * (3 if training else 1)
+
+
+def write_results(path: Path, meta: dict, results: list[dict], headlines: dict | None = None) -> None:
+    """The run's JSON: its measurements, the headline tables, and each failed configuration with its error."""
+    headlines = headlines or {}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({
+        "meta": meta, "table": next(iter(headlines.values()), None), "tables": headlines,
+        "results": [r for r in results if "error" not in r],
+        "failed": [{"label": r["config"]["label"], "error": r["error"]} for r in results if "error" in r],
+    }, indent=1) + "\n")
+
+
+def gpu_name() -> str | None:
+    """The first GPU's name, from nvidia-smi."""
+    try:
+        out = subprocess.run(["nvidia-smi", "--query-gpu=name,driver_version", "--format=csv,noheader"],
+                             capture_output=True, text=True, timeout=30).stdout.strip()
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.splitlines()[0] if out else None
+
+
+def environment() -> dict:
+    import importlib.metadata as md
+
+    model = "unknown"
+    try:
+        for line in subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines():
+            if line.startswith("Model name:"):
+                model = line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    versions = {}
+    for package in ("tensorflow", "keras", "tf_keras", "jax", "torch", "numpy"):
+        try:
+            versions[package] = md.version(package)
+        except md.PackageNotFoundError:
+            versions[package] = None
+    return {"cpu": model, "cpus": os.cpu_count(), "python": platform.python_version(), **versions}
+
+
+def rate(result: dict | None, part: str) -> float | None:
+    return None if result is None or part not in result["parts"] else result["parts"][part]["samples_per_s"]
+
+
+def table(port: dict, reference: dict | None) -> str:
+    """The headline table: the port against the reference, side by side."""
+    ref_part = {"bucketed/train": "full/train", "bucketed/predict": "full/predict"}
+    rows = [("(a) train, identical full-length (250) batches", "full/train"),
+            ("(a) predict, identical full-length (250) batches", "full/predict"),
+            ("(b) train, default pipelines (port: bucketed; ref: random full-length)", "bucketed/train"),
+            ("(b) predict, default pipelines", "bucketed/predict")]
+    lines = ["| row | port samples/s | reference samples/s | port / reference |", "|---|---:|---:|---:|"]
+    fmt = lambda v: "-" if v is None else f"{v:.1f}"  # noqa: E731
+    for title, part in rows:
+        p, r = rate(port, part), rate(reference, ref_part.get(part, part))
+        ratio = f"**{p / r:.2f}x**" if p and r else "-"
+        lines.append(f"| {title} | {fmt(p)} | {fmt(r)} | {ratio} |")
+    rss_r = None if reference is None else reference["peak_rss_mib"]
+    ratio = f"{port['peak_rss_mib'] / rss_r:.2f}x" if rss_r else "-"
+    lines.append(f"| peak RSS (MiB) | {port['peak_rss_mib']:.0f} | {fmt(rss_r)} | {ratio} |")
+    return "\n".join(lines)
+
+
+def variants_table(results: list[dict]) -> str:
+    """Every measured configuration, with its ratio to the first one of its side."""
+    lines = ["| configuration | " + " | ".join(PART_NAMES) + " | peak RSS MiB | wall s |",
+             "|---|" + "---:|" * (len(PART_NAMES) + 2)]
+    for res in results:
+        cells = [res["config"]["label"]]
+        for part in PART_NAMES:
+            value = rate(res, part)
+            cells.append("-" if value is None else f"{value:.1f}")
+        cells += [f"{res['peak_rss_mib']:.0f}", f"{res['wall_s']:.0f}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)

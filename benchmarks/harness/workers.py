@@ -1,0 +1,269 @@
+"""The timed runs: each configuration in a worker process of its own (`python -m benchmarks.harness JOB.json`)."""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+
+from benchmarks.harness.batches import load_batches, warm_every_shape, widen
+
+REPO = Path(__file__).resolve().parents[2]
+
+def run_worker(config: dict, batches: Path, parts: list[str], warmup: int, workdir: Path) -> dict:
+    """Runs one configuration in a fresh process and returns its results."""
+    job = {**config, "batches": str(batches), "parts": parts, "warmup": warmup,
+           "output": str(workdir / "result.json")}
+    job_path = workdir / "job.json"
+    job_path.write_text(json.dumps(job))
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "KERAS_BACKEND": config.get("backend", "tensorflow"),
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+    if not config.get("gpu"):
+        env["CUDA_VISIBLE_DEVICES"] = ""
+    if config["onednn"] is not None:
+        env["TF_ENABLE_ONEDNN_OPTS"] = config["onednn"]
+    start = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.harness", str(job_path)], cwd=REPO, env=env,
+                          capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"worker {config['label']} failed:\n{proc.stderr[-4000:]}")
+    result = json.loads(Path(job["output"]).read_text())
+    result["wall_s"] = round(time.perf_counter() - start, 1)
+    return result
+
+
+def run_all(configs: list[dict], batches: Path, parts: list[str], warmup: int, rounds: int, workdir: Path,
+            save: Callable[[list[dict]], None]) -> list[dict]:
+    """Every configuration `rounds` times, interleaved, each run in a process of its own.
+
+    A configuration that fails is kept with its error and not run again, and the others still
+    run. `save` gets the results so far after each run. Returns each configuration's
+    `merge_rounds`, in order.
+    """
+    runs = [[] for _ in configs]
+    for round_ in range(rounds):
+        for config, done in zip(configs, runs):
+            if done and "error" in done[-1]:
+                continue
+            print(f"running {config['label']} (round {round_ + 1}/{rounds}) ...", flush=True)
+            try:
+                result = run_worker(config, batches, parts, warmup, workdir)
+            except RuntimeError as error:
+                print(f"  failed: {error}", file=sys.stderr, flush=True)
+                done.append({"config": config, "error": str(error)[-4000:]})
+                continue
+            done.append(result)
+            summary = ", ".join(f"{p} {v['samples_per_s']:.1f}/s" for p, v in result["parts"].items())
+            print(f"  {summary}; peak RSS {result['peak_rss_mib']:.0f} MiB; {result['wall_s']:.0f} s", flush=True)
+            save([merge_rounds(r) for r in runs if r])
+    return [merge_rounds(r) for r in runs]
+
+
+def merge_rounds(rounds: list[dict]) -> dict:
+    """One configuration measured in several rounds: the median samples/s of each part (its error if one failed)."""
+    if any("error" in r for r in rounds):
+        return next(r for r in rounds if "error" in r)
+    merged = json.loads(json.dumps(rounds[0]))
+    for part, summary in merged["parts"].items():
+        rates = [r["parts"][part]["samples_per_s"] for r in rounds]
+        summary["samples_per_s"] = round(float(np.median(rates)), 1)
+        summary["rounds_samples_per_s"] = rates
+        summary["step_s"] = [r["parts"][part]["step_s"] for r in rounds]
+    merged["peak_rss_mib"] = max(r["peak_rss_mib"] for r in rounds)
+    merged["wall_s"] = round(sum(r["wall_s"] for r in rounds), 1)
+    return merged
+
+
+def worker_main(job_path: str) -> None:
+    job = json.loads(Path(job_path).read_text())
+    if job["side"] == "ceiling":
+        Path(job["output"]).write_text(json.dumps({"config": job, "parts": {}, "gflops": _matmul_gflops(),
+                                                   "peak_rss_mib": 0.0}))
+        return
+    sets = load_batches(Path(job["batches"]))
+    steps = {"port": _port_steps, "reference": _reference_steps, "torch": _torch_steps}[job["side"]]
+    train, predict = steps(job)
+    through_fit = job["side"] == "port" and job.get("backend", "tensorflow") != "tensorflow"
+    parts = {}
+    for part in job["parts"]:
+        set_name, mode = part.split("/")
+        if job["side"] != "port":
+            if set_name == "bucketed":
+                continue  # the original pipeline has no bucketing: it is "full"
+            if job["side"] == "reference":
+                from benchmarks.tf1_reference import original_sequence_lengths as lengths
+            else:
+                from benchmarks.torch_reference import TorchReference
+
+                lengths = TorchReference.sequence_lengths
+            # The original's feed, computed outside the timing as tf.data would prefetch it.
+            batches = [(bx, by, lengths(bx)) for bx, by in sets[set_name]]
+        elif set_name == "bucketed" and job.get("backend") == "jax":
+            # As make_dataset cuts them on JAX, or to multiples of the variant's widthN.
+            batches = [widen(bx, by, job.get("width_step")) for bx, by in sets[set_name]]
+        else:
+            batches = sets[set_name]
+        warmup = job["warmup"]
+        if job["side"] == "port" and (job.get("backend") == "jax" or job.get("graphed")):
+            batches, warmup = warm_every_shape(batches, warmup)  # JAX compiles, CUDA graphs capture, each new shape
+        step = train if mode == "train" else predict
+        if through_fit:
+            times = _fit_times(job["_model"], batches, mode)
+        else:
+            times = []
+            for batch in batches:
+                start = time.perf_counter()
+                step(*batch)
+                times.append(time.perf_counter() - start)
+        parts[part] = summarize(times[warmup:], batches[warmup:])
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    Path(job["output"]).write_text(json.dumps({"config": {k: job[k] for k in job if k not in ("batches", "output") and not k.startswith("_")},
+                                               "parts": parts, "peak_rss_mib": round(rss, 1)}))
+
+
+def _port_steps(job: dict):
+    import keras
+
+    from attention import build_model
+
+    try:  # the training script's thread policy and seeding, where a checkout has them
+        from attention.backends import configure_threads, set_random_seed
+    except ImportError:  # older checkouts (TensorFlow only)
+        from attention.training import configure_threads
+
+        set_random_seed = keras.utils.set_random_seed
+    threads = configure_threads(job["intra"], job["inter"])
+    set_random_seed(0)
+    model = build_model(reset_after=job["reset_after"])
+    if job["gru"] != "package":
+        from benchmarks.variants import with_gru
+
+        model = with_gru(model, job["gru"])
+    if job["jit"] or keras.backend.backend() == "tensorflow":
+        model.jit_compile = job["jit"]  # TensorFlow: graphs without XLA unless asked; JAX always compiles
+    bidirectional = model.get_layer("bi_gru")
+    if job.get("graphed") or job.get("unroll"):
+        import attention.bidirectional as stacked
+
+        if job.get("graphed"):
+            from benchmarks.variants import cuda_graphed
+
+            stacked.stacked_gru = cuda_graphed(stacked.stacked_gru)
+        if job.get("unroll"):
+            stacked.scan = lambda body, carry, xs: keras.ops.scan(body, carry, xs, unroll=job["unroll"])
+    if job.get("loop", "auto") != "auto":
+        bidirectional.loop = job["loop"]
+    bi_gru = bidirectional.forward_layer
+    job["in_force"] = {"gru_class": type(getattr(bi_gru, "cell", None) if job["gru"] == "tf1cell" else bi_gru).__name__,
+                       "loop": bidirectional.loop_in_force() if hasattr(bidirectional, "loop_in_force") else "per_direction",
+                       "intra": threads[0], "inter": threads[1], "backend": keras.backend.backend(),
+                       "keras": keras.__version__}
+    job["_model"] = model  # for _fit_times; keys with "_" stay out of the results
+    return (lambda x, y: model.train_on_batch(x, y)), (lambda x, y: model.predict_on_batch(x))
+
+
+def _fit_times(model, batches: list, mode: str) -> list[float]:
+    """Seconds per batch through `model.fit` / `model.predict`, as the training script runs them.
+
+    On JAX, `train_on_batch` copies every variable in and out of its jitted step at each
+    call (seconds on a GPU); `fit` keeps them on the device from batch to batch. Each
+    batch's time runs from the end of the one before (its loss read back, as the training
+    script's callbacks read it) to its own end.
+    """
+    import keras
+
+    class Batches(keras.utils.PyDataset):
+        def __len__(self):
+            return len(batches)
+
+        def __getitem__(self, index):
+            x, y = batches[index][:2]
+            return (x, y) if mode == "train" else (x,)
+
+    times, last = [], [0.0]
+
+    class Timer(keras.callbacks.Callback):
+        def on_train_batch_begin(self, batch, logs=None):
+            if batch == 0:
+                last[0] = time.perf_counter()
+
+        on_predict_batch_begin = on_train_batch_begin
+
+        def on_train_batch_end(self, batch, logs=None):
+            float(logs["loss"])  # waits for the step
+            now = time.perf_counter()
+            times.append(now - last[0])
+            last[0] = now
+
+        def on_predict_batch_end(self, batch, logs=None):
+            keras.ops.convert_to_numpy(keras.tree.flatten(logs["outputs"])[0])
+            now = time.perf_counter()
+            times.append(now - last[0])
+            last[0] = now
+
+    if mode == "train":
+        model.fit(Batches(), epochs=1, shuffle=False, verbose=0, callbacks=[Timer()])
+    else:
+        model.predict(Batches(), verbose=0, callbacks=[Timer()])
+    return times
+
+
+def _reference_steps(job: dict):
+    from benchmarks import tf1_reference
+
+    if job["tf1_behavior"]:
+        tf1_reference.enable_tf1_behavior()
+    ref = tf1_reference.Reference(tf1_reference.NUM_WORDS, seed=0, intra_op_threads=job["intra"] or 0,
+                                  inter_op_threads=job["inter"] or 0)
+    job["in_force"] = {"intra": job["intra"] or 0, "inter": job["inter"] or 0, "tf1_behavior": job["tf1_behavior"]}
+    return ref.train_step, (lambda x, y, s: ref.predict(x, s))
+
+
+def _torch_steps(job: dict):
+    from benchmarks.torch_reference import TorchReference
+
+    import torch
+
+    device = "cuda" if job.get("gpu") and torch.cuda.is_available() else "cpu"
+    ref = TorchReference(job["model"], seed=0, packed=job.get("packed", False), intra_op_threads=job["intra"],
+                         inter_op_threads=job["inter"], device=device)
+    job["in_force"] = {"intra": torch.get_num_threads(), "inter": torch.get_num_interop_threads(),
+                       "torch": torch.__version__, "device": device}
+    return ref.train_step, (lambda x, y, lengths: ref.predict(x, lengths))
+
+
+def _matmul_gflops(size: int = 2048, repeats: int = 5) -> float:
+    """The machine's float32 matmul rate through TensorFlow, on all cores (median of `repeats`)."""
+    import tensorflow as tf
+
+    a = tf.random.uniform((size, size))
+    matmul = tf.function(lambda a: tf.reduce_sum(tf.matmul(a, a)))
+    matmul(a)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        matmul(a).numpy()
+        times.append(time.perf_counter() - start)
+    return 2 * size**3 / float(np.median(times)) / 1e9
+
+
+def summarize(times: list[float], batches: list) -> dict:
+    """Samples/s: batch / median step time for equal widths; total samples / total time otherwise."""
+    sizes = np.array([len(b[0]) for b in batches])
+    widths = np.array([b[0].shape[1] for b in batches])
+    times_a = np.array(times)
+    if len(set(widths)) == 1:
+        rate = sizes.mean() / np.median(times_a)
+    else:
+        rate = sizes.sum() / times_a.sum()
+    return {"samples_per_s": round(float(rate), 1), "median_step_s": round(float(np.median(times_a)), 4),
+            "mean_width": round(float(widths.mean()), 1), "steps": len(times),
+            "step_s": [round(t, 4) for t in times], "widths": widths.tolist()}
