@@ -19,10 +19,12 @@ class BidirectionalGRU(keras.layers.Bidirectional):
     Keras runs a bidirectional RNN as two loops, one per direction. Stacking the
     two directions' weights on a leading axis lets one loop step both: each step
     is one batched matmul instead of two chains of small ones, which halves the
-    steps a GPU (or PyTorch's per-op dispatch) waits on. The math, the masking
-    and the outputs are those of `Bidirectional`, and so are the weights and
-    their order: a `Bidirectional(ConcatGRU(...))`'s weights load into this
-    layer and back.
+    steps a GPU (or PyTorch's per-op dispatch) waits on. On PyTorch, with TF1's
+    math and the default activations, the stacked loops are one autograd
+    function whose gradient is written out by hand (`attention.torch_loop`).
+    The math, the masking and the outputs are those of `Bidirectional`, and so
+    are the weights and their order: a `Bidirectional(ConcatGRU(...))`'s
+    weights load into this layer and back.
 
     Args:
         layer: A `ConcatGRU` (or any RNN, which then runs Keras's way).
@@ -168,24 +170,53 @@ def stacked_gru(x: Any, mask: Any, forward: ConcatGRU, backward: ConcatGRU, hois
         time order.
     """
     xs = ops.transpose(x, (1, 0, 2))  # (time, batch, features)
+    masks = None
+    if mask is not None:
+        masks = ops.expand_dims(ops.transpose(ops.cast(mask, "bool"), (1, 0)), -1)
+        masks = _both(masks, masks)  # (time, direction, batch, 1)
+    if _recurrence_by_hand(forward.cell):
+        from attention import torch_loop
+
+        if hoisted:
+            inputs, recurrent, _ = _projected_inputs(xs, forward, backward)
+            return _in_time_order(torch_loop.recurrence(inputs, recurrent, masks))
+        # Each step's inputs projected in the loop, where they are (on a CPU, in cache).
+        cells = forward.cell, backward.cell
+        kernel, recurrent = _stacked(cells, "kernel"), _stacked(cells, "recurrent_kernel")
+        bias = ops.expand_dims(_stacked(cells, "bias"), 1) if forward.cell.use_bias else None
+        return _in_time_order(torch_loop.recurrence(_both(xs, xs), recurrent, masks, kernel, bias))
     if hoisted or forward.cell.reset_after:
-        inputs, step = _projected_loop(xs, forward, backward)
+        inputs, recurrent, recurrent_bias = _projected_inputs(xs, forward, backward)
+        step = _projected_step(forward.cell, recurrent, recurrent_bias)
     else:
         inputs, step = _concat_loop(xs, forward, backward)
     h0 = ops.zeros((2, ops.shape(x)[0], forward.cell.units), dtype=inputs.dtype)
-    if mask is None:
+    if masks is None:
         _, outputs = scan(lambda h, inputs_t: (step(h, inputs_t),) * 2, h0, inputs)
     else:
-        masks = ops.expand_dims(ops.transpose(ops.cast(mask, "bool"), (1, 0)), -1)
 
         def body(h: Any, step_inputs: tuple) -> tuple:
             inputs_t, mask_t = step_inputs
             h = ops.where(mask_t, step(h, inputs_t), h)
             return h, ops.where(mask_t, h, ops.zeros_like(h))
 
-        _, outputs = scan(body, h0, (inputs, _both(masks, masks)))
-    # outputs: (time, direction, batch, units); the backward direction's steps ran in reverse.
+        _, outputs = scan(body, h0, (inputs, masks))
+    return _in_time_order(outputs)
+
+
+def _in_time_order(outputs: Any) -> tuple:
+    """`(time, direction, batch, units)` as the two directions' `(batch, time, units)`, the backward one re-reversed."""
     return ops.transpose(outputs[:, 0], (1, 0, 2)), ops.transpose(ops.flip(outputs[:, 1], 0), (1, 0, 2))
+
+
+def _recurrence_by_hand(cell: Any) -> bool:
+    """Whether the stacked loops run as `torch_loop.recurrence`: on PyTorch, TF1's math with tanh and sigmoid."""
+    return (
+        keras.backend.backend() == "torch"
+        and not cell.reset_after
+        and cell.activation is keras.activations.tanh
+        and cell.recurrent_activation is keras.activations.sigmoid
+    )
 
 
 def _both(sequence: Any, reversed_sequence: Any) -> Any:
@@ -204,26 +235,38 @@ def _concat_loop(xs: Any, forward: ConcatGRU, backward: ConcatGRU) -> tuple:
     return _both(xs, xs), lambda h, x_t: gru(x_t, h)
 
 
-def _projected_loop(xs: Any, forward: ConcatGRU, backward: ConcatGRU) -> tuple:
-    """The loop's inputs and step with `x`'s matmuls done before the loop (Keras's weight layout, `[z, r, h]`)."""
+def _projected_inputs(xs: Any, forward: ConcatGRU, backward: ConcatGRU) -> tuple:
+    """`x`'s matmuls for every step, done before the loop (Keras's weight layout, `[z, r, h]`).
+
+    Returns `(inputs, recurrent, recurrent_bias)`: the projected inputs with the
+    input bias `(time, direction, batch, 3 units)`, the recurrent kernels
+    `(direction, units, 3 units)`, and with `reset_after` the recurrent bias
+    `(direction, 1, 3 units)` (else `None`).
+    """
     cells = forward.cell, backward.cell
-    cell, units = cells[0], cells[0].units
-
-    def stacked(name: str) -> Any:
-        # (direction, ...); `ops.stack` of variables fails on TensorFlow.
-        return ops.concatenate([ops.expand_dims(getattr(c, name), 0) for c in cells], axis=0)
-
+    cell = cells[0]
     # One (time * batch, features) x (features, 6 units) matmul, then each direction its half.
     projected = ops.matmul(xs, ops.concatenate([c.kernel for c in cells], axis=-1))
     inputs = _both(*ops.split(projected, 2, axis=-1))  # (time, direction, batch, 3 units)
-    recurrent = stacked("recurrent_kernel")  # (direction, units, 3 units)
+    recurrent = _stacked(cells, "recurrent_kernel")  # (direction, units, 3 units)
     recurrent_bias = None
     if cell.use_bias:
-        bias = stacked("bias")  # (direction, 3 units), or (direction, 2, 3 units) with reset_after
+        bias = _stacked(cells, "bias")  # (direction, 3 units), or (direction, 2, 3 units) with reset_after
         if cell.reset_after:
             bias, recurrent_bias = bias[:, 0], ops.expand_dims(bias[:, 1], 1)
         inputs = inputs + ops.expand_dims(bias, 1)
+    return inputs, recurrent, recurrent_bias
 
+
+def _stacked(cells: tuple, name: str) -> Any:
+    """The two cells' weight `name` stacked on a leading direction axis."""
+    # `ops.stack` of variables fails on TensorFlow.
+    return ops.concatenate([ops.expand_dims(getattr(c, name), 0) for c in cells], axis=0)
+
+
+def _projected_step(cell: Any, recurrent: Any, recurrent_bias: Any) -> Any:
+    """The hoisted loop's step `h = step(h, inputs_t)`, for `_projected_inputs`'s inputs."""
+    units = cell.units
     if cell.reset_after:
         def step(h: Any, x_t: Any) -> Any:
             h_part = ops.matmul(h, recurrent)
@@ -243,7 +286,7 @@ def _projected_loop(xs: Any, forward: ConcatGRU, backward: ConcatGRU) -> tuple:
             c = cell.activation(x_h + ops.matmul(r * h, recurrent_h))
             return c + z * (h - c)
 
-    return inputs, step
+    return step
 
 
 def _on_gpu(sequences: Any) -> bool:

@@ -38,7 +38,8 @@ want() { [[ " $parts " == *" $1 "* ]]; }
 # Throughput: the BidirectionalGRU loops worth measuring on each backend, the original math and
 # --reset-after, against the PyTorch rewrite (cuDNN, padded batches) in the same run. default is
 # what "auto" picks: the stacked loop with the input projection hoisted (and on PyTorch, cuDNN for
-# reset_after); graphed replays it as CUDA graphs (PyTorch), unrollN unrolls its scan (JAX), width64
+# reset_after); autograd differentiates it step by step instead of by its hand-written gradient
+# (PyTorch), graphed replays it as CUDA graphs (PyTorch), unrollN unrolls its scan (JAX), width64
 # times bucketed batches cut to multiples of 64 steps (JAX keeps the full width on a GPU).
 throughput() {  # throughput BACKEND SECONDS PORTS...
   local backend=$1 seconds=$2
@@ -47,7 +48,7 @@ throughput() {  # throughput BACKEND SECONDS PORTS...
     --gpu --backend "$backend" "${@/#/--port=}" --torch --steps "$STEPS" --warmup "$WARMUP" \
     --output "$OUT/throughput_$backend.json"
 }
-want throughput_torch && throughput torch 190 default graphed reset_after reset_after+stacked_hoisted+graphed
+want throughput_torch && throughput torch 190 default autograd graphed reset_after reset_after+stacked_hoisted+graphed
 want throughput_jax && throughput jax 170 default unroll4 unroll16 width64 reset_after
 
 # The full 3-epoch run of the training script, seed 0.

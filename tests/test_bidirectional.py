@@ -190,21 +190,70 @@ def test_mixed_precision(loop):
 def test_torch_loop_takes_steps_as_views_not_slices():
     # Keras's scan takes xs[i] at each step on PyTorch; the gradient of each slice is a zero-filled
     # copy of the whole sequence (SelectBackward), which made training 2 to 4 times slower.
-    x, mask = inputs()
-    for layer in (layers()["stacked"], ConcatGRU(6, return_sequences=True, reset_after=False)):
-        import torch
+    import torch
 
-        outputs = layer(torch.tensor(x, requires_grad=True), mask=torch.tensor(mask))
-        seen, stack = set(), [t.grad_fn for t in (outputs if isinstance(outputs, (list, tuple)) else [outputs])]
-        while stack:
-            node = stack.pop()
-            if node is None or node in seen:
-                continue
-            seen.add(node)
-            stack.extend(next_node for next_node, _ in node.next_functions)
-        names = [type(node).__name__ for node in seen]
+    x, mask = inputs()
+    for layer in (layers(activation="relu")["stacked"], ConcatGRU(6, return_sequences=True, reset_after=False)):
+        names = autograd_nodes(layer(torch.tensor(x, requires_grad=True), mask=torch.tensor(mask)))
         assert "UnbindBackward0" in names
         assert sum(name.startswith("SelectBackward") for name in names) < x.shape[1]  # not one per step
+
+
+def autograd_nodes(outputs: object) -> list[str]:
+    """The names of the PyTorch autograd nodes that `outputs` were computed through."""
+    seen, stack = set(), [t.grad_fn for t in (outputs if isinstance(outputs, (list, tuple)) else [outputs])]
+    while stack:
+        node = stack.pop()
+        if node is None or node in seen:
+            continue
+        seen.add(node)
+        stack.extend(next_node for next_node, _ in node.next_functions)
+    return [type(node).__name__ for node in seen]
+
+
+@pytest.mark.skipif(keras.backend.backend() != "torch", reason="the loop written for PyTorch's autograd")
+@pytest.mark.parametrize("masked", [True, False])
+@pytest.mark.parametrize("projection", ["before the loop", "in the loop", "in the loop, no bias"])
+def test_torch_loop_gradient_is_exact(masked, projection):
+    # Finite differences in float64 against the hand-written backward, with a mask that skips
+    # steps in the middle and at both ends (the layer's own masks only pad), and a random
+    # gradient at every output, masked steps included.
+    import torch
+
+    from attention import torch_loop
+
+    generator = torch.Generator().manual_seed(0)
+
+    def tensor(*shape: int) -> torch.Tensor:
+        return torch.randn(*shape, dtype=torch.float64, generator=generator).requires_grad_()
+
+    masks = torch.rand(5, 2, 3, 1, generator=generator) > 0.4 if masked else None
+    assert masks is None or (masks.any() and not masks.all())
+    if projection == "before the loop":  # inputs (time, direction, batch, 3 units), recurrent kernels
+        weights = (tensor(5, 2, 3, 6), tensor(2, 2, 6))
+    else:  # inputs (time, direction, batch, features), recurrent kernels, kernels, biases
+        weights = (tensor(5, 2, 3, 4), tensor(2, 2, 6), tensor(2, 4, 6))
+        if projection == "in the loop":
+            weights += (tensor(2, 1, 6),)
+    loop = lambda inputs, recurrent, *projection: torch_loop.recurrence(inputs, recurrent, masks, *projection)  # noqa: E731
+    assert torch.autograd.gradcheck(loop, weights)
+
+
+@pytest.mark.skipif(keras.backend.backend() != "torch", reason="PyTorch's autograd")
+@pytest.mark.parametrize("loop", STACKED)
+def test_torch_stacked_loops_are_one_autograd_node(loop):
+    # Autograd would record every op of every step and replay them one by one; the whole
+    # loop is one node, whatever the number of steps.
+    import torch
+
+    x, mask = inputs()
+    layer = layers("concat")[loop]
+    counts = []
+    for steps in (4, 7):
+        names = autograd_nodes(layer(torch.tensor(x[:, :steps], requires_grad=True), mask=torch.tensor(mask[:, :steps])))
+        assert names.count("_GRUBackward") == 1
+        counts.append(len(names))
+    assert counts[0] == counts[1]
 
 
 @pytest.mark.skipif(keras.backend.backend() != "torch", reason="a tensor made from Python data is PyTorch's")

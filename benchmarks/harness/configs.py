@@ -19,7 +19,9 @@ def parse_variant(spec: str, side: str) -> dict:
     Port: reset_after, xla, keras | projected | concat | fast | block | tf1cell (the GRU
     class: `keras.layers.GRU` or one of `benchmarks.variants`; default: whatever
     `attention.build_model()` builds), per_direction | stacked | stacked_hoisted | cudnn
-    (the `BidirectionalGRU` loop; default: its `"auto"`), graphed (PyTorch on a GPU: the stacked
+    (the `BidirectionalGRU` loop; default: its `"auto"`), autograd (PyTorch: the stacked loops
+    differentiated by autograd step by step instead of `attention.torch_loop`'s hand-written
+    gradient), graphed (PyTorch on a GPU: the stacked
     loop as CUDA graphs, `benchmarks.variants.cuda_graphed`), unrollN (JAX: the stacked loop's
     `scan` unrolled N steps at a time), widthN (JAX: bucketed batches cut to multiples of N steps
     instead of `attention.pipeline.default_width_step`).
@@ -49,8 +51,8 @@ def parse_variant(spec: str, side: str) -> dict:
             config["gru"] = token
         elif token in ("per_direction", "stacked", "stacked_hoisted", "cudnn") and side == "port":
             config["loop"] = token
-        elif token == "graphed" and side == "port":
-            config["graphed"] = True
+        elif token in ("graphed", "autograd") and side == "port":
+            config[token] = True
         elif token.startswith("unroll") and token[6:].isdigit() and side == "port":
             config["unroll"] = int(token[6:])
         elif token.startswith("width") and token[5:].isdigit() and int(token[5:]) > 0 and side == "port":

@@ -150,9 +150,11 @@ def _port_steps(job: dict):
     if job["jit"] or keras.backend.backend() == "tensorflow":
         model.jit_compile = job["jit"]  # TensorFlow: graphs without XLA unless asked; JAX always compiles
     bidirectional = model.get_layer("bi_gru")
-    if job.get("graphed") or job.get("unroll"):
+    if job.get("graphed") or job.get("unroll") or job.get("autograd"):
         import attention.bidirectional as stacked
 
+        if job.get("autograd"):
+            stacked._recurrence_by_hand = lambda cell: False
         if job.get("graphed"):
             from benchmarks.variants import cuda_graphed
 
