@@ -20,7 +20,7 @@ class BidirectionalGRU(keras.layers.Bidirectional):
     two directions' weights on a leading axis lets one loop step both: each step
     is one batched matmul instead of two chains of small ones, which halves the
     steps a GPU (or PyTorch's per-op dispatch) waits on. On PyTorch, with TF1's
-    math and the default activations, the stacked loops are one autograd
+    math and the default activations, `"stacked_hoisted"` is one autograd
     function whose gradient is written out by hand (`attention.torch_loop`).
     The math, the masking and the outputs are those of `Bidirectional`, and so
     are the weights and their order: a `Bidirectional(ConcatGRU(...))`'s
@@ -174,19 +174,12 @@ def stacked_gru(x: Any, mask: Any, forward: ConcatGRU, backward: ConcatGRU, hois
     if mask is not None:
         masks = ops.expand_dims(ops.transpose(ops.cast(mask, "bool"), (1, 0)), -1)
         masks = _both(masks, masks)  # (time, direction, batch, 1)
-    if _recurrence_by_hand(forward.cell):
-        from attention import torch_loop
-
-        if hoisted:
-            inputs, recurrent, _ = _projected_inputs(xs, forward, backward)
-            return _in_time_order(torch_loop.recurrence(inputs, recurrent, masks))
-        # Each step's inputs projected in the loop, where they are (on a CPU, in cache).
-        cells = forward.cell, backward.cell
-        kernel, recurrent = _stacked(cells, "kernel"), _stacked(cells, "recurrent_kernel")
-        bias = ops.expand_dims(_stacked(cells, "bias"), 1) if forward.cell.use_bias else None
-        return _in_time_order(torch_loop.recurrence(_both(xs, xs), recurrent, masks, kernel, bias))
     if hoisted or forward.cell.reset_after:
         inputs, recurrent, recurrent_bias = _projected_inputs(xs, forward, backward)
+        if _recurrence_by_hand(forward.cell):
+            from attention import torch_loop
+
+            return _in_time_order(torch_loop.recurrence(inputs, recurrent, masks))
         step = _projected_step(forward.cell, recurrent, recurrent_bias)
     else:
         inputs, step = _concat_loop(xs, forward, backward)
@@ -210,7 +203,7 @@ def _in_time_order(outputs: Any) -> tuple:
 
 
 def _recurrence_by_hand(cell: Any) -> bool:
-    """Whether the stacked loops run as `torch_loop.recurrence`: on PyTorch, TF1's math with tanh and sigmoid."""
+    """Whether the hoisted loop runs as `torch_loop.recurrence`: on PyTorch, TF1's math with tanh and sigmoid."""
     return (
         keras.backend.backend() == "torch"
         and not cell.reset_after

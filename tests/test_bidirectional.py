@@ -193,7 +193,7 @@ def test_torch_loop_takes_steps_as_views_not_slices():
     import torch
 
     x, mask = inputs()
-    for layer in (layers(activation="relu")["stacked"], ConcatGRU(6, return_sequences=True, reset_after=False)):
+    for layer in (layers()["stacked"], ConcatGRU(6, return_sequences=True, reset_after=False)):
         names = autograd_nodes(layer(torch.tensor(x, requires_grad=True), mask=torch.tensor(mask)))
         assert "UnbindBackward0" in names
         assert sum(name.startswith("SelectBackward") for name in names) < x.shape[1]  # not one per step
@@ -213,8 +213,7 @@ def autograd_nodes(outputs: object) -> list[str]:
 
 @pytest.mark.skipif(keras.backend.backend() != "torch", reason="the loop written for PyTorch's autograd")
 @pytest.mark.parametrize("masked", [True, False])
-@pytest.mark.parametrize("projection", ["before the loop", "in the loop", "in the loop, no bias"])
-def test_torch_loop_gradient_is_exact(masked, projection):
+def test_torch_loop_gradient_is_exact(masked):
     # Finite differences in float64 against the hand-written backward, with a mask that skips
     # steps in the middle and at both ends (the layer's own masks only pad), and a random
     # gradient at every output, masked steps included.
@@ -223,31 +222,21 @@ def test_torch_loop_gradient_is_exact(masked, projection):
     from attention import torch_loop
 
     generator = torch.Generator().manual_seed(0)
-
-    def tensor(*shape: int) -> torch.Tensor:
-        return torch.randn(*shape, dtype=torch.float64, generator=generator).requires_grad_()
-
+    inputs = torch.randn(5, 2, 3, 6, dtype=torch.float64, generator=generator, requires_grad=True)
+    recurrent = torch.randn(2, 2, 6, dtype=torch.float64, generator=generator, requires_grad=True)
     masks = torch.rand(5, 2, 3, 1, generator=generator) > 0.4 if masked else None
     assert masks is None or (masks.any() and not masks.all())
-    if projection == "before the loop":  # inputs (time, direction, batch, 3 units), recurrent kernels
-        weights = (tensor(5, 2, 3, 6), tensor(2, 2, 6))
-    else:  # inputs (time, direction, batch, features), recurrent kernels, kernels, biases
-        weights = (tensor(5, 2, 3, 4), tensor(2, 2, 6), tensor(2, 4, 6))
-        if projection == "in the loop":
-            weights += (tensor(2, 1, 6),)
-    loop = lambda inputs, recurrent, *projection: torch_loop.recurrence(inputs, recurrent, masks, *projection)  # noqa: E731
-    assert torch.autograd.gradcheck(loop, weights)
+    assert torch.autograd.gradcheck(lambda i, r: torch_loop.recurrence(i, r, masks), (inputs, recurrent))
 
 
 @pytest.mark.skipif(keras.backend.backend() != "torch", reason="PyTorch's autograd")
-@pytest.mark.parametrize("loop", STACKED)
-def test_torch_stacked_loops_are_one_autograd_node(loop):
+def test_torch_hoisted_loop_is_one_autograd_node():
     # Autograd would record every op of every step and replay them one by one; the whole
-    # loop is one node, whatever the number of steps.
+    # recurrence is one node, whatever the number of steps.
     import torch
 
     x, mask = inputs()
-    layer = layers("concat")[loop]
+    layer = layers("concat")["stacked_hoisted"]
     counts = []
     for steps in (4, 7):
         names = autograd_nodes(layer(torch.tensor(x[:, :steps], requires_grad=True), mask=torch.tensor(mask[:, :steps])))
