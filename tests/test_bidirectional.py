@@ -239,7 +239,8 @@ def test_torch_hoisted_loop_is_one_autograd_node():
     layer = layers("concat")["stacked_hoisted"]
     counts = []
     for steps in (4, 7):
-        names = autograd_nodes(layer(torch.tensor(x[:, :steps], requires_grad=True), mask=torch.tensor(mask[:, :steps])))
+        x_t, mask_t = torch.tensor(x[:, :steps], requires_grad=True), torch.tensor(mask[:, :steps])
+        names = autograd_nodes(layer(x_t, mask=mask_t))
         assert names.count("_GRUBackward") == 1
         counts.append(len(names))
     assert counts[0] == counts[1]
