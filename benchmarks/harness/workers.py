@@ -164,8 +164,12 @@ def _port_steps(job: dict):
     if job.get("loop", "auto") != "auto":
         bidirectional.loop = job["loop"]
     bi_gru = bidirectional.forward_layer
+    loop = bidirectional.loop_in_force() if hasattr(bidirectional, "loop_in_force") else "per_direction"
+    import attention.bidirectional
+
+    by_hand = loop == "stacked_hoisted" and attention.bidirectional._recurrence_by_hand(bi_gru.cell)
     job["in_force"] = {"gru_class": type(getattr(bi_gru, "cell", None) if job["gru"] == "tf1cell" else bi_gru).__name__,
-                       "loop": bidirectional.loop_in_force() if hasattr(bidirectional, "loop_in_force") else "per_direction",
+                       "loop": loop, "torch_loop": by_hand,  # attention.torch_loop's hand-written gradient
                        "intra": threads[0], "inter": threads[1], "backend": keras.backend.backend(),
                        "keras": keras.__version__}
     job["_model"] = model  # for _fit_times; keys with "_" stay out of the results
