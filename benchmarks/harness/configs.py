@@ -19,10 +19,10 @@ def parse_variant(spec: str, side: str) -> dict:
     Port: reset_after, xla, keras | projected | concat | fast | block | tf1cell (the GRU
     class: `keras.layers.GRU` or one of `benchmarks.variants`; default: whatever
     `attention.build_model()` builds), per_direction | stacked | stacked_hoisted | cudnn
-    (the `BidirectionalGRU` loop; default: its `"auto"`), autograd (PyTorch: the stacked loops
+    (the `BidirectionalGRU` loop; default: its `"auto"`), autograd (PyTorch: the hoisted loop
     differentiated by autograd step by step instead of `attention.torch_loop`'s hand-written
-    gradient), graphed (PyTorch on a GPU: the stacked
-    loop as CUDA graphs, `benchmarks.variants.cuda_graphed`), unrollN (JAX: the stacked loop's
+    gradient), graphed (PyTorch on a GPU: the stacked loop as CUDA graphs,
+    `benchmarks.variants.cuda_graphed`), unrollN (JAX: the stacked loop's
     `scan` unrolled N steps at a time), widthN (JAX: bucketed batches cut to multiples of N steps
     instead of `attention.pipeline.default_width_step`).
     Reference: tf2 (TF 2 control flow and resource variables instead of TF1 behaviour).

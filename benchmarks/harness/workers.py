@@ -150,24 +150,21 @@ def _port_steps(job: dict):
     if job["jit"] or keras.backend.backend() == "tensorflow":
         model.jit_compile = job["jit"]  # TensorFlow: graphs without XLA unless asked; JAX always compiles
     bidirectional = model.get_layer("bi_gru")
-    if job.get("graphed") or job.get("unroll") or job.get("autograd"):
-        import attention.bidirectional as stacked
+    import attention.bidirectional as stacked
 
-        if job.get("autograd"):
-            stacked._recurrence_by_hand = lambda cell: False
-        if job.get("graphed"):
-            from benchmarks.variants import cuda_graphed
+    if job.get("autograd"):
+        stacked._recurrence_by_hand = lambda cell: False
+    if job.get("graphed"):
+        from benchmarks.variants import cuda_graphed
 
-            stacked.stacked_gru = cuda_graphed(stacked.stacked_gru)
-        if job.get("unroll"):
-            stacked.scan = lambda body, carry, xs: keras.ops.scan(body, carry, xs, unroll=job["unroll"])
+        stacked.stacked_gru = cuda_graphed(stacked.stacked_gru)
+    if job.get("unroll"):
+        stacked.scan = lambda body, carry, xs: keras.ops.scan(body, carry, xs, unroll=job["unroll"])
     if job.get("loop", "auto") != "auto":
         bidirectional.loop = job["loop"]
     bi_gru = bidirectional.forward_layer
     loop = bidirectional.loop_in_force() if hasattr(bidirectional, "loop_in_force") else "per_direction"
-    import attention.bidirectional
-
-    by_hand = loop == "stacked_hoisted" and attention.bidirectional._recurrence_by_hand(bi_gru.cell)
+    by_hand = loop == "stacked_hoisted" and stacked._recurrence_by_hand(bi_gru.cell)
     job["in_force"] = {"gru_class": type(getattr(bi_gru, "cell", None) if job["gru"] == "tf1cell" else bi_gru).__name__,
                        "loop": loop, "torch_loop": by_hand,  # attention.torch_loop's hand-written gradient
                        "intra": threads[0], "inter": threads[1], "backend": keras.backend.backend(),
