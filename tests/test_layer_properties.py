@@ -25,7 +25,9 @@ DEPTHS = (2, 5)
 SIZES = (1, 4)
 POLICIES = ("float32", "float16", "bfloat16", "mixed_float16", "mixed_bfloat16")
 GARBAGE = (np.nan, np.inf, -np.inf, 3e38, -3e38, 1e5)
-SETTINGS = settings(deadline=None, max_examples=150, database=None)
+# JAX compiles every eager op anew for each shape, which makes an example there ten times
+# as slow: fewer examples keep the suite within its time; the math is the same keras.ops.
+SETTINGS = settings(deadline=None, max_examples=50 if keras.backend.backend() == "jax" else 150, database=None)
 
 
 def tolerance(policy: str) -> float:
