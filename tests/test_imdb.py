@@ -13,6 +13,7 @@ from collections import Counter
 from itertools import chain
 from pathlib import Path
 
+import keras
 import numpy as np
 import pytest
 
@@ -100,6 +101,11 @@ def write_keras_npz(path: Path, reviews: dict = REVIEWS) -> Path:
         arrays[f"x_{split}"], arrays[f"y_{split}"] = x, np.array(labels, dtype=np.int64)
     np.savez(path, **arrays)
     return path
+
+
+def patch_keras_download(monkeypatch, get_file) -> None:
+    """Makes keras.datasets.imdb call `get_file` where it would download (the name it looks up)."""
+    monkeypatch.setitem(keras.datasets.imdb.load_data.__globals__, "get_file", get_file)
 
 
 def as_lists(x: np.ndarray) -> list[list[int]]:
@@ -274,12 +280,10 @@ def test_maxlen_drops_long_reviews(folder, cache):
     ],
 )
 def test_npz_matches_keras_loader(tmp_path, monkeypatch, kwargs):
-    import keras.src.datasets.imdb as keras_imdb
-
     npz = write_keras_npz(tmp_path / "imdb.npz")
-    monkeypatch.setattr(keras_imdb, "get_file", lambda *args, **kw: str(npz))
+    patch_keras_download(monkeypatch, lambda *args, **kw: str(npz))
     params = {"num_words": 10000, "index_from": 3, **kwargs}
-    expected = keras_imdb.load_data(**params)
+    expected = keras.datasets.imdb.load_data(**params)
     assert_same_data(expected, load_data(npz, **params))
     # path=None goes through Keras when ./imdb/imdb.npz does not exist.
     monkeypatch.chdir(tmp_path)
@@ -287,10 +291,8 @@ def test_npz_matches_keras_loader(tmp_path, monkeypatch, kwargs):
 
 
 def test_keras_loader_maxlen_error_is_a_dataset_error(tmp_path, monkeypatch):
-    import keras.src.datasets.imdb as keras_imdb
-
     npz = write_keras_npz(tmp_path / "imdb.npz")
-    monkeypatch.setattr(keras_imdb, "get_file", lambda *args, **kw: str(npz))
+    patch_keras_download(monkeypatch, lambda *args, **kw: str(npz))
     monkeypatch.chdir(tmp_path)
     with pytest.raises(DatasetError, match="Increase maxlen") as err:
         load_data(maxlen=2)
@@ -298,12 +300,10 @@ def test_keras_loader_maxlen_error_is_a_dataset_error(tmp_path, monkeypatch):
 
 
 def test_default_path_prefers_local_npz(tmp_path, monkeypatch):
-    import keras.src.datasets.imdb as keras_imdb
-
     def offline(*args, **kwargs):
         raise AssertionError("must not download")
 
-    monkeypatch.setattr(keras_imdb, "get_file", offline)
+    patch_keras_download(monkeypatch, offline)
     (tmp_path / "imdb").mkdir()
     npz = write_keras_npz(tmp_path / "imdb" / "imdb.npz")
     (tmp_path / "imdb" / imdb.WORD_INDEX_JSON).write_text(json.dumps(reference_word_index()))
@@ -341,8 +341,6 @@ def test_word_index_of_each_raw_source(folder, archive, cache):
 
 
 def test_keras_word_index_is_passed_through(tmp_path, monkeypatch):
-    import keras
-
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(keras.datasets.imdb, "get_word_index", lambda *a, **k: {"the": 1})
     assert get_word_index() == {"the": 1}
@@ -350,14 +348,12 @@ def test_keras_word_index_is_passed_through(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("function", [load_data, get_word_index])
 def test_no_network_names_the_data_option(tmp_path, monkeypatch, function):
-    import keras.src.datasets.imdb as keras_imdb
-
     def offline(fname=None, origin=None, **kwargs):
         raise Exception(
             f"URL fetch failure on {origin}: None -- [Errno -3] Temporary failure in name resolution"
         )
 
-    monkeypatch.setattr(keras_imdb, "get_file", offline)
+    patch_keras_download(monkeypatch, offline)
     monkeypatch.chdir(tmp_path)  # no ./imdb/imdb.npz here
     with pytest.raises(DatasetError) as err:
         function()
