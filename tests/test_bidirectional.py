@@ -147,6 +147,21 @@ def test_config_round_trip_and_weights_of_bidirectional(tmp_path):
     assert names(plain) == names(made["stacked"])
 
 
+@pytest.mark.parametrize("loop", STACKED)
+@pytest.mark.parametrize("reset_after", [False, True])
+def test_predict_matches_the_loop_per_direction(loop, reset_after):
+    # predict runs without gradients, where the hoisted loop on PyTorch keeps nothing for a
+    # backward pass and zeroes the masked steps' outputs itself.
+    x, mask = inputs()
+    made = layers("concat", reset_after=reset_after)
+    got = {}
+    for name in ("per_direction", loop):
+        x_in, mask_in = keras.Input(x.shape[1:]), keras.Input(mask.shape[1:], dtype="bool")
+        got[name] = keras.Model([x_in, mask_in], made[name](x_in, mask=mask_in)).predict([x, mask], verbose=0)
+    assert not np.any(got[loop][1, 3:]) and not np.any(got[loop][2])
+    np.testing.assert_allclose(got[loop], got["per_direction"], atol=2e-6)
+
+
 @pytest.mark.parametrize("loop, reset_after", [("stacked", False), ("stacked_hoisted", False), ("stacked", True)])
 def test_model_trains_and_reloads_with_each_loop(loop, reset_after, tmp_path):
     # One SGD step at learning rate 1 moves each weight by its gradient: equal steps, equal gradients.
