@@ -19,7 +19,8 @@ ROOT = Path(__file__).resolve().parents[1]
 BACKENDS = ("jax", "torch")
 # Everything that does not test TensorFlow itself (the TF1 parity and benchmark tests do).
 PORTABLE = ["test_layer.py", "test_layer_properties.py", "test_gru.py", "test_preprocessing.py", "test_pipeline.py",
-            "test_imdb.py", "test_runs.py", "test_train.py", "test_visualize.py", "test_labelled.py",
+            "test_imdb.py", "test_imdb_cache.py", "test_imdb_errors.py", "test_runs.py", "test_train.py",
+            "test_visualize.py", "test_labelled.py", "test_labelled_forms.py", "test_labelled_errors.py",
             "test_train_text.py", "test_ragged.py", "test_bidirectional.py", "test_graphed_loop.py"]
 HIDDEN = ("tensorflow", "tf_keras")  # what a JAX or PyTorch machine may not have
 

@@ -14,6 +14,7 @@ sys.path.insert(0, str(REPO))
 
 from attention.defaults import SEQUENCE_LENGTH  # noqa: E402
 from benchmarks import harness  # noqa: E402
+from script_runs import load_script  # noqa: E402
 
 
 def test_synthetic_lengths_follow_imdb():
@@ -71,9 +72,7 @@ def test_benchmark_script_writes_the_table(tmp_path):
 
 
 def test_a_failing_configuration_leaves_the_others_their_run(tmp_path, monkeypatch):
-    spec = importlib.util.spec_from_file_location("benchmark_script", REPO / "scripts" / "benchmark.py")
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
+    script = load_script("benchmark", "benchmark_script")
     written = []
 
     def worker(config, batches, parts, warmup, workdir):
@@ -168,9 +167,7 @@ def test_torch_rewrite_trains_and_predicts(packed):
 
 
 def test_benchmark_runs_go_to_an_ignored_folder():
-    spec = importlib.util.spec_from_file_location("benchmark_script", REPO / "scripts" / "benchmark.py")
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
+    script = load_script("benchmark", "benchmark_script")
     assert script.parser.parse_args([]).output is None
     probe = script.RUNS / "benchmark-20260101-000000.json"
     ignored = subprocess.run(["git", "check-ignore", "-q", str(probe.relative_to(REPO))], cwd=REPO)

@@ -1,15 +1,15 @@
-"""The IMDB loader: Keras's conventions from every form of the data, the cache, the errors."""
+"""The IMDB loader: Keras's conventions from every form of the data, and the real archive.
+
+Its cache is tested in test_imdb_cache.py, its errors in test_imdb_errors.py, the tokeniser's
+own cases in test_tokenizer.py.
+"""
 
 from __future__ import annotations
 
-import gzip
 import io
 import json
 import os
 import tarfile
-import time
-import zlib
-from collections import Counter
 from itertools import chain
 from pathlib import Path
 
@@ -18,89 +18,13 @@ import numpy as np
 import pytest
 
 from attention import imdb
-from attention.data import cache as data_cache
 from attention.imdb import DatasetError, get_word_index, load_data, texts_to_sequences, tokenize
+from fake_data import (REVIEWS, as_lists, assert_same_data, canonical_texts, make_archive, make_folder,
+                       reference_word_index, write_keras_npz)
 
 REAL_ARCHIVE = Path(__file__).resolve().parents[2] / "shared" / "data" / "aclImdb_v1-labeled.tar.gz"
 
-# Review IDs deliberately out of lexical order (10 after 9) and lengths all different, so
-# Keras's np.array(..., dtype=object) keeps its output 1-D in the comparisons below.
-REVIEWS = {
-    ("train", "neg"): {
-        "9_1.txt": "A bad movie. Bad acting, BAD plot!",
-        "10_2.txt": "Boring and bad.<br /><br />The plot is dull and the acting is worse",
-    },
-    ("train", "pos"): {
-        "3_10.txt": "A great movie! Great acting.<br /><br />I loved it, didn't you?",
-        "1_8.txt": "Great fun, a great cast and a great plot",
-        "2_7.txt": "The movie is fun",
-    },
-    ("test", "neg"): {
-        "5_3.txt": "Dull, dull, dull. Zzzunseen words are skipped",
-        "7_4.txt": "bad",
-    },
-    ("test", "pos"): {
-        "6_9.txt": "GREAT movie, great acting",
-        "8_10.txt": "I loved the plot; it is great fun.",
-    },
-}
-
-
-def canonical_texts(reviews: dict = REVIEWS) -> dict[str, tuple[list[str], list[int]]]:
-    """Texts and labels per split in the documented order: neg then pos, by review ID."""
-    out = {}
-    for split in ("train", "test"):
-        texts, labels = [], []
-        for label, name in enumerate(("neg", "pos")):
-            files = reviews[(split, name)]
-            for fname in sorted(files, key=lambda f: int(f.split("_")[0])):
-                text = files[fname]
-                texts.append(text.decode("utf-8", "replace") if isinstance(text, bytes) else text)
-                labels.append(label)
-        out[split] = (texts, labels)
-    return out
-
-
-def reference_word_index(reviews: dict = REVIEWS) -> dict[str, int]:
-    """Ranks by training-split frequency, ties by first appearance; then the words seen only
-    in the test split, by test frequency (independent code)."""
-    ranked = []
-    for split in ("train", "test"):
-        tokens = [t for text in canonical_texts(reviews)[split][0] for t in tokenize(text)]
-        counts = Counter(t for t in tokens if t not in ranked)
-        first = {}
-        for i, t in enumerate(tokens):
-            first.setdefault(t, i)
-        ranked += sorted(counts, key=lambda w: (-counts[w], first[w]))
-    return {w: r for r, w in enumerate(ranked, start=1)}
-
-
-def make_folder(root: Path, reviews: dict = REVIEWS) -> Path:
-    for (split, label), files in reviews.items():
-        d = root / split / label
-        d.mkdir(parents=True, exist_ok=True)
-        for name, text in files.items():
-            (d / name).write_bytes(text if isinstance(text, bytes) else text.encode("utf-8"))
-    return root
-
-
-def make_archive(path: Path, folder: Path, arcname: str = "aclImdb") -> Path:
-    with tarfile.open(path, "w:gz") as tar:
-        tar.add(folder, arcname=arcname)
-    return path
-
-
-def write_keras_npz(path: Path, reviews: dict = REVIEWS) -> Path:
-    """An imdb.npz as Keras ships it: word ranks without offsets, in canonical order."""
-    index = reference_word_index(reviews)
-    arrays = {}
-    for split, (texts, labels) in canonical_texts(reviews).items():
-        seqs = [[index[t] for t in tokenize(text) if t in index] for text in texts]
-        x = np.empty(len(seqs), dtype=object)
-        x[:] = seqs
-        arrays[f"x_{split}"], arrays[f"y_{split}"] = x, np.array(labels, dtype=np.int64)
-    np.savez(path, **arrays)
-    return path
+pytestmark = pytest.mark.usefixtures("isolated_keras_home")
 
 
 def patch_keras_download(monkeypatch, get_file) -> None:
@@ -108,47 +32,8 @@ def patch_keras_download(monkeypatch, get_file) -> None:
     monkeypatch.setitem(keras.datasets.imdb.load_data.__globals__, "get_file", get_file)
 
 
-def as_lists(x: np.ndarray) -> list[list[int]]:
-    return [list(seq) for seq in x]
-
-
-def assert_same_data(a, b) -> None:
-    (xa, ya), (xta, yta) = a
-    (xb, yb), (xtb, ytb) = b
-    assert as_lists(xa) == as_lists(xb) and as_lists(xta) == as_lists(xtb)
-    np.testing.assert_array_equal(ya, yb)
-    np.testing.assert_array_equal(yta, ytb)
-
-
-@pytest.fixture(autouse=True)
-def isolated_keras_home(tmp_path_factory, monkeypatch):
-    """Keeps every default cache out of the real ~/.keras."""
-    home = tmp_path_factory.mktemp("keras_home")
-    monkeypatch.setenv("KERAS_HOME", str(home))
-    return home
-
-
-@pytest.fixture
-def folder(tmp_path) -> Path:
-    return make_folder(tmp_path / "aclImdb")
-
-
-@pytest.fixture
-def archive(tmp_path, folder) -> Path:
-    return make_archive(tmp_path / "aclImdb_v1.tar.gz", folder)
-
-
-@pytest.fixture
-def cache(tmp_path) -> Path:
-    return tmp_path / "cache"
-
-
-def cache_files(cache: Path) -> list[Path]:
-    return sorted((cache / imdb.CACHE_SUBDIR).glob("*")) if (cache / imdb.CACHE_SUBDIR).exists() else []
-
-
-# The tokeniser's own cases are in test_tokenizer.py.
-
+def no_tokenising(*args, **kwargs):
+    raise AssertionError("the cache should have been used")
 
 
 # -------------------------------------------------------------------- raw conventions
@@ -426,225 +311,11 @@ def test_texts_to_sequences_unknown_and_oov_words():
         texts_to_sequences("great movie", index)
 
 
-# ------------------------------------------------------------------------------- cache
-
-
-def test_cache_hit_skips_tokenisation(folder, archive, cache, monkeypatch):
-    first = load_data(archive, cache_dir=cache, verbose=False)
-    folder_first = load_data(folder, cache_dir=cache, verbose=False)
-    assert len(cache_files(cache)) == 2
-
-    def no_tokenising(*args, **kwargs):
-        raise AssertionError("the cache should have been used")
-
-    monkeypatch.setattr(imdb, "_encode", no_tokenising)
-    assert_same_data(first, load_data(archive, cache_dir=cache, verbose=False))
-    assert_same_data(folder_first, load_data(folder, cache_dir=cache, verbose=False))
-    renamed = archive.rename(archive.parent / "renamed.tar.gz")  # keyed by content, not name
-    assert_same_data(first, load_data(renamed, cache_dir=cache, verbose=False))
-
-
-def test_cache_key_follows_content(tmp_path, folder, cache):
-    archive = make_archive(tmp_path / "a.tar.gz", folder)
-    load_data(archive, cache_dir=cache, verbose=False)
-    load_data(folder, cache_dir=cache, verbose=False)
-    review = folder / "test" / "neg" / "7_4.txt"
-    review.write_text("great great great")
-    index = get_word_index(folder, cache_dir=cache)
-    (_, _), (x_test, y_test) = load_data(folder, num_words=None, cache_dir=cache, verbose=False)
-    assert [1] + [index["great"] + 3] * 3 in as_lists(x_test)
-    make_archive(archive, folder)  # same name, new content
-    (_, _), (x_test2, _) = load_data(archive, num_words=None, cache_dir=cache, verbose=False)
-    assert as_lists(x_test2) == as_lists(x_test)
-    assert len(cache_files(cache)) == 4
-    # Same size, new mtime: the folder is re-read too.
-    os.utime(review, ns=(time.time_ns(), time.time_ns() + 10**9))
-    load_data(folder, cache_dir=cache, verbose=False)
-    assert len(cache_files(cache)) == 5
-
-
-def test_default_cache_dir_is_under_keras_home(folder, isolated_keras_home):
-    load_data(folder, verbose=False)
-    assert len(list((isolated_keras_home / "datasets" / imdb.CACHE_SUBDIR).glob("folder-*.npz"))) == 1
-
-
-def test_interrupted_cache_write_leaves_no_cache(archive, cache, monkeypatch):
-    def interrupted(f, payload):
-        f.write(b"PK\x03\x04 half of a cache file")
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(data_cache, "save_arrays", interrupted)
-    with pytest.raises(KeyboardInterrupt):
-        load_data(archive, cache_dir=cache, verbose=False)
-    assert cache_files(cache) == []  # neither a final nor a temporary file
-    monkeypatch.undo()
-    data = load_data(archive, cache_dir=cache, verbose=False)
-    assert [p.suffix for p in cache_files(cache)] == [".npz"]
-    assert_same_data(data, load_data(archive, cache_dir=cache, verbose=False))
-
-
-def test_unwritable_cache_only_warns(folder, tmp_path, monkeypatch):
-    def disk_full(f, payload):
-        raise OSError(28, "No space left on device")
-
-    monkeypatch.setattr(data_cache, "save_arrays", disk_full)
-    with pytest.warns(UserWarning, match="Could not cache"):
-        (x_train, _), _ = load_data(folder, cache_dir=tmp_path / "c", verbose=False)
-    assert len(x_train) == 5
-    assert cache_files(tmp_path / "c") == []
-
-
-@pytest.mark.parametrize("damage", ["garbage", "truncated", "inconsistent"])
-def test_corrupt_cache_is_rebuilt(archive, cache, monkeypatch, damage):
-    expected = load_data(archive, cache_dir=cache, verbose=False)
-    (cache_file,) = cache_files(cache)
-    if damage == "garbage":
-        cache_file.write_bytes(b"\x00garbage" * 100)
-    elif damage == "truncated":
-        cache_file.write_bytes(cache_file.read_bytes()[:300])
-    else:
-        with np.load(cache_file) as npz:
-            payload = dict(npz)
-        payload["train_ranks"] = payload["train_ranks"][:-1]
-        np.savez(cache_file, **payload)
-    calls = []
-    real_encode = imdb._encode
-    monkeypatch.setattr(imdb, "_encode", lambda *a, **k: calls.append(1) or real_encode(*a, **k))
-    assert_same_data(expected, load_data(archive, cache_dir=cache, verbose=False))
-    assert calls == [1]
-    assert_same_data(expected, load_data(archive, cache_dir=cache, verbose=False))
-    assert calls == [1]  # the rebuilt cache is good
-
-
-# ------------------------------------------------------------------------------ errors
-
-
-def test_missing_path(tmp_path):
-    with pytest.raises(DatasetError, match="does not exist.*--data"):
-        load_data(tmp_path / "nowhere" / "aclImdb_v1.tar.gz")
-    with pytest.raises(DatasetError, match="does not exist"):
-        get_word_index(tmp_path / "nowhere")
-
-
-def test_folder_without_train_and_test(tmp_path, cache):
-    (tmp_path / "empty").mkdir()
-    with pytest.raises(DatasetError, match="without train/ and test/"):
-        load_data(tmp_path / "empty", cache_dir=cache)
-    make_folder(tmp_path / "half", {("train", "pos"): {"1_9.txt": "x"}, ("train", "neg"): {"2_1.txt": "y"}})
-    with pytest.raises(DatasetError, match="no test/ folder"):
-        load_data(tmp_path / "half", cache_dir=cache)
-
-
-@pytest.mark.parametrize("how", ["missing", "empty", "no_txt"])
-def test_empty_split(tmp_path, cache, how):
-    reviews = {key: files for key, files in REVIEWS.items() if key != ("test", "pos")}
-    root = make_folder(tmp_path / "aclImdb", reviews)
-    if how != "missing":
-        (root / "test" / "pos").mkdir()
-    if how == "no_txt":
-        (root / "test" / "pos" / "README").write_text("no reviews here")
-    with pytest.raises(DatasetError, match="no reviews in test/pos/"):
-        load_data(root, cache_dir=cache, verbose=False)
-    archive = make_archive(tmp_path / "a.tar.gz", root)
-    with pytest.raises(DatasetError, match="no reviews in test/pos/"):
-        load_data(archive, cache_dir=cache, verbose=False)
-    assert cache_files(cache) == []
-
-
-@pytest.mark.parametrize("keep", [0.3, 0.9, -10])
-def test_truncated_archive(archive, cache, keep):
-    data = archive.read_bytes()
-    archive.write_bytes(data[: int(len(data) * keep)] if keep > 0 else data[:keep])
-    with pytest.raises(DatasetError, match="truncated or corrupt"):
-        load_data(archive, cache_dir=cache, verbose=False)
-    assert cache_files(cache) == []
-
-
-def test_truncated_plain_tar(tmp_path, folder, cache):
-    tar_path = tmp_path / "a.tar"
-    with tarfile.open(tar_path, "w") as tar:
-        tar.add(folder, arcname="aclImdb")
-    # Cut inside the last review: an uncompressed tar has no checksum to notice it.
-    tar_path.write_bytes(tar_path.read_bytes().rstrip(b"\0")[:-5])
-    with pytest.raises(DatasetError, match="truncated or corrupt"):
-        load_data(tar_path, cache_dir=cache, verbose=False)
-
-
-def test_corrupt_archive(tmp_path, cache):
-    (tmp_path / "junk.tar.gz").write_bytes(os.urandom(4096))
-    with pytest.raises(DatasetError, match="truncated or corrupt"):
-        load_data(tmp_path / "junk.tar.gz", cache_dir=cache, verbose=False)
-    good = make_archive(tmp_path / "good.tar.gz", make_folder(tmp_path / "f")).read_bytes()
-    # Not every flipped byte changes what deflate decodes: flipping the middle one of 300 fresh
-    # archives (their headers hold times) left 6 decoding to the same bytes, CRC and all. So
-    # flip the first one from the middle on that gzip itself rejects; and one of the CRC
-    # trailer's, which only reading on to the end of the stream checks.
-    middle = next(i for i in range(len(good) // 2, len(good) - 8) if not gzip_accepts(flipped(good, i)))
-    for position in (middle, len(good) - 8):
-        (tmp_path / "flip.tar.gz").write_bytes(flipped(good, position))
-        with pytest.raises(DatasetError, match="truncated or corrupt"):
-            load_data(tmp_path / "flip.tar.gz", cache_dir=cache, verbose=False)
-    assert cache_files(cache) == []
-
-
-def flipped(data: bytes, position: int) -> bytes:
-    return data[:position] + bytes([data[position] ^ 0xFF]) + data[position + 1 :]
-
-
-def gzip_accepts(data: bytes) -> bool:
-    try:
-        gzip.decompress(data)
-    except (OSError, EOFError, zlib.error):
-        return False
-    return True
-
-
-def test_archive_without_reviews(tmp_path, cache):
-    with tarfile.open(tmp_path / "other.tar.gz", "w:gz") as tar:
-        info = tarfile.TarInfo("something/else.txt")
-        info.size = 3
-        tar.addfile(info, io.BytesIO(b"abc"))
-    with pytest.raises(DatasetError, match="no aclImdb/train/ and aclImdb/test/"):
-        load_data(tmp_path / "other.tar.gz", cache_dir=cache, verbose=False)
-
-
-@pytest.mark.parametrize("name", ["aclImdb/../../evil.txt", "/etc/evil.txt", "../aclImdb/train/pos/1_1.txt"])
-def test_archive_member_escaping_the_folder(tmp_path, folder, cache, name):
-    path = tmp_path / "evil.tar.gz"
-    with tarfile.open(path, "w:gz") as tar:
-        tar.add(folder, arcname="aclImdb")
-        info = tarfile.TarInfo(name)
-        info.size = 4
-        tar.addfile(info, io.BytesIO(b"evil"))
-    with pytest.raises(DatasetError, match="escapes"):
-        load_data(path, cache_dir=cache, verbose=False)
-    assert not (tmp_path.parent / "evil.txt").exists()
-    assert cache_files(cache) == []
-
-
-def test_unknown_file_type(tmp_path):
-    (tmp_path / "reviews.csv").write_text("text,label\ngreat,1\n")
-    with pytest.raises(DatasetError, match="neither an .npz file, a tar archive nor a folder"):
-        load_data(tmp_path / "reviews.csv")
-
-
-def test_dataset_error_is_a_value_error():
-    assert issubclass(DatasetError, ValueError)
-
-
-def test_verbose_reports_progress(folder, cache, capsys):
-    load_data(folder, cache_dir=cache, verbose=True)
-    err = capsys.readouterr().err
-    assert "Tokenising 9 reviews" in err and "Cached" in err
-    load_data(folder, cache_dir=cache, verbose=False)
-    assert capsys.readouterr().err == ""
-
-
 # ------------------------------------------------------------------------ integration
 
 
 @pytest.mark.skipif(not REAL_ARCHIVE.is_file(), reason=f"the real IMDB archive is not at {REAL_ARCHIVE}")
-def test_integration_real_archive(tmp_path):
+def test_integration_real_archive(tmp_path, monkeypatch):
     (x_train, y_train), (x_test, y_test) = load_data(REAL_ARCHIVE, cache_dir=tmp_path, verbose=False)
     assert len(x_train) == len(y_train) == 25000 and len(x_test) == len(y_test) == 25000
     assert np.bincount(y_train).tolist() == [12500, 12500] and np.bincount(y_test).tolist() == [12500, 12500]
@@ -660,7 +331,6 @@ def test_integration_real_archive(tmp_path):
         text = tar.extractfile(member).read().decode("utf-8", "replace")
     (encoded,) = texts_to_sequences([text], word_index)
     assert tuple(encoded) in {tuple(seq) for seq in x_train}
-    start = time.perf_counter()
+    monkeypatch.setattr(imdb, "_encode", no_tokenising)  # the second load reads the cache
     cached = load_data(REAL_ARCHIVE, cache_dir=tmp_path, verbose=False)
-    assert time.perf_counter() - start < 10  # generous; about 0.7 s when the machine is idle
     assert_same_data(((x_train, y_train), (x_test, y_test)), cached)

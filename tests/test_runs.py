@@ -15,7 +15,7 @@ import pytest
 from attention.atomic import atomic_path, write_json
 from attention.callbacks import EpochCheckpoint
 from attention.training import Run
-from test_train import SMALL, load_script, run_dirs
+from script_runs import SMALL, load_script, run_dirs
 
 CONFIG = {"num_words": 100, "seed": 1}
 
@@ -89,7 +89,7 @@ def test_atomic_path_gives_the_usual_file_mode(tmp_path):
 
 @pytest.fixture(scope="module")
 def train():
-    main = load_script().main
+    main = load_script("train_imdb").main
     return lambda *args: main([str(a) for a in args])
 
 

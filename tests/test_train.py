@@ -1,6 +1,5 @@
 """Smoke tests of scripts/train_imdb.py on a tiny data set the tests make."""
 
-import importlib.util
 import json
 import os
 import re
@@ -22,30 +21,19 @@ from attention.atomic import save_model
 from attention.callbacks import EpochCheckpoint, latest_checkpoint
 from attention.visualize import attention_image
 from attention.vocabulary import Vocabulary, vocabulary_path
+from script_runs import SMALL, load_script, run_dirs
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "train_imdb.py"
-SMALL = ["--num-epochs", "1", "--batch-size", "16", "--embedding-dim", "8", "--hidden-size", "6", "--attention-size", "4", "--seed", "1"]
-
-
-def load_script():
-    spec = importlib.util.spec_from_file_location("train_imdb", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")
 def train():
-    main = load_script().main
+    main = load_script("train_imdb").main
 
     def run(*args):
         main([str(a) for a in args])
 
     return run
-
-
-def run_dirs(logdir):
-    return sorted(p for p in Path(logdir).iterdir() if p.is_dir())
 
 
 def event_tags(run_dir):
@@ -246,9 +234,7 @@ def test_help_explains_options():
 
 @pytest.mark.parametrize("script", ["train_imdb", "train_text", "visualize_attention", "baselines"])
 def test_help_shows_each_default_once(script):
-    spec = importlib.util.spec_from_file_location(f"help_of_{script}", SCRIPT.parent / f"{script}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_script(script, f"help_of_{script}")
     text = " ".join(module.parser.format_help().split())
     assert "(default: None)" not in text
     assert not re.search(r"\(default[^)]*\) \(default", text), "a default said twice"

@@ -2,40 +2,32 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import keras
 import numpy as np
 import pytest
 from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
 
+from attention.data import ranks
 from attention.data.ratings import RATING_CLASSES, rating_task, write_task
 from attention.predict import main as predict_main
 from attention.vocabulary import Vocabulary, vocabulary_path
+from fake_data import load, write_csv
+from script_runs import SMALL, load_script, only_run
 
-SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
-SMALL = ["--num-epochs", "2", "--batch-size", "16", "--embedding-dim", "8", "--hidden-size", "6", "--attention-size", "4",
-         "--seed", "1"]
+TWO_EPOCHS = [*SMALL, "--num-epochs", "2"]
 
 
 def script(name: str):
-    spec = importlib.util.spec_from_file_location(name, SCRIPTS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return lambda *args: module.main([str(a) for a in args])
-
-
-def only_run(logdir: Path) -> Path:
-    (run_dir,) = [p for p in logdir.iterdir() if p.is_dir()]
-    return run_dir
+    main = load_script(name).main
+    return lambda *args: main([str(a) for a in args])
 
 
 def test_two_classes_give_the_numbers_of_train_imdb(tiny_imdb, tmp_path):
     """The IMDB folder through train_text.py: the same encoded data, weights and metrics as train_imdb.py."""
-    script("train_imdb")("--data", tiny_imdb, "--logdir", tmp_path / "imdb", "--cache-dir", tmp_path / "c1", *SMALL)
-    script("train_text")("--data", tiny_imdb, "--logdir", tmp_path / "text", "--cache-dir", tmp_path / "c2", *SMALL)
+    script("train_imdb")("--data", tiny_imdb, "--logdir", tmp_path / "imdb", "--cache-dir", tmp_path / "c1", *TWO_EPOCHS)
+    script("train_text")("--data", tiny_imdb, "--logdir", tmp_path / "text", "--cache-dir", tmp_path / "c2", *TWO_EPOCHS)
     imdb_run, text_run = only_run(tmp_path / "imdb"), only_run(tmp_path / "text")
     imdb_results = json.loads((imdb_run / "run.json").read_text())["results"]
     text_results = json.loads((text_run / "run.json").read_text())["results"]
@@ -53,13 +45,42 @@ def test_two_classes_give_the_numbers_of_train_imdb(tiny_imdb, tmp_path):
     assert Vocabulary.load(vocabulary_path(text_run / "model.keras")).class_names == ["neg", "pos"]
 
 
+def test_trains_on_a_table(tmp_path, monkeypatch):
+    cues = {"awful": ["awful", "terrible"], "meh": ["meh", "okay"], "good": ["good", "nice"], "great": ["great", "superb"]}
+    rows = []
+    for i in range(32):  # 8 texts per class
+        label = list(cues)[i % 4]
+        rows.append((" ".join(["the", "film"] + [cues[label][i % 2]] * (1 + i % 3)), label))
+    table = write_csv(tmp_path / "texts.csv", rows)
+    logdir, cache_dir = tmp_path / "logs", tmp_path / "cache"
+    script("train_text")("--data", table, "--validation-split", "0.25", "--logdir", logdir, "--cache-dir", cache_dir,
+                         "--num-epochs", "1", "--embedding-dim", "4", "--hidden-size", "2", "--attention-size", "2",
+                         "--batch-size", "4", "--seed", "1")
+    run = only_run(logdir)
+    config = json.loads((run / "run.json").read_text())
+    assert config["status"] == "finished" and config["config"]["script"] == "train_text"
+    assert config["config"]["data"] == str(table.resolve())
+    def forbidden(*args, **kwargs):
+        raise AssertionError("rank_words was called: the cache was not used")
+
+    # The script loads what the library loads with its defaults: the cache it wrote is found.
+    monkeypatch.setattr(ranks, "rank_words", forbidden)
+    data = load(table, cache_dir, validation_split=0.25)
+    vocabulary = json.loads((run / "model.vocabulary.json").read_text())
+    assert vocabulary["classes"] == data.classes == ["awful", "good", "great", "meh"]
+    assert vocabulary["word_index"] == data.word_index and vocabulary["num_words"] == data.num_words
+    report = config["results"]["validation_report"]
+    assert list(report["classes"]) == data.classes
+    assert [c["support"] for c in report["classes"].values()] == np.bincount(data.y_validation).tolist() == [2, 2, 2, 2]
+
+
 @pytest.fixture(scope="module")
 def rating_run(tiny_imdb, tmp_path_factory):
     """A four-class run on the rating task of the tiny IMDB folder, from CSV files."""
     root = tmp_path_factory.mktemp("ratings")
     write_task(rating_task(tiny_imdb, verbose=False), root / "data", "csv")
     script("train_text")("--data", root / "data" / "train.csv", "--validation-data", root / "data" / "test.csv",
-                         "--logdir", root / "logs", "--cache-dir", root / "cache", *SMALL)
+                         "--logdir", root / "logs", "--cache-dir", root / "cache", *TWO_EPOCHS)
     return only_run(root / "logs")
 
 

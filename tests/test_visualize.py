@@ -1,6 +1,5 @@
 """The attention views: scripts/visualize_attention.py, attention.visualize and attention.predict."""
 
-import importlib.util
 import io
 import json
 import re
@@ -22,27 +21,20 @@ from attention.predict import main as predict_main
 from attention.vocabulary import vocabulary_path
 from attention.trained import ModelFileError, encode_texts, load_trained, run_config
 from attention.visualize import Attention, attend, render_html, render_text, top_words
+from script_runs import SMALL, load_script
 
 ROOT = Path(__file__).resolve().parents[1]
-SMALL = ["--num-epochs", "1", "--batch-size", "16", "--embedding-dim", "8", "--hidden-size", "6", "--attention-size", "4", "--seed", "1"]
 TEXT = 'A <b>great</b> film & "wonderful" music, not dull.'
 
 
-def load_script(name):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.main
-
-
-visualize_main = load_script("visualize_attention")
+visualize_main = load_script("visualize_attention").main
 
 
 @pytest.fixture(scope="module")
 def trained(tiny_imdb, tmp_path_factory):
     """One tiny training run of train_imdb.py; returns (model path, data folder, cache folder)."""
     logdir, cache = tmp_path_factory.mktemp("logdir"), tmp_path_factory.mktemp("cache")
-    load_script("train_imdb")([str(a) for a in ["--data", tiny_imdb, "--logdir", logdir, "--cache-dir", cache, *SMALL]])
+    load_script("train_imdb").main([str(a) for a in ["--data", tiny_imdb, "--logdir", logdir, "--cache-dir", cache, *SMALL]])
     (model_path,) = Path(logdir).glob("*/model.keras")
     return model_path, tiny_imdb, cache
 

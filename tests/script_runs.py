@@ -1,0 +1,31 @@
+"""The project's command-line scripts as modules, and what the tests' runs of them share."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from types import ModuleType
+
+SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
+# A tiny model for one quick epoch: the training scripts' runs in the tests take seconds.
+SMALL = ["--num-epochs", "1", "--batch-size", "16", "--embedding-dim", "8", "--hidden-size", "6", "--attention-size", "4",
+         "--seed", "1"]
+
+
+def load_script(name: str, module_name: str | None = None) -> ModuleType:
+    """`scripts/{name}.py`, freshly executed as the module `module_name` (default: `name`)."""
+    spec = importlib.util.spec_from_file_location(module_name or name, SCRIPTS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def run_dirs(logdir: Path) -> list[Path]:
+    """The run folders a training script made in `logdir`."""
+    return sorted(p for p in Path(logdir).iterdir() if p.is_dir())
+
+
+def only_run(logdir: Path) -> Path:
+    """The one run folder in `logdir`."""
+    (run_dir,) = run_dirs(logdir)
+    return run_dir
