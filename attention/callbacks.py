@@ -23,7 +23,9 @@ class TqdmProgress(keras.callbacks.Callback):
 
     After each epoch it prints the original's line
     `loss: ..., val_loss: ..., acc: ..., val_acc: ...`, with the epoch's mean
-    training loss and accuracy.
+    training loss and accuracy. Passed to `predict` on the validation texts
+    after training (the per-class report), it shows a bar for that pass too,
+    removed when it ends.
     """
 
     def __init__(self, train_batches: int, test_batches: int | None = None) -> None:
@@ -64,6 +66,17 @@ class TqdmProgress(keras.callbacks.Callback):
     def on_test_end(self, logs: dict | None = None) -> None:
         if not self._in_fit:
             self._close()
+
+    def on_predict_begin(self, logs: dict | None = None) -> None:
+        self._close()
+        self._bar = tqdm(total=self.test_batches, desc="validation report", leave=False)
+
+    def on_predict_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        if self._bar is not None:
+            self._bar.update(1)
+
+    def on_predict_end(self, logs: dict | None = None) -> None:
+        self._close()
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         self._close()

@@ -11,15 +11,18 @@ from attention.model import class_probabilities
 from attention.pipeline import batch_indices, make_dataset, sequence_lengths
 
 
-def predict_probabilities(model: keras.Model, x: np.ndarray, batch_size: int) -> np.ndarray:
+def predict_probabilities(
+    model: keras.Model, x: np.ndarray, batch_size: int, callbacks: Sequence[keras.callbacks.Callback] = ()
+) -> np.ndarray:
     """Each class's probability for padded word ids, `(samples, classes)`, in the order of `x`.
 
     Batched by similar length with the padding trimmed, through the training
     pipeline (one traced function for every width): the same results as
-    full-width batches, in less time.
+    full-width batches, in less time. `callbacks` go to `model.predict`.
     """
     x = np.asarray(x, dtype="int32")
-    logits = model.predict(make_dataset(x, np.zeros(len(x)), batch_size, shuffle=False, bucketing=True), verbose=0)
+    logits = model.predict(make_dataset(x, np.zeros(len(x)), batch_size, shuffle=False, bucketing=True), verbose=0,
+                           callbacks=list(callbacks))
     # Without shuffling the batches' order is fixed: put each prediction back in its row.
     order = np.concatenate(batch_indices(sequence_lengths(x), batch_size, False, True, np.random.default_rng(0)))
     in_order = np.empty_like(logits)

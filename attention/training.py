@@ -316,9 +316,10 @@ def train_classifier(
                                   seed=run.seed, first_epoch=initial_epoch)
         test_data = make_dataset(x_test, y_test, args.batch_size, shuffle=False, bucketing=args.bucketing)
         train_batches = num_batches(len(x_train), args.batch_size)
+        progress = TqdmProgress(train_batches, num_batches(len(x_test), args.batch_size))
         callbacks = [
             StopOnNonFiniteLoss(),
-            TqdmProgress(train_batches, num_batches(len(x_test), args.batch_size)),
+            progress,
             AttentionSummaries(run.directory, x_test[:32], train_batches),
             run.checkpoint_callback(),
         ]
@@ -329,7 +330,7 @@ def train_classifier(
                   callbacks=callbacks, shuffle=False, verbose=0)
         seconds = round(time.perf_counter() - start, 1)
 
-        predicted = predict_probabilities(model, x_test, args.batch_size).argmax(axis=1)
+        predicted = predict_probabilities(model, x_test, args.batch_size, [progress]).argmax(axis=1)
         report = classification_report(y_test, predicted, classes)
         print(format_report(report))
         writer = SummaryWriter(run.directory / "validation")

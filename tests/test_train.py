@@ -18,7 +18,8 @@ from tensorboard.util import tensor_util
 import attention
 import attention.data.cache
 from attention.atomic import save_model
-from attention.callbacks import EpochCheckpoint, latest_checkpoint
+from attention.callbacks import EpochCheckpoint, TqdmProgress, latest_checkpoint
+from attention.evaluation import predict_probabilities
 from attention.visualize import attention_image
 from attention.vocabulary import Vocabulary, vocabulary_path
 from script_runs import SMALL, load_script, run_dirs
@@ -80,6 +81,16 @@ def test_saved_model_loads_and_predicts(first_run, tiny_imdb):
     logits = model.predict(ids, verbose=0)
     assert logits.shape == (2, 1) and np.isfinite(logits).all()
     assert not list((run_dir / "checkpoints").glob("*.keras"))  # replaced by the final model
+
+
+def test_the_report_pass_has_a_progress_bar(capsys):
+    """After training, the validation texts are predicted once more for the per-class report: with a bar."""
+    model = attention.build_model(20, 4, 3, 2)
+    x = attention.zero_pad([[1, 5, 6], [1, 7], [1, 8, 9, 10]] * 12, 10)  # 36 texts: 3 batches of 16
+    probabilities = predict_probabilities(model, x, 16, [TqdmProgress(train_batches=5, test_batches=3)])
+    assert probabilities.shape == (36, 2)
+    err = capsys.readouterr().err
+    assert "validation report:" in err and "/3 [" in err
 
 
 def test_second_run_leaves_first_alone(first_run, tiny_imdb, train, capsys):
@@ -220,7 +231,7 @@ def test_console_shows_only_the_runs_own_lines(tiny_imdb, tmp_path):
     )
     assert result.returncode == 0, result.stderr[-3000:]
     lines = [line for line in re.split(r"[\r\n]", result.stderr) if line.strip()]
-    foreign = [line for line in lines if not re.match(r"(Reading |Tokenis|Cached |\s*\d+%\|)", line)]
+    foreign = [line for line in lines if not re.match(r"(Reading |Tokenis|Cached |validation report: +\d+%\||\s*\d+%\|)", line)]
     assert foreign == []
     assert "Traceback" not in result.stderr and "val_acc" in result.stdout
 
