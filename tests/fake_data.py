@@ -182,3 +182,11 @@ def decoded(data: Labelled, split: str = "train") -> list[tuple[tuple[str | None
         assert seq[0] == START
         out.append((tuple(None if i == OOV else words[i] for i in seq[1:]), data.classes[label]))
     return out
+
+
+def forbid(monkeypatch, module, name: str) -> None:
+    """Makes a call of `module.name` fail the test: for what a cache hit must not do."""
+    def forbidden(*args, **kwargs):
+        raise AssertionError(f"{name} was called: the cache was not used")
+
+    monkeypatch.setattr(module, name, forbidden)

@@ -19,7 +19,7 @@ import pytest
 
 from attention import imdb
 from attention.imdb import DatasetError, get_word_index, load_data, texts_to_sequences, tokenize
-from fake_data import (REVIEWS, as_lists, assert_same_data, canonical_texts, make_archive, make_folder,
+from fake_data import (REVIEWS, as_lists, assert_same_data, canonical_texts, forbid, make_archive, make_folder,
                        reference_word_index, write_keras_npz)
 
 REAL_ARCHIVE = Path(__file__).resolve().parents[2] / "shared" / "data" / "aclImdb_v1-labeled.tar.gz"
@@ -30,10 +30,6 @@ pytestmark = pytest.mark.usefixtures("isolated_keras_home")
 def patch_keras_download(monkeypatch, get_file) -> None:
     """Makes keras.datasets.imdb call `get_file` where it would download (the name it looks up)."""
     monkeypatch.setitem(keras.datasets.imdb.load_data.__globals__, "get_file", get_file)
-
-
-def no_tokenising(*args, **kwargs):
-    raise AssertionError("the cache should have been used")
 
 
 # -------------------------------------------------------------------- raw conventions
@@ -331,6 +327,6 @@ def test_integration_real_archive(tmp_path, monkeypatch):
         text = tar.extractfile(member).read().decode("utf-8", "replace")
     (encoded,) = texts_to_sequences([text], word_index)
     assert tuple(encoded) in {tuple(seq) for seq in x_train}
-    monkeypatch.setattr(imdb, "_encode", no_tokenising)  # the second load reads the cache
+    forbid(monkeypatch, imdb, "_encode")  # the second load reads the cache
     cached = load_data(REAL_ARCHIVE, cache_dir=tmp_path, verbose=False)
     assert_same_data(((x_train, y_train), (x_test, y_test)), cached)

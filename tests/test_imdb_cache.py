@@ -11,13 +11,9 @@ import pytest
 from attention import imdb
 from attention.data import cache as data_cache
 from attention.imdb import get_word_index, load_data
-from fake_data import as_lists, assert_same_data, cache_files, make_archive
+from fake_data import as_lists, assert_same_data, cache_files, forbid, make_archive
 
 pytestmark = pytest.mark.usefixtures("isolated_keras_home")
-
-
-def no_tokenising(*args, **kwargs):
-    raise AssertionError("the cache should have been used")
 
 
 def test_cache_hit_skips_tokenisation(folder, archive, cache, monkeypatch):
@@ -25,7 +21,7 @@ def test_cache_hit_skips_tokenisation(folder, archive, cache, monkeypatch):
     folder_first = load_data(folder, cache_dir=cache, verbose=False)
     assert len(cache_files(cache)) == 2
 
-    monkeypatch.setattr(imdb, "_encode", no_tokenising)
+    forbid(monkeypatch, imdb, "_encode")
     assert_same_data(first, load_data(archive, cache_dir=cache, verbose=False))
     assert_same_data(folder_first, load_data(folder, cache_dir=cache, verbose=False))
     renamed = archive.rename(archive.parent / "renamed.tar.gz")  # keyed by content, not name

@@ -15,8 +15,8 @@ from attention import imdb
 from attention.data import DatasetError, Labelled, ranks
 from attention.data.labelled import CACHE_SUBDIR
 from attention.data.sources import files, tables
-from fake_data import (INDEX_FROM, OOV, REVIEWS, as_lists, assert_same, decoded, load, make_archive, write_csv,
-                       write_files)
+from fake_data import (INDEX_FROM, OOV, REVIEWS, as_lists, assert_same, decoded, forbid, load, make_archive,
+                       write_csv, write_files)
 
 pytestmark = pytest.mark.usefixtures("isolated_keras_home")
 
@@ -146,13 +146,6 @@ def _count_calls(monkeypatch, module, name) -> list:
     return calls
 
 
-def _forbid(monkeypatch, module, name):
-    def forbidden(*args, **kwargs):
-        raise AssertionError(f"{name} was called: the cache was not used")
-
-    monkeypatch.setattr(module, name, forbidden)
-
-
 def test_cache_skips_reading_and_tokenising(tmp_path, monkeypatch):
     train = write_csv(tmp_path / "train.csv", [("good film", "pos"), ("bad film", "neg"), ("great", "pos")])
     validation = write_csv(tmp_path / "val.csv", [("good", "pos"), ("awful", "neg")])
@@ -161,8 +154,8 @@ def test_cache_skips_reading_and_tokenising(tmp_path, monkeypatch):
     fresh_small = load(train, tmp_path / "other-cache", validation_data=validation, num_words=5)
     assert len(list((cache_dir / CACHE_SUBDIR).glob("*.npz"))) == 1
     with monkeypatch.context() as m:
-        _forbid(m, ranks, "rank_words")
-        _forbid(m, tables, "read_table")
+        forbid(m, ranks, "rank_words")
+        forbid(m, tables, "read_table")
         assert_same(load(train, cache_dir, validation_data=validation), first)
         # num_words is applied after the cache: no tokenising for another value either.
         assert_same(load(train, cache_dir, validation_data=validation, num_words=5), fresh_small)
@@ -185,8 +178,8 @@ def test_cache_of_a_folder(tmp_path, monkeypatch):
                                             "test/pos/1.txt": "great", "test/neg/1.txt": "awful"})
     first = load(root, tmp_path / "cache")
     with monkeypatch.context() as m:
-        _forbid(m, ranks, "rank_words")
-        _forbid(m, files, "read_folder")
+        forbid(m, ranks, "rank_words")
+        forbid(m, files, "read_folder")
         assert_same(load(root, tmp_path / "cache"), first)
     calls = _count_calls(monkeypatch, ranks, "rank_words")
     (root / "train" / "pos" / "1.txt").write_text("good film, really good")

@@ -13,7 +13,7 @@ from attention.data import ranks
 from attention.data.ratings import RATING_CLASSES, rating_task, write_task
 from attention.predict import main as predict_main
 from attention.vocabulary import Vocabulary, vocabulary_path
-from fake_data import load, write_csv
+from fake_data import forbid, load, write_csv
 from script_runs import SMALL, load_script, only_run
 
 TWO_EPOCHS = [*SMALL, "--num-epochs", "2"]
@@ -60,11 +60,8 @@ def test_trains_on_a_table(tmp_path, monkeypatch):
     config = json.loads((run / "run.json").read_text())
     assert config["status"] == "finished" and config["config"]["script"] == "train_text"
     assert config["config"]["data"] == str(table.resolve())
-    def forbidden(*args, **kwargs):
-        raise AssertionError("rank_words was called: the cache was not used")
-
     # The script loads what the library loads with its defaults: the cache it wrote is found.
-    monkeypatch.setattr(ranks, "rank_words", forbidden)
+    forbid(monkeypatch, ranks, "rank_words")
     data = load(table, cache_dir, validation_split=0.25)
     vocabulary = json.loads((run / "model.vocabulary.json").read_text())
     assert vocabulary["classes"] == data.classes == ["awful", "good", "great", "meh"]
