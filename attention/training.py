@@ -344,6 +344,11 @@ def train_classifier(
     if keras.backend.backend() == "tensorflow":
         try:
             print(f"Export that reads raw text saved to {export_text_model(model, vocabulary, serving_dir(model_path))}")
+        except KeyboardInterrupt:
+            # The run is finished and its model saved; only the export (written whole or not at all) is missing.
+            raise RunStopped(f"interrupted while writing the export that reads raw text; the model is saved to "
+                             f"{model_path}; write the export with: python -m attention.serving {model_path}",
+                             130) from None
         except Exception as error:  # the model is saved: an export can be made again from it
             print(f"warning: the export that reads raw text failed ({type(error).__name__}: {error}); "
                   f"retry with: python -m attention.serving {model_path}", file=sys.stderr)

@@ -17,6 +17,7 @@ from tensorboard.util import tensor_util
 
 import attention
 import attention.data.cache
+import attention.training
 from attention.atomic import save_model
 from attention.callbacks import EpochCheckpoint, TqdmProgress, latest_checkpoint
 from attention.evaluation import predict_probabilities
@@ -177,6 +178,32 @@ def test_interrupting_the_first_data_load_says_so(tiny_imdb, tmp_path, train, ca
     assert "interrupted before training started; nothing was saved" in err and "Traceback" not in err
     assert not [p for p in (tmp_path / "cache").rglob("*") if p.is_file()]
     assert not (tmp_path / "logs").exists()
+
+
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="the export is written on TensorFlow")
+@pytest.mark.parametrize("error, status, message", [
+    (KeyboardInterrupt, 130, "interrupted while writing the export that reads raw text; the model is saved to "),
+    (RuntimeError("no space"), 0, "warning: the export that reads raw text failed (RuntimeError: no space)"),
+])
+def test_a_failed_export_keeps_the_finished_run(error, status, message, tiny_imdb, tmp_path, train, capsys, monkeypatch):
+    def failing_export(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(attention.training, "export_text_model", failing_export)
+    args = ["--data", tiny_imdb, "--logdir", tmp_path / "logs", "--cache-dir", tmp_path / "cache", *SMALL]
+    if status:
+        with pytest.raises(SystemExit) as exit_info:
+            train(*args)
+        assert exit_info.value.code == status
+    else:
+        train(*args)
+    (run_dir,) = run_dirs(tmp_path / "logs")
+    err = capsys.readouterr().err
+    assert message + (str(run_dir / "model.keras") if status else "") in err and "Traceback" not in err
+    assert f"python -m attention.serving {run_dir / 'model.keras'}" in err
+    assert "nothing was saved" not in err
+    assert json.loads((run_dir / "run.json").read_text())["status"] == "finished"
+    keras.models.load_model(run_dir / "model.keras")
 
 
 def test_unwritable_logdir(tiny_imdb, tmp_path, train, capsys):
