@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import keras
@@ -178,6 +179,21 @@ def make_dataset(
     if keras.backend.backend() == "tensorflow":
         return _tf_dataset(batches)
     return _BatchSequence(batches)
+
+
+def trimmed_batches(x: np.ndarray, batch_size: int, width_step: int | None = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """The rows of `x` in batches of similar length, each cut to its longest row, for prediction.
+
+    Yields `(rows, word_ids)`: the batch's indices into `x` and its trimmed word ids, the
+    batches of `make_dataset(x, ..., shuffle=False)`. For outputs whose width follows the
+    batch's (attention weights), which `model.predict` cannot concatenate.
+    """
+    if width_step is None:
+        width_step = default_width_step(x)
+    batches = Batches(x, np.zeros(len(x)), batch_size, False, True, 0, 0, width_step)
+    for index in range(len(batches)):
+        word_ids, _ = batches.batch(index)
+        yield batches.plan[index], word_ids
 
 
 def default_width_step(x: np.ndarray) -> int:

@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> None:
     except ValueError as error:
         fail(error)
 
-    for number, (text, item) in enumerate(zip(texts, attend(model, vocabulary, ids)), start=1):
+    for number, (text, item) in enumerate(zip(texts, attend(model, vocabulary, ids, progress=True)), start=1):
         words = ", ".join(f"{word} {weight:.3f}" for _, word, weight in top_words(item, args.top_k))
         echo = textwrap.shorten(" ".join(text.split()), width=80, placeholder="...")
         print(f"{number}\t{item.probability:.4f}\t{item.predicted}\t{echo}")
