@@ -213,6 +213,37 @@ def test_in_subclassed_model():
     assert np.isfinite(history.history["loss"]).all()
 
 
+def test_hierarchical_model_of_the_paper(tmp_path):
+    # Yang et al.'s two levels: words into sentence vectors, sentences into a document vector.
+    # A padded sentence (all words masked) is encoded as exactly 0, so Masking hides it from
+    # the sentence level. Five sentences: with an unknown number, TimeDistributed takes a
+    # vectorised map on TensorFlow, which fails once the number of sentences changes.
+    words = keras.Input(shape=(None,), dtype="int32")
+    x = keras.layers.Embedding(50, 8, mask_zero=True)(words)
+    x = keras.layers.Bidirectional(keras.layers.GRU(6, return_sequences=True))(x)
+    sentence_encoder = keras.Model(words, AttentionLayer(5)(x))
+    document = keras.Input(shape=(5, None), dtype="int32")
+    s = keras.layers.TimeDistributed(sentence_encoder)(document)
+    s = keras.layers.Masking(0.0)(s)
+    s = keras.layers.Bidirectional(keras.layers.GRU(6, return_sequences=True))(s)
+    pooled, alphas = AttentionLayer(5, return_alphas=True)(s)
+    model = keras.Model(document, [keras.layers.Dense(1)(pooled), alphas])
+
+    docs = np.random.default_rng(0).integers(1, 50, (4, 5, 7))
+    docs[:, :, 5:] = 0
+    docs[0, 2:], docs[1, 4:], docs[2, 1:] = 0, 0, 0
+    logits, weights = (keras.ops.convert_to_numpy(t) for t in model(docs))
+    sentences = (docs != 0).any(axis=2)
+    assert (weights[~sentences] == 0).all()
+    np.testing.assert_allclose(weights.sum(axis=1), 1.0, rtol=1e-6)
+    # More padding words change nothing: the word-level mask reaches the inner model.
+    wider = np.concatenate([docs, np.zeros((4, 5, 3), docs.dtype)], axis=2)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(model(wider)[0]), logits, rtol=1e-5, atol=1e-6)
+    model.save(tmp_path / "han.keras")
+    restored = keras.models.load_model(tmp_path / "han.keras")
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(restored(docs)[0]), logits, rtol=1e-5, atol=1e-6)
+
+
 def test_config_round_trip():
     layer = AttentionLayer(7, time_major=True, return_alphas=True, bias_initializer="zeros", name="att")
     config = layer.get_config()
