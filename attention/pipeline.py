@@ -190,7 +190,8 @@ def trimmed_batches(x: np.ndarray, batch_size: int, width_step: int | None = Non
     """
     if width_step is None:
         width_step = default_width_step(x)
-    batches = Batches(x, np.zeros(len(x)), batch_size, False, True, 0, 0, width_step)
+    batches = Batches(x, np.zeros(len(x)), batch_size, shuffle=False, bucketing=True, seed=0, first_epoch=0,
+                      width_step=width_step)
     for index in range(len(batches)):
         word_ids, _ = batches.batch(index)
         yield batches.plan[index], word_ids
