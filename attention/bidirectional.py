@@ -9,7 +9,9 @@ from keras import ops
 
 from attention.gru import ConcatGRU, concat_step, scan, split_at
 
-LOOPS = ("auto", "per_direction", "stacked", "stacked_hoisted", "cudnn")
+LOOPS = ("auto", "per_direction", "stacked", "stacked_hoisted", "graphed", "cudnn")
+JAX_GPU_UNROLL = 8
+"""On a JAX GPU the stacked loop's scan runs this many steps per iteration (H200: BENCHMARKS.md)."""
 
 
 @keras.saving.register_keras_serializable(package="attention")
@@ -21,7 +23,9 @@ class BidirectionalGRU(keras.layers.Bidirectional):
     is one batched matmul instead of two chains of small ones, which halves the
     steps a GPU (or PyTorch's per-op dispatch) waits on. On PyTorch, with TF1's
     math and the default activations, `"stacked_hoisted"` is one autograd
-    function whose gradient is written out by hand (`attention.torch_loop`).
+    function whose gradient is written out by hand (`attention.torch_loop`);
+    on a GPU `"graphed"` replays that loop as CUDA graphs, and JAX runs the
+    stacked scan unrolled (`JAX_GPU_UNROLL` steps per iteration).
     The math, the masking and the outputs are those of `Bidirectional`, and so
     are the weights and their order: a `Bidirectional(ConcatGRU(...))`'s
     weights load into this layer and back.
@@ -38,14 +42,17 @@ class BidirectionalGRU(keras.layers.Bidirectional):
             `"stacked"`: both directions in one loop.
             `"stacked_hoisted"`: the same, with the inputs' half of every
             step's matmuls done for all steps at once before the loop.
+            `"graphed"`: on PyTorch with a CUDA device, `"stacked_hoisted"`
+            captured as CUDA graphs, forward and backward, one per batch
+            shape (`attention.torch_graphs`); elsewhere `"stacked_hoisted"`.
             `"cudnn"`: with `reset_after=True` on PyTorch, PyTorch's own
             GRU kernel for each direction (cuDNN on a GPU), the mask turned
             into lengths; rows must be post-padded (real steps first), else
             the call runs `"stacked_hoisted"`.
             `"auto"` (default): the fastest for the backend and device:
             `"per_direction"` on TensorFlow and on JAX's CPU, `"stacked"` on
-            PyTorch's CPU, `"stacked_hoisted"` on a GPU, and `"cudnn"` for
-            `reset_after=True` on PyTorch.
+            PyTorch's CPU, `"stacked_hoisted"` on JAX's GPU, `"graphed"` on
+            PyTorch's GPU, and `"cudnn"` for `reset_after=True` on PyTorch.
             The stacked loops need two `ConcatGRU`s alike but for
             `go_backwards`, without dropout, returning sequences only, and
             no initial state; otherwise the layer runs per direction. With
@@ -83,6 +90,7 @@ class BidirectionalGRU(keras.layers.Bidirectional):
             raise ValueError(f"`loop` must be one of {', '.join(map(repr, LOOPS))}; got {loop!r}.")
         super().__init__(layer, merge_mode=merge_mode, weights=weights, backward_layer=backward_layer, **kwargs)
         self.loop = loop
+        self._graphed = None  # attention.torch_graphs.cuda_graphed(stacked_gru), made on first use
 
     def get_config(self) -> dict:
         return {**super().get_config(), "loop": self.loop}
@@ -97,10 +105,12 @@ class BidirectionalGRU(keras.layers.Bidirectional):
         loop = self.loop
         if loop == "auto":
             if backend == "torch":
-                loop = "cudnn" if reset_after else "stacked_hoisted" if on_gpu else "stacked"
+                loop = "cudnn" if reset_after else "graphed" if on_gpu else "stacked"
             else:
                 loop = "stacked_hoisted" if on_gpu else "per_direction"
         if loop == "cudnn" and not (backend == "torch" and self._torch_kernel_fits(sequences)):
+            loop = "stacked_hoisted"
+        if loop == "graphed" and not (backend == "torch" and on_gpu):
             loop = "stacked_hoisted"
         return "stacked_hoisted" if loop == "stacked" and reset_after else loop
 
@@ -138,8 +148,16 @@ class BidirectionalGRU(keras.layers.Bidirectional):
             from attention import torch_gru
 
             outputs = torch_gru.bidirectional_gru(sequences, mask, self.forward_layer, self.backward_layer)
+        elif loop == "graphed":
+            if self._graphed is None:
+                from attention import torch_graphs
+
+                self._graphed = torch_graphs.cuda_graphed(stacked_gru)
+            outputs = self._graphed(sequences, mask, self.forward_layer, self.backward_layer, True)
         if outputs is None:  # not "cudnn", or rows not post-padded
-            outputs = stacked_gru(sequences, mask, self.forward_layer, self.backward_layer, hoisted=loop != "stacked")
+            unroll = JAX_GPU_UNROLL if keras.backend.backend() == "jax" and _on_gpu(sequences) else 1
+            outputs = stacked_gru(sequences, mask, self.forward_layer, self.backward_layer,
+                                  hoisted=loop != "stacked", unroll=unroll)
         y, y_rev = outputs
         y, y_rev = ops.cast(y, self.compute_dtype), ops.cast(y_rev, self.compute_dtype)
         if self.merge_mode == "concat":
@@ -153,7 +171,8 @@ class BidirectionalGRU(keras.layers.Bidirectional):
         return (y, y_rev)
 
 
-def stacked_gru(x: Any, mask: Any, forward: ConcatGRU, backward: ConcatGRU, hoisted: bool = False) -> tuple:
+def stacked_gru(x: Any, mask: Any, forward: ConcatGRU, backward: ConcatGRU, hoisted: bool = False,
+                unroll: int = 1) -> tuple:
     """Runs `forward` over `x` and `backward` over `x` reversed in one loop.
 
     Args:
@@ -164,6 +183,7 @@ def stacked_gru(x: Any, mask: Any, forward: ConcatGRU, backward: ConcatGRU, hois
         hoisted: Compute `x`'s part of every step's matmuls before the loop,
             in one matmul, so that each step multiplies only the state. With
             `reset_after` the loop is always hoisted, as Keras's own GRU.
+        unroll: Steps per iteration of the scan (TensorFlow and JAX).
 
     Returns:
         The two output sequences `(batch, timesteps, units)`, both in `x`'s
@@ -185,7 +205,7 @@ def stacked_gru(x: Any, mask: Any, forward: ConcatGRU, backward: ConcatGRU, hois
         inputs, step = _concat_loop(xs, forward, backward)
     h0 = ops.zeros((2, ops.shape(x)[0], forward.cell.units), dtype=inputs.dtype)
     if masks is None:
-        _, outputs = scan(lambda h, inputs_t: (step(h, inputs_t),) * 2, h0, inputs)
+        _, outputs = scan(lambda h, inputs_t: (step(h, inputs_t),) * 2, h0, inputs, unroll)
     else:
 
         def body(h: Any, step_inputs: tuple) -> tuple:
@@ -193,7 +213,7 @@ def stacked_gru(x: Any, mask: Any, forward: ConcatGRU, backward: ConcatGRU, hois
             h = ops.where(mask_t, step(h, inputs_t), h)
             return h, ops.where(mask_t, h, ops.zeros_like(h))
 
-        _, outputs = scan(body, h0, (inputs, masks))
+        _, outputs = scan(body, h0, (inputs, masks), unroll)
     return _in_time_order(outputs)
 
 

@@ -204,16 +204,16 @@ def split_at(x: Any, index: int) -> tuple:
     return x[..., :index], x[..., index:]
 
 
-def scan(body: Any, carry: Any, xs: Any) -> tuple:
-    """`keras.ops.scan(body, carry, xs)` over the leading axis of `xs` (an array or a tuple of arrays).
+def scan(body: Any, carry: Any, xs: Any, unroll: int = 1) -> tuple:
+    """`keras.ops.scan(body, carry, xs, unroll=unroll)` over the leading axis of `xs` (an array or a tuple of arrays).
 
-    On PyTorch, a Python loop over `unstack`ed steps: Keras's `scan` there takes
-    `xs[i]` at each step, and the gradient of each such slice is a zero-filled
-    copy of the whole sequence (the Bi-GRU's gradient took 4 times as long in a
-    trial; BENCHMARKS.md).
+    On PyTorch, a Python loop over `unstack`ed steps (`unroll` has no meaning
+    there): Keras's `scan` there takes `xs[i]` at each step, and the gradient
+    of each such slice is a zero-filled copy of the whole sequence (the
+    Bi-GRU's gradient took 4 times as long in a trial; BENCHMARKS.md).
     """
     if keras.backend.backend() != "torch":
-        return ops.scan(body, carry, xs)
+        return ops.scan(body, carry, xs, unroll=unroll)
     steps = zip(*(ops.unstack(part, axis=0) for part in xs)) if isinstance(xs, tuple) else ops.unstack(xs, axis=0)
     outputs = []
     for inputs in steps:

@@ -8,7 +8,7 @@
 # or some of its parts: throughput_torch, throughput_jax, train_jax, train_torch (in that order,
 # the most wanted first). Each part has its own time limit, so one that hangs leaves the others
 # their time, and the benchmark writes what it has after each configuration; results (JSON,
-# logs) go to $OUT. STEPS=2 WARMUP=1 MAX_SAMPLES=512 make a quick trial run.
+# logs, run folders) go to $OUT/gpu-results.tgz. STEPS=2 WARMUP=1 MAX_SAMPLES=512 make a quick trial run.
 set -u
 OUT=${OUT:-benchmarks/runs/gpu}
 STEPS=${STEPS:-10}
@@ -37,10 +37,11 @@ want() { [[ " $parts " == *" $1 "* ]]; }
 
 # Throughput: the BidirectionalGRU loops worth measuring on each backend, the original math and
 # --reset-after, against the PyTorch rewrite (cuDNN, padded batches) in the same run. default is
-# what "auto" picks: the stacked loop with the input projection hoisted (and on PyTorch, cuDNN for
-# reset_after); autograd differentiates it step by step instead of by its hand-written gradient
-# (PyTorch), graphed replays it as CUDA graphs (PyTorch), unrollN unrolls its scan (JAX), width64
-# times bucketed batches cut to multiples of 64 steps (JAX keeps the full width on a GPU).
+# what "auto" picks: on PyTorch the hoisted stacked loop replayed as CUDA graphs ("graphed"; cuDNN
+# for reset_after), on JAX the hoisted stacked loop with its scan unrolled (JAX_GPU_UNROLL).
+# stacked_hoisted is the same loop launched op by op, autograd differentiates it step by step
+# instead of by its hand-written gradient (PyTorch), unrollN sets the scan's unrolling (JAX),
+# width64 times bucketed batches cut to multiples of 64 steps (JAX keeps the full width on a GPU).
 throughput() {  # throughput BACKEND SECONDS PORTS...
   local backend=$1 seconds=$2
   shift 2
@@ -48,8 +49,8 @@ throughput() {  # throughput BACKEND SECONDS PORTS...
     --gpu --backend "$backend" "${@/#/--port=}" --torch --steps "$STEPS" --warmup "$WARMUP" \
     --output "$OUT/throughput_$backend.json"
 }
-want throughput_torch && throughput torch 190 default autograd graphed reset_after reset_after+stacked_hoisted+graphed
-want throughput_jax && throughput jax 170 default unroll4 unroll16 width64 reset_after
+want throughput_torch && throughput torch 190 default stacked_hoisted autograd+stacked_hoisted reset_after reset_after+graphed
+want throughput_jax && throughput jax 170 default unroll1 unroll4 width64 reset_after reset_after+unroll1
 
 # The full 3-epoch run of the training script, seed 0.
 train() {  # train BACKEND SECONDS
@@ -58,5 +59,8 @@ train() {  # train BACKEND SECONDS
 }
 want train_jax && train jax 90
 want train_torch && train torch 90
-rm -rf "$OUT"/logdir_*/*/checkpoints  # what comes back stays small
+# What comes back stays small and few: one tarball (without checkpoints and models) beside steps.txt.
+rm -rf "$OUT"/logdir_*/*/checkpoints "$OUT"/logdir_*/*/model.*
+tar czf /tmp/gpu-results.tgz -C "$OUT" --exclude=steps.txt . && find "$OUT" -mindepth 1 ! -name steps.txt -delete \
+  && mv /tmp/gpu-results.tgz "$OUT/"
 exit 0

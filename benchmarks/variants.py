@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
 
 import keras
 from keras import ops, tree
@@ -243,53 +242,3 @@ def with_gru(model: keras.Model, variant: str) -> keras.Model:
 def with_projected_gru(model: keras.Model) -> keras.Model:
     return with_gru(model, "projected")
 
-
-def cuda_graphed(stacked_gru: Callable, width_step: int = 32, make_graphed: Callable | None = None,
-                 device_type: str = "cuda") -> Callable:
-    """`attention.bidirectional.stacked_gru` on PyTorch, replayed as CUDA graphs (one per batch shape).
-
-    On a GPU each step of the loop is a few tiny kernels, each launched from
-    Python (and again by autograd on the way back), and launching them takes
-    longer than running them. `torch.cuda.make_graphed_callables` captures the
-    whole loop, forward and backward, once per shape, and then replays each
-    as one launch. Widths are rounded up to `width_step` with masked steps
-    (which change neither the state nor the outputs that are kept), so that
-    a bucketed epoch has few shapes to capture. The layers' weights go in as
-    arguments (`keras.StatelessScope` maps the variables to them), so their
-    gradients come out of the backward graph. Off `device_type`, e.g. on the
-    symbolic "meta" tensors Keras builds with, the loop runs as it is.
-
-    `make_graphed` (default `torch.cuda.make_graphed_callables`) and
-    `device_type` let the tests run the same path on a CPU without graphs.
-    """
-    import torch
-
-    make_graphed = make_graphed or torch.cuda.make_graphed_callables
-    graphs = {}
-
-    def run(x: Any, mask: Any, forward: Any, backward: Any, hoisted: bool = False) -> tuple:
-        x = ops.convert_to_tensor(x)
-        if x.device.type != device_type:
-            return stacked_gru(x, mask, forward, backward, hoisted)
-        width = x.shape[1]
-        mask = torch.ones(x.shape[:2], dtype=torch.bool, device=x.device) if mask is None else mask.bool()
-        padding = -width % width_step
-        x, mask = torch.nn.functional.pad(x, (0, 0, 0, padding)), torch.nn.functional.pad(mask, (0, padding))
-        variables = [*forward.weights, *backward.weights]
-        weights = [v.value for v in variables]
-        key = (id(forward), id(backward), hoisted, tuple(x.shape), x.dtype, tuple(w.requires_grad for w in weights))
-        if key not in graphs:
-            def loop(x: Any, mask: Any, *values: Any) -> tuple:
-                with keras.StatelessScope(state_mapping=list(zip(variables, values))):
-                    return tuple(stacked_gru(x, mask, forward, backward, hoisted))
-
-            # Captured with gradients, whatever this first call needs: the same graphs serve
-            # training and (forward only) prediction.
-            sample = (x.detach().clone().requires_grad_(True), mask.clone(), *weights)
-            with torch.enable_grad():
-                graphs[key] = make_graphed(loop, sample)
-        y, y_rev = graphs[key](x, mask, *weights)
-        # The graph's outputs live in its static memory, overwritten by the next replay.
-        return y[:, :width].clone(), y_rev[:, :width].clone()
-
-    return run

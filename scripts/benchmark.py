@@ -23,7 +23,6 @@ and the table go to --output as JSON. Hold the machine while it runs, e.g.
 import argparse
 import datetime as dt
 import importlib.util
-import json
 import shlex
 import sys
 import tempfile
@@ -57,8 +56,8 @@ parser.add_argument("--parts", nargs="+", default=list(harness.PART_NAMES), choi
 parser.add_argument("--port", action="append", metavar="VARIANT",
                     help="port configuration, repeatable: 'default' (build_model() with the training script's threads) or "
                          "'+'-joined tokens of reset_after, xla, keras|projected|concat|fast|block|tf1cell (the GRU "
-                         "class), per_direction|stacked|stacked_hoisted|cudnn (BidirectionalGRU's loop), graphed "
-                         "(PyTorch on a GPU: the stacked loop as CUDA graphs), unrollN (JAX: the stacked loop's scan "
+                         "class), per_direction|stacked|stacked_hoisted|graphed|cudnn (BidirectionalGRU's loop), "
+                         "autograd (PyTorch: the loop's gradient step by step), unrollN (the stacked loop's scan "
                          "unrolled N steps), widthN (JAX: bucketed widths in multiples of N), intraN, "
                          "interN (0: TensorFlow's choice), onednn0 (default: default)")
 parser.add_argument("--reference", action="append", metavar="VARIANT",

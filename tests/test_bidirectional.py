@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 from gradients import layer_gradients
 
+import attention.bidirectional as bidirectional
 from attention import build_model
 from attention.bidirectional import LOOPS, BidirectionalGRU
 from attention.gru import ConcatGRU
@@ -123,6 +124,38 @@ def test_auto_picks_the_measured_loop_for_this_backend_on_cpu(reset_after):
     on_torch = "cudnn" if reset_after else "stacked"
     expected = {"tensorflow": "per_direction", "jax": "per_direction", "torch": on_torch}[keras.backend.backend()]
     assert layer.loop_in_force(inputs()[0]) == expected
+
+
+@pytest.mark.parametrize("reset_after", [False, True])
+def test_auto_picks_the_measured_loop_for_this_backend_on_a_gpu(reset_after, monkeypatch):
+    # BENCHMARKS.md, on an H200: JAX's stacked scan unrolled, PyTorch's hoisted loop as CUDA graphs
+    # (the original math) or PyTorch's GRU kernel (reset_after). TensorFlow has no GPU here.
+    monkeypatch.setattr(bidirectional, "_on_gpu", lambda sequences: True)
+    layer = BidirectionalGRU(ConcatGRU(3, return_sequences=True, reset_after=reset_after))
+    on_torch = "cudnn" if reset_after else "graphed"
+    expected = {"tensorflow": "per_direction", "jax": "stacked_hoisted", "torch": on_torch}[keras.backend.backend()]
+    assert layer.loop_in_force(inputs()[0]) == expected
+
+
+def test_graphed_runs_the_hoisted_loop_off_a_pytorch_gpu():
+    layer = BidirectionalGRU(ConcatGRU(3, return_sequences=True, reset_after=False), loop="graphed")
+    assert layer.loop_in_force(inputs()[0]) == "stacked_hoisted"
+
+
+@pytest.mark.parametrize("reset_after", [False, True])
+def test_unrolled_scan_computes_the_same(reset_after, monkeypatch):
+    x, mask = inputs()
+    made = layers(reset_after=reset_after)
+    unrolls = []
+    scan = bidirectional.scan
+    monkeypatch.setattr(bidirectional, "scan", lambda *args: unrolls.append(args[3]) or scan(*args))
+    expected = numpy(made["per_direction"](x, mask=mask))
+    monkeypatch.setattr(bidirectional, "_on_gpu", lambda sequences: True)
+    got = numpy(made["stacked_hoisted"](x, mask=mask))
+    if keras.backend.backend() == "jax":
+        assert unrolls == [bidirectional.JAX_GPU_UNROLL] and bidirectional.JAX_GPU_UNROLL > 1
+    for g, e in zip(got, expected):
+        np.testing.assert_allclose(g, e, atol=2e-6)
 
 
 def test_rejects_an_unknown_loop():

@@ -1,12 +1,11 @@
-"""`benchmarks.variants.cuda_graphed`, the stacked loop as CUDA graphs, without the graphs.
+"""`attention.torch_graphs`, the stacked loop as CUDA graphs (`loop="graphed"`), without the graphs.
 
 On a CPU the capture is replaced by the function itself, so everything around it runs:
 widths rounded up with masked steps, one capture per shape, the weights passed in as
 arguments through `keras.StatelessScope` so that their gradients reach the optimizer.
 """
 
-import sys
-from pathlib import Path
+import functools
 
 import keras
 import numpy as np
@@ -18,11 +17,9 @@ if keras.backend.backend() != "torch":
 import torch  # noqa: E402
 from torch_ops import HOST_ROUND_TRIPS, OpsSeen  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 import attention.bidirectional as bidirectional  # noqa: E402
-from attention import build_model  # noqa: E402
-from benchmarks.variants import cuda_graphed  # noqa: E402
+from attention import build_model, torch_graphs  # noqa: E402
+from attention.torch_graphs import cuda_graphed  # noqa: E402
 
 
 class Captures:
@@ -82,6 +79,8 @@ def test_one_capture_per_rounded_shape():
 
 
 def test_training_through_the_graphed_loop_updates_the_weights_alike(monkeypatch):
+    # On a PyTorch GPU "auto" takes the graphed loop; here the "GPU" is the CPU and the capture is
+    # the function itself, so the whole path of the layer's call runs.
     rng = np.random.default_rng(1)
     x = rng.integers(1, 50, (6, 21)).astype("int32")
     x[2, 9:] = 0
@@ -95,9 +94,11 @@ def test_training_through_the_graphed_loop_updates_the_weights_alike(monkeypatch
 
     expected = trained()
     captures = Captures()
-    monkeypatch.setattr(bidirectional, "stacked_gru",
-                        cuda_graphed(bidirectional.stacked_gru, make_graphed=captures, device_type="cpu"))
+    monkeypatch.setattr(bidirectional, "_on_gpu", lambda sequences: True)
+    monkeypatch.setattr(torch_graphs, "cuda_graphed",
+                        functools.partial(cuda_graphed, make_graphed=captures, device_type="cpu"))
+    assert build_model(50, 8, 6, 4).get_layer("bi_gru").loop_in_force(torch.ones((1, 3, 8))) == "graphed"
     got = trained()
-    assert captures.shapes  # the training went through it
+    assert captures.shapes == [(6, 32, 8)]  # both epochs went through one capture
     for a, b in zip(expected, got):
         np.testing.assert_allclose(a, b, atol=1e-5)

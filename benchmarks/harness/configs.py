@@ -18,12 +18,11 @@ def parse_variant(spec: str, side: str) -> dict:
 
     Port: reset_after, xla, keras | projected | concat | fast | block | tf1cell (the GRU
     class: `keras.layers.GRU` or one of `benchmarks.variants`; default: whatever
-    `attention.build_model()` builds), per_direction | stacked | stacked_hoisted | cudnn
-    (the `BidirectionalGRU` loop; default: its `"auto"`), autograd (PyTorch: the hoisted loop
-    differentiated by autograd step by step instead of `attention.torch_loop`'s hand-written
-    gradient), graphed (PyTorch on a GPU: the stacked loop as CUDA graphs,
-    `benchmarks.variants.cuda_graphed`), unrollN (JAX: the stacked loop's
-    `scan` unrolled N steps at a time), widthN (JAX: bucketed batches cut to multiples of N steps
+    `attention.build_model()` builds), per_direction | stacked | stacked_hoisted | graphed |
+    cudnn (the `BidirectionalGRU` loop; default: its `"auto"`), autograd (PyTorch: the hoisted
+    loop differentiated by autograd step by step instead of `attention.torch_loop`'s hand-written
+    gradient), unrollN (the stacked loop's `scan` unrolled N steps at a time, in place of
+    `attention.bidirectional.JAX_GPU_UNROLL` on a JAX GPU and 1 elsewhere), widthN (JAX: bucketed batches cut to multiples of N steps
     instead of `attention.pipeline.default_width_step`).
     Reference: tf2 (TF 2 control flow and resource variables instead of TF1 behaviour).
     Torch (`benchmarks/torch_reference.py`): packed (a packed sequence into the GRU), intraN,
@@ -49,9 +48,9 @@ def parse_variant(spec: str, side: str) -> dict:
             config["jit"] = True
         elif token in ("keras", "projected", "concat", "fast", "block", "tf1cell") and side == "port":
             config["gru"] = token
-        elif token in ("per_direction", "stacked", "stacked_hoisted", "cudnn") and side == "port":
+        elif token in ("per_direction", "stacked", "stacked_hoisted", "graphed", "cudnn") and side == "port":
             config["loop"] = token
-        elif token in ("graphed", "autograd") and side == "port":
+        elif token == "autograd" and side == "port":
             config[token] = True
         elif token.startswith("unroll") and token[6:].isdigit() and side == "port":
             config["unroll"] = int(token[6:])

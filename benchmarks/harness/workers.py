@@ -112,7 +112,7 @@ def worker_main(job_path: str) -> None:
         else:
             batches = sets[set_name]
         warmup = job["warmup"]
-        if job["side"] == "port" and (job.get("backend") == "jax" or job.get("graphed")):
+        if job["side"] == "port" and (job.get("backend") == "jax" or (job.get("backend") == "torch" and job.get("gpu"))):
             batches, warmup = warm_every_shape(batches, warmup)  # JAX compiles, CUDA graphs capture, each new shape
         step = train if mode == "train" else predict
         if through_fit:
@@ -154,17 +154,13 @@ def _port_steps(job: dict):
 
     if job.get("autograd"):
         stacked._recurrence_by_hand = lambda cell: False
-    if job.get("graphed"):
-        from benchmarks.variants import cuda_graphed
-
-        stacked.stacked_gru = cuda_graphed(stacked.stacked_gru)
     if job.get("unroll"):
-        stacked.scan = lambda body, carry, xs: keras.ops.scan(body, carry, xs, unroll=job["unroll"])
+        stacked.scan = lambda body, carry, xs, unroll=1: keras.ops.scan(body, carry, xs, unroll=job["unroll"])
     if job.get("loop", "auto") != "auto":
         bidirectional.loop = job["loop"]
     bi_gru = bidirectional.forward_layer
     loop = bidirectional.loop_in_force() if hasattr(bidirectional, "loop_in_force") else "per_direction"
-    by_hand = loop == "stacked_hoisted" and stacked._recurrence_by_hand(bi_gru.cell)
+    by_hand = loop in ("stacked_hoisted", "graphed") and stacked._recurrence_by_hand(bi_gru.cell)
     job["in_force"] = {"gru_class": type(getattr(bi_gru, "cell", None) if job["gru"] == "tf1cell" else bi_gru).__name__,
                        "loop": loop, "torch_loop": by_hand,  # attention.torch_loop's hand-written gradient
                        "intra": threads[0], "inter": threads[1], "backend": keras.backend.backend(),
