@@ -6,7 +6,9 @@
 #     OUT=/some/folder bash benchmarks/gpu.sh    # at most 9 minutes: give the device call 580 s
 #
 # or some of its parts: throughput_torch, throughput_jax, train_jax, train_torch (in that order,
-# the most wanted first). Each part has its own time limit, so one that hangs leaves the others
+# the most wanted first), or train_jax_unroll1 and train_jax_unroll4, which are not in the default
+# run: the JAX run again with another attention.bidirectional.JAX_GPU_UNROLL (an unrolled scan
+# runs faster but compiles slower, and a 3-epoch run compiles four programs). Each part has its own time limit, so one that hangs leaves the others
 # their time, and the benchmark writes what it has after each configuration; results (JSON,
 # logs, run folders) go to $OUT/gpu-results.tgz. STEPS=2 WARMUP=1 MAX_SAMPLES=512 make a quick trial run.
 set -u
@@ -59,6 +61,15 @@ train() {  # train BACKEND SECONDS
 }
 want train_jax && train jax 90
 want train_torch && train torch 90
+for unroll in 1 4; do
+  want "train_jax_unroll$unroll" && step "train_jax_unroll$unroll" 90 env KERAS_BACKEND=jax python3 -c "
+import runpy, sys
+import attention.bidirectional
+attention.bidirectional.JAX_GPU_UNROLL = $unroll
+sys.argv[0] = 'scripts/train_imdb.py'
+runpy.run_path(sys.argv[0], run_name='__main__')" --data "$DATA" --seed 0 --logdir "$OUT/logdir_jax_unroll$unroll" \
+    ${MAX_SAMPLES:+--max-samples "$MAX_SAMPLES"}
+done
 # What comes back stays small and few: one tarball (without checkpoints and models) beside steps.txt.
 rm -rf "$OUT"/logdir_*/*/checkpoints "$OUT"/logdir_*/*/model.*
 tar czf /tmp/gpu-results.tgz -C "$OUT" --exclude=steps.txt . && find "$OUT" -mindepth 1 ! -name steps.txt -delete \
