@@ -22,8 +22,8 @@ def parse_variant(spec: str, side: str) -> dict:
     cudnn (the `BidirectionalGRU` loop; default: its `"auto"`), autograd (PyTorch: the hoisted
     loop differentiated by autograd step by step instead of `attention.torch_loop`'s hand-written
     gradient), unrollN (the stacked loop's `scan` unrolled N steps at a time, in place of
-    `attention.bidirectional.JAX_GPU_UNROLL` on a JAX GPU and 1 elsewhere), widthN (JAX: bucketed batches cut to multiples of N steps
-    instead of `attention.pipeline.default_width_step`).
+    `attention.bidirectional.JAX_GPU_UNROLL` on a JAX GPU and 1 elsewhere), widthN (JAX:
+    bucketed batches cut to multiples of N steps instead of `attention.pipeline.default_width_step`).
     Reference: tf2 (TF 2 control flow and resource variables instead of TF1 behaviour).
     Torch (`benchmarks/torch_reference.py`): packed (a packed sequence into the GRU), intraN,
     interN (PyTorch's thread pools).
