@@ -5,11 +5,13 @@
 #
 #     OUT=/some/folder bash benchmarks/gpu.sh    # at most 9 minutes: give the device call 580 s
 #
-# or some of its parts: throughput_torch, throughput_jax, train_jax, train_torch (in that order,
-# the most wanted first), or train_jax_unroll1 and train_jax_unroll4, which are not in the default
-# run: the JAX run again with another attention.bidirectional.JAX_GPU_UNROLL (an unrolled scan
-# runs faster but compiles slower, and a 3-epoch run compiles four programs). Each part has its own time limit, so one that hangs leaves the others
-# their time, and the benchmark writes what it has after each configuration; results (JSON,
+# or some of its parts: throughput_torch, throughput_jax, train_jax, train_jax_unroll4, train_torch (in
+# that order, the most wanted first), or train_jax_unroll1 and throughput_jax_graphs (below), which
+# are not in the default run. The
+# train_jax_unrollN parts run the JAX 3-epoch run again with another
+# attention.bidirectional.JAX_GPU_UNROLL: an unrolled scan runs faster but compiles slower, and a
+# 3-epoch run compiles four programs. Each part has its own time limit, so one that hangs leaves the
+# others their time, and the benchmark writes what it has after each configuration; results (JSON,
 # logs, run folders) go to $OUT/gpu-results.tgz. STEPS=2 WARMUP=1 MAX_SAMPLES=512 make a quick trial run.
 set -u
 OUT=${OUT:-benchmarks/runs/gpu}
@@ -25,6 +27,7 @@ export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}  # the package, uninstalled
 (nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv || true) > "$OUT/gpu.txt" 2>&1
 KERAS_BACKEND=jax python3 -c "import keras, jax, torch; print('keras', keras.__version__, 'jax', jax.__version__, 'torch', torch.__version__)" \
   >> "$OUT/gpu.txt" 2>&1
+python3 -c "import triton; print('triton', triton.__version__)" >> "$OUT/gpu.txt" 2>&1  # torch.compile's GPU code
 
 step() {  # step NAME SECONDS COMMAND...: runs COMMAND, its output to $OUT/NAME.log
   local name=$1 seconds=$2
@@ -34,35 +37,38 @@ step() {  # step NAME SECONDS COMMAND...: runs COMMAND, its output to $OUT/NAME.
   echo "$name: exit $? in $((SECONDS - start)) s" | tee -a "$OUT/steps.txt"
 }
 
-parts=${*:-throughput_torch throughput_jax train_jax train_torch}
+parts=${*:-throughput_torch throughput_jax train_jax train_jax_unroll4 train_torch}
 want() { [[ " $parts " == *" $1 "* ]]; }
 
 # Throughput: the BidirectionalGRU loops worth measuring on each backend, the original math and
 # --reset-after, against the PyTorch rewrite (cuDNN, padded batches) in the same run. default is
 # what "auto" picks: on PyTorch the hoisted stacked loop replayed as CUDA graphs ("graphed"; cuDNN
 # for reset_after), on JAX the hoisted stacked loop with its scan unrolled (JAX_GPU_UNROLL).
-# stacked_hoisted is the same loop launched op by op, autograd differentiates it step by step
-# instead of by its hand-written gradient (PyTorch), unrollN sets the scan's unrolling (JAX),
-# width64 times bucketed batches cut to multiples of 64 steps (JAX keeps the full width on a GPU).
-throughput() {  # throughput BACKEND SECONDS PORTS...
-  local backend=$1 seconds=$2
-  shift 2
-  step "throughput_$backend" "$seconds" env KERAS_BACKEND=$backend python3 scripts/benchmark.py --data "$DATA" \
+# compiled is PyTorch's loop with each step compiled by torch.compile (benchmarks/torch_compiled.py),
+# as graphs and (stacked_hoisted) launched op by op; unrollN sets the scan's unrolling (JAX).
+# Settled in earlier runs and left out: autograd (2.5x slower), reset_after+graphed (slower than
+# cuDNN), width64 (slower than the full width).
+throughput() {  # throughput PART BACKEND SECONDS PORTS...
+  local part=$1 backend=$2 seconds=$3
+  shift 3
+  want "$part" && step "$part" "$seconds" env KERAS_BACKEND=$backend python3 scripts/benchmark.py --data "$DATA" \
     --gpu --backend "$backend" "${@/#/--port=}" --torch --steps "$STEPS" --warmup "$WARMUP" \
-    --output "$OUT/throughput_$backend.json"
+    --output "$OUT/$part.json"
 }
-want throughput_torch && throughput torch 190 default stacked_hoisted autograd+stacked_hoisted reset_after reset_after+graphed
-want throughput_jax && throughput jax 170 default unroll1 unroll4 width64 reset_after reset_after+unroll1
+throughput throughput_torch torch 240 default compiled reset_after compiled+stacked_hoisted
+throughput throughput_jax jax 100 default unroll4 reset_after
+# Opt-in: XLA running each scan as CUDA graphs, its while loops as conditional nodes, instead of
+# launching the loop's iterations from the host.
+XLA_FLAGS="--xla_gpu_enable_command_buffer=+WHILE,+CONDITIONAL" throughput throughput_jax_graphs jax 100 default unroll1 reset_after
 
 # The full 3-epoch run of the training script, seed 0.
 train() {  # train BACKEND SECONDS
   step "train_$1" "$2" env KERAS_BACKEND=$1 python3 scripts/train_imdb.py --data "$DATA" --seed 0 \
     --logdir "$OUT/logdir_$1" ${MAX_SAMPLES:+--max-samples "$MAX_SAMPLES"}
 }
-want train_jax && train jax 90
-want train_torch && train torch 90
+want train_jax && train jax 80
 for unroll in 1 4; do
-  want "train_jax_unroll$unroll" && step "train_jax_unroll$unroll" 90 env KERAS_BACKEND=jax python3 -c "
+  want "train_jax_unroll$unroll" && step "train_jax_unroll$unroll" 80 env KERAS_BACKEND=jax python3 -c "
 import runpy, sys
 import attention.bidirectional
 attention.bidirectional.JAX_GPU_UNROLL = $unroll
@@ -70,6 +76,7 @@ sys.argv[0] = 'scripts/train_imdb.py'
 runpy.run_path(sys.argv[0], run_name='__main__')" --data "$DATA" --seed 0 --logdir "$OUT/logdir_jax_unroll$unroll" \
     ${MAX_SAMPLES:+--max-samples "$MAX_SAMPLES"}
 done
+want train_torch && train torch 60
 # What comes back stays small and few: one tarball (without checkpoints and models) beside steps.txt.
 rm -rf "$OUT"/logdir_*/*/checkpoints "$OUT"/logdir_*/*/model.*
 tar czf /tmp/gpu-results.tgz -C "$OUT" --exclude=steps.txt . && find "$OUT" -mindepth 1 ! -name steps.txt -delete \

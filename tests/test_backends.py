@@ -21,7 +21,8 @@ BACKENDS = ("jax", "torch")
 PORTABLE = ["test_layer.py", "test_layer_properties.py", "test_gru.py", "test_preprocessing.py", "test_pipeline.py",
             "test_imdb.py", "test_imdb_cache.py", "test_imdb_errors.py", "test_runs.py", "test_train.py",
             "test_visualize.py", "test_labelled.py", "test_labelled_forms.py", "test_labelled_errors.py",
-            "test_train_text.py", "test_ragged.py", "test_bidirectional.py", "test_graphed_loop.py"]
+            "test_train_text.py", "test_ragged.py", "test_bidirectional.py", "test_graphed_loop.py",
+            "test_torch_compiled.py"]
 HIDDEN = ("tensorflow", "tf_keras")  # what a JAX or PyTorch machine may not have
 
 

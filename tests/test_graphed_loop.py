@@ -15,29 +15,11 @@ if keras.backend.backend() != "torch":
     pytest.skip("the graphed loop is PyTorch's", allow_module_level=True)
 
 import torch  # noqa: E402
-from torch_ops import HOST_ROUND_TRIPS, OpsSeen  # noqa: E402
+from torch_ops import Captures  # noqa: E402
 
 import attention.bidirectional as bidirectional  # noqa: E402
 from attention import build_model, torch_graphs  # noqa: E402
 from attention.torch_graphs import cuda_graphed  # noqa: E402
-
-
-class Captures:
-    """Stands in for `torch.cuda.make_graphed_callables`: records the sample shapes, checks that a
-    stream capture could take the function (no tensor made from Python data, nothing read back),
-    and returns the function."""
-
-    def __init__(self):
-        self.shapes = []
-
-    def __call__(self, function, sample):
-        assert torch.is_grad_enabled() and sample[0].requires_grad
-        self.shapes.append(tuple(sample[0].shape))
-        with OpsSeen() as ops:
-            outputs = function(*sample)
-            torch.autograd.grad(outputs, [sample[0], *sample[2:]], [torch.ones_like(o) for o in outputs])
-        assert "bmm.default" in ops.names and not HOST_ROUND_TRIPS & ops.names
-        return function
 
 
 def outputs_and_gradients(loop, layer, x, mask):

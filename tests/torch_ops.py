@@ -1,7 +1,10 @@
-"""Which PyTorch ops a piece of code runs: to check that a loop never waits on the device."""
+"""Which PyTorch ops a piece of code runs, and a stand-in for a CUDA graph capture that checks them."""
 
 from __future__ import annotations
 
+import contextlib
+
+import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
 # A tensor made from Python data (copied to the device) and a value read back from it: on a
@@ -19,3 +22,23 @@ class OpsSeen(TorchDispatchMode):
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         self.names.add(func.__name__)
         return func(*args, **(kwargs or {}))
+
+
+class Captures:
+    """Stands in for `torch.cuda.make_graphed_callables`: records the sample shapes, checks that a
+    stream capture could take the function (no tensor made from Python data, nothing read back),
+    and returns the function. With `check_ops=False` it runs the function without that check:
+    `torch.compile` refuses to run under the dispatch mode that sees the ops."""
+
+    def __init__(self, check_ops: bool = True):
+        self.shapes = []
+        self.check_ops = check_ops
+
+    def __call__(self, function, sample):
+        assert torch.is_grad_enabled() and sample[0].requires_grad
+        self.shapes.append(tuple(sample[0].shape))
+        with OpsSeen() if self.check_ops else contextlib.nullcontext(OpsSeen()) as ops:
+            outputs = function(*sample)
+            torch.autograd.grad(outputs, [sample[0], *sample[2:]], [torch.ones_like(o) for o in outputs])
+        assert not self.check_ops or "bmm.default" in ops.names and not HOST_ROUND_TRIPS & ops.names
+        return function

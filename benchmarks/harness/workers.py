@@ -154,6 +154,11 @@ def _port_steps(job: dict):
 
     if job.get("autograd"):
         stacked._recurrence_by_hand = lambda cell: False
+    if job.get("compiled"):
+        from attention import torch_loop
+        from benchmarks import torch_compiled
+
+        torch_loop.recurrence = torch_compiled.recurrence
     if job.get("unroll"):
         stacked.scan = lambda body, carry, xs, unroll=1: keras.ops.scan(body, carry, xs, unroll=job["unroll"])
     if job.get("loop", "auto") != "auto":
@@ -163,6 +168,7 @@ def _port_steps(job: dict):
     by_hand = loop in ("stacked_hoisted", "graphed") and stacked._recurrence_by_hand(bi_gru.cell)
     job["in_force"] = {"gru_class": type(getattr(bi_gru, "cell", None) if job["gru"] == "tf1cell" else bi_gru).__name__,
                        "loop": loop, "torch_loop": by_hand,  # attention.torch_loop's hand-written gradient
+                       "compiled": bool(by_hand and job.get("compiled")),  # its steps compiled
                        "intra": threads[0], "inter": threads[1], "backend": keras.backend.backend(),
                        "keras": keras.__version__}
     job["_model"] = model  # for _fit_times; keys with "_" stay out of the results
