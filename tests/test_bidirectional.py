@@ -266,14 +266,11 @@ def test_torch_loop_gradient_is_exact(masked):
     # steps in the middle and at both ends (the layer's own masks only pad), and a random
     # gradient at every output, masked steps included.
     import torch
+    from torch_ops import recurrence_arguments
 
     from attention import torch_loop
 
-    generator = torch.Generator().manual_seed(0)
-    inputs = torch.randn(5, 2, 3, 6, dtype=torch.float64, generator=generator, requires_grad=True)
-    recurrent = torch.randn(2, 2, 6, dtype=torch.float64, generator=generator, requires_grad=True)
-    masks = torch.rand(5, 2, 3, 1, generator=generator) > 0.4 if masked else None
-    assert masks is None or (masks.any() and not masks.all())
+    inputs, recurrent, masks = recurrence_arguments(masked)
     assert torch.autograd.gradcheck(lambda i, r: torch_loop.recurrence(i, r, masks), (inputs, recurrent))
 
 

@@ -12,7 +12,7 @@ if keras.backend.backend() != "torch":
     pytest.skip("the compiled steps are PyTorch's", allow_module_level=True)
 
 import torch  # noqa: E402
-from torch_ops import Captures  # noqa: E402
+from torch_ops import Captures, recurrence_arguments  # noqa: E402
 
 import attention.bidirectional as bidirectional  # noqa: E402
 from attention import build_model, torch_loop  # noqa: E402
@@ -29,11 +29,8 @@ def cheap_compiles(monkeypatch):
 def test_same_outputs_and_gradients_as_the_hand_written_loop(masked):
     # attention.torch_loop's gradient is checked against finite differences; here the compiled
     # loop against it, with steps masked anywhere and a random gradient at every output.
-    generator = torch.Generator().manual_seed(0)
-    inputs = torch.randn(6, 2, 3, 12, dtype=torch.float64, generator=generator, requires_grad=True)
-    recurrent = torch.randn(2, 4, 12, dtype=torch.float64, generator=generator, requires_grad=True)
-    masks = torch.rand(6, 2, 3, 1, generator=generator) > 0.4 if masked else None
-    d_outputs = torch.randn(6, 2, 3, 4, dtype=torch.float64, generator=generator)
+    inputs, recurrent, masks = recurrence_arguments(masked, steps=6, units=4)
+    d_outputs = torch.randn(6, 2, 3, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
     results = []
     for recurrence in (torch_loop.recurrence, torch_compiled.recurrence):
         outputs = recurrence(inputs, recurrent, masks)

@@ -12,6 +12,18 @@ from torch.utils._python_dispatch import TorchDispatchMode
 HOST_ROUND_TRIPS = frozenset({"lift_fresh.default", "_local_scalar_dense.default"})
 
 
+def recurrence_arguments(masked: bool, steps: int = 5, units: int = 2) -> tuple:
+    """`attention.torch_loop.recurrence`'s arguments in float64 for two directions and three rows, drawn
+    with a fixed seed: inputs and recurrent kernels that require gradients, and (`masked`) masks
+    that skip steps anywhere, not only at the end as padding does."""
+    generator = torch.Generator().manual_seed(0)
+    inputs = torch.randn(steps, 2, 3, 3 * units, dtype=torch.float64, generator=generator, requires_grad=True)
+    recurrent = torch.randn(2, units, 3 * units, dtype=torch.float64, generator=generator, requires_grad=True)
+    masks = torch.rand(steps, 2, 3, 1, generator=generator) > 0.4 if masked else None
+    assert masks is None or (masks.any() and not masks.all())
+    return inputs, recurrent, masks
+
+
 class OpsSeen(TorchDispatchMode):
     """A context in which every op's name is added to `names`."""
 
