@@ -45,7 +45,8 @@ want() { [[ " $parts " == *" $1 "* ]]; }
 # what "auto" picks: on PyTorch the hoisted stacked loop replayed as CUDA graphs ("graphed"; cuDNN
 # for reset_after), on JAX the hoisted stacked loop with its scan unrolled (JAX_GPU_UNROLL).
 # compiled is PyTorch's loop with each step compiled by torch.compile (benchmarks/torch_compiled.py),
-# as graphs and (stacked_hoisted) launched op by op; unrollN sets the scan's unrolling (JAX).
+# tf32 its float32 matmuls in TensorFloat-32 (TensorFlow's and JAX's default on a GPU, not
+# PyTorch's); unrollN sets the scan's unrolling (JAX).
 # Settled in earlier runs and left out: autograd (2.5x slower), reset_after+graphed (slower than
 # cuDNN), width64 (slower than the full width).
 throughput() {  # throughput PART BACKEND SECONDS PORTS...
@@ -55,7 +56,7 @@ throughput() {  # throughput PART BACKEND SECONDS PORTS...
     --gpu --backend "$backend" "${@/#/--port=}" --torch --steps "$STEPS" --warmup "$WARMUP" \
     --output "$OUT/$part.json"
 }
-throughput throughput_torch torch 240 default compiled reset_after compiled+stacked_hoisted
+throughput throughput_torch torch 240 default compiled tf32 tf32+compiled reset_after
 throughput throughput_jax jax 100 default unroll4 reset_after
 # Opt-in: XLA running each scan as CUDA graphs, its while loops as conditional nodes, instead of
 # launching the loop's iterations from the host.

@@ -159,6 +159,10 @@ def _port_steps(job: dict):
         from benchmarks import torch_compiled
 
         torch_loop.recurrence = torch_compiled.recurrence
+    if job.get("tf32"):
+        import torch
+
+        torch.set_float32_matmul_precision("high")  # TensorFloat-32 where the GPU has it
     if job.get("unroll"):
         stacked.scan = lambda body, carry, xs, unroll=1: keras.ops.scan(body, carry, xs, unroll=job["unroll"])
     if job.get("loop", "auto") != "auto":
