@@ -176,3 +176,18 @@ def test_benchmark_runs_go_to_an_ignored_folder():
     if ignored.returncode == 128:
         pytest.skip("not a git checkout")
     assert ignored.returncode == 0  # git ignores it: a run never overwrites a committed result
+
+
+def test_gpu_memory_is_reported_where_measured():
+    def result(label, gpu_mib):
+        steps = {"samples_per_s": 10.0, "step_s": [0.1], "steps": 1}
+        return {"config": {"label": label}, "parts": {"full/train": dict(steps)}, "peak_rss_mib": 100.0,
+                "peak_gpu_mib": gpu_mib, "wall_s": 1.0}
+
+    assert "GPU" not in harness.variants_table([result("port:a", None), result("torch:default", None)])
+    rows = harness.variants_table([result("port:a", 2048.4), result("torch:default", None)]).splitlines()
+    assert rows[0].endswith("| peak RSS MiB | peak GPU MiB | wall s |") and rows[1].count("---:") == 7
+    assert rows[2].endswith("| 100 | 2048 | 1 |") and rows[3].endswith("| 100 | - | 1 |")
+    rounds = [result("port:a", 900.0), result("port:a", 1200.0)]
+    assert harness.merge_rounds(rounds)["peak_gpu_mib"] == 1200.0
+    assert harness.merge_rounds([result("port:a", None)])["peak_gpu_mib"] is None

@@ -92,14 +92,19 @@ def table(port: dict, reference: dict | None) -> str:
 
 
 def variants_table(results: list[dict]) -> str:
-    """Every measured configuration, with its ratio to the first one of its side."""
-    lines = ["| configuration | " + " | ".join(PART_NAMES) + " | peak RSS MiB | wall s |",
-             "|---|" + "---:|" * (len(PART_NAMES) + 2)]
+    """Every measured configuration, with its ratio to the first one of its side; on a GPU, its peak GPU memory too."""
+    gpu = any(res.get("peak_gpu_mib") is not None for res in results)
+    memory = ["peak RSS MiB"] + (["peak GPU MiB"] if gpu else [])
+    lines = ["| configuration | " + " | ".join(PART_NAMES + tuple(memory)) + " | wall s |",
+             "|---|" + "---:|" * (len(PART_NAMES) + len(memory) + 1)]
     for res in results:
         cells = [res["config"]["label"]]
         for part in PART_NAMES:
             value = rate(res, part)
             cells.append("-" if value is None else f"{value:.1f}")
-        cells += [f"{res['peak_rss_mib']:.0f}", f"{res['wall_s']:.0f}"]
+        cells.append(f"{res['peak_rss_mib']:.0f}")
+        if gpu:
+            cells.append("-" if res.get("peak_gpu_mib") is None else f"{res['peak_gpu_mib']:.0f}")
+        cells.append(f"{res['wall_s']:.0f}")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)

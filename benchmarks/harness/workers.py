@@ -62,7 +62,8 @@ def run_all(configs: list[dict], batches: Path, parts: list[str], warmup: int, r
                 continue
             done.append(result)
             summary = ", ".join(f"{p} {v['samples_per_s']:.1f}/s" for p, v in result["parts"].items())
-            print(f"  {summary}; peak RSS {result['peak_rss_mib']:.0f} MiB; {result['wall_s']:.0f} s", flush=True)
+            gpu = "" if result.get("peak_gpu_mib") is None else f", GPU {result['peak_gpu_mib']:.0f} MiB"
+            print(f"  {summary}; peak RSS {result['peak_rss_mib']:.0f} MiB{gpu}; {result['wall_s']:.0f} s", flush=True)
             save([merge_rounds(r) for r in runs if r])
     return [merge_rounds(r) for r in runs]
 
@@ -78,6 +79,8 @@ def merge_rounds(rounds: list[dict]) -> dict:
         summary["rounds_samples_per_s"] = rates
         summary["step_s"] = [r["parts"][part]["step_s"] for r in rounds]
     merged["peak_rss_mib"] = max(r["peak_rss_mib"] for r in rounds)
+    gpu = [r["peak_gpu_mib"] for r in rounds if r.get("peak_gpu_mib") is not None]
+    merged["peak_gpu_mib"] = max(gpu) if gpu else None
     merged["wall_s"] = round(sum(r["wall_s"] for r in rounds), 1)
     return merged
 
@@ -126,7 +129,24 @@ def worker_main(job_path: str) -> None:
         parts[part] = summarize(times[warmup:], batches[warmup:])
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     Path(job["output"]).write_text(json.dumps({"config": {k: job[k] for k in job if k not in ("batches", "output") and not k.startswith("_")},
-                                               "parts": parts, "peak_rss_mib": round(rss, 1)}))
+                                               "parts": parts, "peak_rss_mib": round(rss, 1),
+                                               "peak_gpu_mib": peak_gpu_mib()}))
+
+
+def peak_gpu_mib() -> float | None:
+    """The most GPU memory this process's arrays took at once (CUDA graphs' buffers included), or `None` without a GPU.
+
+    From the allocator of whichever of PyTorch and JAX the process loaded: JAX reserves most of the
+    GPU from the start, so `nvidia-smi` would say nothing of what the model needs.
+    """
+    peaks = []
+    if "torch" in sys.modules and sys.modules["torch"].cuda.is_initialized():
+        peaks.append(sys.modules["torch"].cuda.max_memory_allocated())
+    if "jax" in sys.modules:
+        jax = sys.modules["jax"]
+        if jax.default_backend() == "gpu":
+            peaks.append((jax.devices()[0].memory_stats() or {}).get("peak_bytes_in_use", 0))
+    return round(max(peaks) / 2**20, 1) if peaks else None
 
 
 def _port_steps(job: dict):
