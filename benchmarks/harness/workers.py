@@ -144,7 +144,7 @@ def peak_gpu_mib() -> float | None:
         peaks.append(sys.modules["torch"].cuda.max_memory_allocated())
     if "jax" in sys.modules:
         jax = sys.modules["jax"]
-        if jax.default_backend() == "gpu":
+        if jax.default_backend() != "cpu":
             peaks.append((jax.devices()[0].memory_stats() or {}).get("peak_bytes_in_use", 0))
     return round(max(peaks) / 2**20, 1) if peaks else None
 
