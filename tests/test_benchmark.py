@@ -191,3 +191,24 @@ def test_gpu_memory_is_reported_where_measured():
     rounds = [result("port:a", 900.0), result("port:a", 1200.0)]
     assert harness.merge_rounds(rounds)["peak_gpu_mib"] == 1200.0
     assert harness.merge_rounds([result("port:a", None)])["peak_gpu_mib"] is None
+
+
+def test_heap_token_keeps_freed_blocks_for_reuse():
+    # A freed 64 MB block, mapped afresh by default, is reused: its pages are not faulted in again.
+    assert harness.parse_variant("heap+stacked_hoisted", "port")["heap"]
+    code = ("import resource, sys, numpy as np\n"
+            "from benchmarks.harness import workers\n"
+            "if sys.argv[1] == 'heap':\n"
+            "    assert workers.reuse_freed_memory()\n"
+            "faults = []\n"
+            "for _ in range(3):\n"
+            "    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt\n"
+            "    np.ones(2**24, 'float32')\n"
+            "    faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)\n"
+            "print(max(faults[1:]))\n")
+    faults = {}
+    for mode in ("heap", "default"):
+        proc = subprocess.run([sys.executable, "-c", code, mode], cwd=REPO, capture_output=True, text=True, check=True)
+        faults[mode] = int(proc.stdout)
+    if sys.platform.startswith("linux") and faults["default"] > 16:  # glibc maps the block afresh each time
+        assert faults["heap"] <= 8, faults

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import resource
@@ -149,6 +150,26 @@ def peak_gpu_mib() -> float | None:
     return round(max(peaks) / 2**20, 1) if peaks else None
 
 
+def reuse_freed_memory() -> bool:
+    """Lets glibc's allocator keep the large blocks the process frees, for its next allocations (`heap` token).
+
+    Large CPU arrays come from `malloc`. glibc maps each block of more than 32 MB afresh from the
+    operating system and unmaps it when it is freed, so a loop that allocates its activations and
+    gradients anew at each training step faults every page of them in again. With blocks up to
+    2 GB taken from the heap, and the heap never given back, a freed block serves the next
+    allocation of its size. Returns whether the allocator took the setting (`False` off glibc).
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return False
+    most = 2**31 - 1  # mallopt takes a C int
+    m_trim_threshold, m_mmap_threshold = -1, -3  # glibc's malloc.h
+    return mallopt(m_mmap_threshold, most) == 1 and mallopt(m_trim_threshold, most) == 1
+
+
 def _port_steps(job: dict):
     import keras
 
@@ -179,6 +200,8 @@ def _port_steps(job: dict):
         from benchmarks import torch_compiled
 
         torch_loop.recurrence = torch_compiled.recurrence
+    if job.get("heap"):
+        assert reuse_freed_memory(), "the C allocator refused the setting"
     if job.get("tf32"):
         import torch
 
