@@ -1,4 +1,4 @@
-"""What each Keras backend needs before training: GPU memory, CPU threads, devices.
+"""What each Keras backend needs before training: GPU memory, CPU threads, devices, compile cache.
 
 TensorFlow is imported only when it is the backend, so the package runs where
 it is not installed (JAX or PyTorch).
@@ -10,11 +10,15 @@ import contextlib
 import importlib.abc
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
 import keras
 
 STRATEGIES = ("default", "mirrored")
+# Programs that compile faster than this are not worth a file (JAX's own default is 1 s,
+# which would leave out the evaluation and prediction steps).
+JAX_CACHE_MIN_COMPILE_SECONDS = 0.1
 
 
 def _tensorflow() -> Any:
@@ -126,3 +130,50 @@ def distribution_scope(name: str) -> contextlib.AbstractContextManager:
     tf = _tensorflow()
     devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
     return tf.distribute.MirroredStrategy([d.name for d in devices]).scope()
+
+
+def jax_cache_dir() -> Path:
+    """Where the commands keep JAX's compiled programs by default: `$XDG_CACHE_HOME/attention/jax`,
+    `~/.cache/attention/jax` when that variable is unset."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "attention" / "jax"
+
+
+def cache_compiled_programs() -> Path | None:
+    """Keeps JAX's compiled programs on disk, so a later run skips compiles it has done before.
+
+    JAX compiles the training, evaluation and prediction steps for each new batch
+    shape, seconds each on a GPU. With its persistent compilation cache, the next
+    run of the same model with the same shapes (a new seed, more epochs, another
+    `attention.predict`) loads them instead. JAX leaves the cache off; here it is
+    on for a GPU or TPU, in `jax_cache_dir()`, and off on a CPU, where loading
+    cached programs has failed on some CPU models and after jaxlib upgrades.
+    `JAX_COMPILATION_CACHE_DIR` overrides this on any device: a folder to use, or
+    empty for no cache. Wherever the cache is on, programs that compile in
+    `JAX_CACHE_MIN_COMPILE_SECONDS` or more are kept, unless
+    `JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS` says otherwise. Call it before
+    JAX compiles anything.
+
+    Returns:
+        The cache folder in use, or `None` (off, or another backend than JAX).
+    """
+    if keras.backend.backend() != "jax":
+        return None
+    chosen = os.environ.get("JAX_COMPILATION_CACHE_DIR")
+    if chosen == "":
+        return None
+    import jax
+
+    if not jax.config.jax_compilation_cache_dir:  # neither that variable nor this process set it
+        if jax.default_backend() == "cpu":
+            return None
+        directory = jax_cache_dir()
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+        except OSError:
+            return None  # a read-only home: compile as usual
+        if not os.access(directory, os.W_OK | os.X_OK):
+            return None
+        jax.config.update("jax_compilation_cache_dir", str(directory))
+    if "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS" not in os.environ:
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", JAX_CACHE_MIN_COMPILE_SECONDS)
+    return Path(jax.config.jax_compilation_cache_dir)

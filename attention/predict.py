@@ -19,6 +19,7 @@ import textwrap
 from typing import BinaryIO, TextIO
 
 from attention.arguments import positive_int
+from attention.backends import cache_compiled_programs
 from attention.trained import ModelFileError, encode_texts, load_trained
 from attention.visualize import attend, top_words
 
@@ -58,6 +59,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = build_parser()
     args = parser.parse_args(argv)
     fail = lambda error: parser.exit(2, f"{parser.prog}: error: {error}\n")  # noqa: E731
+    cache_compiled_programs()
     # Arguments are taken as given (an empty one is an error), but the blank
     # lines of a file are just layout.
     try:

@@ -20,7 +20,8 @@ import numpy as np
 from attention.arguments import check_writable
 from attention.atomic import save_model, write_json
 from attention.backends import (
-    check_strategy, configure_threads, distribution_scope, grow_gpu_memory, set_random_seed,
+    cache_compiled_programs, check_strategy, configure_threads, distribution_scope, grow_gpu_memory,
+    set_random_seed,
 )
 from attention.callbacks import (
     AttentionSummaries, EpochCheckpoint, StopOnNonFiniteLoss, TqdmProgress, TrainingDiverged, latest_checkpoint,
@@ -373,6 +374,7 @@ def run_command(parser: argparse.ArgumentParser, argv: list[str] | None, train: 
         fail(error)
     grow_gpu_memory()
     configure_threads(args.intra_op_threads, args.inter_op_threads)
+    cache_compiled_programs()
     try:
         train(args, fail)
     except RunError as error:

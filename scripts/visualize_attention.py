@@ -12,6 +12,7 @@ from pathlib import Path
 from attention import imdb
 from attention.arguments import HelpFormatter, positive_int
 from attention.atomic import atomic_path
+from attention.backends import cache_compiled_programs
 from attention.trained import ModelFileError, encode_texts, load_test_reviews, load_trained, run_config
 from attention.visualize import attend, render_html, render_text
 
@@ -34,6 +35,7 @@ parser.add_argument("--top-k", type=positive_int, default=10, help="most attende
 def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     fail = lambda error: parser.exit(2, f"{parser.prog}: error: {error}\n")  # noqa: E731
+    cache_compiled_programs()
     try:
         model, vocabulary = load_trained(args.model)
     except ModelFileError as error:

@@ -1,6 +1,9 @@
 import os
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+# No compiled programs kept between the tests' runs (nor in the user's cache): each test
+# compiles what it runs. tests/test_compile_cache.py turns the cache on where it tests it.
+os.environ["JAX_COMPILATION_CACHE_DIR"] = ""
 
 import attention  # noqa: E402,F401  (first: it quiets TensorFlow's start-up logging)
 
