@@ -5,7 +5,8 @@ classes: the second's, IMDB's P(positive); more: the predicted class's), the
 predicted class and the text; then, with more than two classes, every class's
 probability; then the words the model attended to most. Texts come from the
 arguments or, when none are given, one per line from standard input (blank
-lines are skipped):
+lines are skipped), which is read and answered 1,024 lines at a time (a line
+at a time from a terminal):
 
     python -m attention.predict --model logdir/RUN/model.keras "A great film." "Dull."
     python -m attention.predict --model logdir/RUN/model.keras < reviews.txt
@@ -14,31 +15,43 @@ lines are skipped):
 from __future__ import annotations
 
 import argparse
+import itertools
 import sys
 import textwrap
+from collections.abc import Iterable, Iterator
 from typing import BinaryIO, TextIO
 
 from attention.arguments import positive_int
 from attention.backends import cache_compiled_programs
 from attention.trained import ModelFileError, encode_texts, load_trained
-from attention.visualize import attend, top_words
+from attention.visualize import Attention, attend, attention_scorer, top_words
 
 
-def read_lines(stream: BinaryIO | TextIO) -> list[str]:
-    """The non-blank lines of a stream, stripped; bytes are read as UTF-8.
+# Standard input is classified this many lines at a time: the first answers come
+# before the input ends, and memory stays that of one chunk however long it is.
+CHUNK_TEXTS = 1024
+
+
+def read_lines(stream: BinaryIO | TextIO) -> Iterator[str]:
+    """The non-blank lines of a stream, stripped, as they are read; bytes are read as UTF-8.
 
     Raises:
         ValueError: A line is not UTF-8 text; the message gives its number.
     """
-    lines = []
     for number, raw in enumerate(stream, start=1):
         try:
             line = (raw.decode("utf-8") if isinstance(raw, bytes) else raw).strip()
         except UnicodeDecodeError:
             raise ValueError(f"line {number} of standard input is not UTF-8 text") from None
         if line:
-            lines.append(line)
-    return lines
+            yield line
+
+
+def chunks(texts: Iterable[str], size: int) -> Iterator[list[str]]:
+    """`texts` in lists of `size`, the last one shorter."""
+    texts = iter(texts)
+    while chunk := list(itertools.islice(texts, size)):
+        yield chunk
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -62,29 +75,47 @@ def main(argv: list[str] | None = None) -> None:
     cache_compiled_programs()
     # Arguments are taken as given (an empty one is an error), but the blank
     # lines of a file are just layout.
+    if args.texts:
+        texts, size = iter(args.texts), len(args.texts)
+    else:
+        stdin = getattr(sys.stdin, "buffer", sys.stdin)
+        texts, size = read_lines(stdin), 1 if sys.stdin.isatty() else CHUNK_TEXTS
     try:
-        texts = args.texts if args.texts else read_lines(getattr(sys.stdin, "buffer", sys.stdin))
+        head = next(texts, None)
     except ValueError as error:
         fail(error)
-    if not texts:
+    if head is None:
         fail("no text given: pass texts as arguments or one per line on standard input")
     try:
         model, vocabulary = load_trained(args.model)
     except ModelFileError as error:
         fail(error)
-    try:
-        ids = encode_texts(model, vocabulary, texts)
-    except ValueError as error:
-        fail(error)
 
-    for number, (text, item) in enumerate(zip(texts, attend(model, vocabulary, ids, progress=True)), start=1):
-        words = ", ".join(f"{word} {weight:.3f}" for _, word, weight in top_words(item, args.top_k))
+    lines, done, scorer = chunks(itertools.chain([head], texts), size), 0, attention_scorer(model)
+    while True:
+        # A line that is not UTF-8, or a text the model cannot read, ends the run
+        # after the answers to the chunks before it.
+        try:
+            chunk = next(lines, None)
+            if chunk is None:
+                break
+            ids = encode_texts(model, vocabulary, chunk, first=done + 1)
+        except ValueError as error:
+            fail(error)
+        print_answers(chunk, attend(model, vocabulary, ids, progress=True, scorer=scorer), done + 1, args.top_k)
+        done += len(chunk)
+
+
+def print_answers(texts: list[str], items: list[Attention], first: int, top_k: int) -> None:
+    """Prints the lines of each text's answer (the module's docstring), numbering from `first`."""
+    for number, (text, item) in enumerate(zip(texts, items), start=first):
+        words = ", ".join(f"{word} {weight:.3f}" for _, word, weight in top_words(item, top_k))
         echo = textwrap.shorten(" ".join(text.split()), width=80, placeholder="...")
         print(f"{number}\t{item.probability:.4f}\t{item.predicted}\t{echo}")
         if len(item.classes) > 2:
             print("\tprobabilities: " + ", ".join(f"{c} {p:.4f}" for c, p in zip(item.classes, item.probabilities)))
         print(f"\ttop words: {words}")
-
+    sys.stdout.flush()
 
 if __name__ == "__main__":
     main()

@@ -114,7 +114,7 @@ def embedding_rows(model: keras.Model) -> int:
     raise ModelFileError(f"model {model.name!r} has no Embedding layer")
 
 
-def encode_texts(model: keras.Model, vocabulary: Vocabulary, texts: Sequence[str]) -> np.ndarray:
+def encode_texts(model: keras.Model, vocabulary: Vocabulary, texts: Sequence[str], first: int = 1) -> np.ndarray:
     """Encodes texts as ``train_imdb.py`` encodes the test reviews.
 
     That is ``Vocabulary.encode`` (the raw reviews' tokeniser and word ranks)
@@ -122,19 +122,23 @@ def encode_texts(model: keras.Model, vocabulary: Vocabulary, texts: Sequence[str
     trained on part of the data (``--max-samples``) has no embedding for ids
     it never saw, and the test reviews lose those words too.
 
+    Args:
+        first: The number errors give the first text (texts that continue a
+            longer input).
+
     Raises:
         ValueError: The vocabulary has no word index, or a text is empty or
             has none of the model's words.
     """
     if vocabulary.word_index is None:
         raise ValueError("the model's vocabulary has no word index (the data had none), so text cannot be encoded")
-    for number, text in enumerate(texts, start=1):
+    for number, text in enumerate(texts, start=first):
         try:
             text.encode("utf-8")
         except UnicodeEncodeError:
             raise ValueError(f"text {number} is not valid UTF-8 text") from None
     ids = vocabulary.encode(texts, embedding_rows(model))
-    for number, (text, row) in enumerate(zip(texts, ids), start=1):
+    for number, (text, row) in enumerate(zip(texts, ids), start=first):
         if not text.strip():
             raise ValueError(f"text {number} is empty")
         # Unknown words are kept as <oov>, but a text of nothing else says nothing.

@@ -67,8 +67,19 @@ class Attention(NamedTuple):
         return float(np.max(self.probabilities))
 
 
+def attention_scorer(model: keras.Model) -> keras.Model:
+    """`model`'s twin that maps word ids to `(logits, alphas)`, with its current weights.
+
+    Not the RNN outputs: kept for every text they would take (time x 2 x hidden)
+    floats each, 6 GB for 20,000 texts with the default model.
+    """
+    inspector = inspection_model(model)
+    return keras.Model(inspector.input, [inspector.outputs[0], inspector.outputs[2]])
+
+
 def attend(
-    model: keras.Model, vocabulary: Vocabulary, ids: np.ndarray, batch_size: int = 64, progress: bool = False
+    model: keras.Model, vocabulary: Vocabulary, ids: np.ndarray, batch_size: int = 64, progress: bool = False,
+    scorer: keras.Model | None = None,
 ) -> list[Attention]:
     """Runs the model on padded word ids and returns each review's words and weights.
 
@@ -77,12 +88,12 @@ def attend(
     Texts are batched by length with the padding trimmed (the masked model
     gives the same numbers), so short texts cost little. With `progress`, more
     than one batch of texts shows a tqdm bar (on stderr) while they run.
+    `scorer`: `attention_scorer(model)`, built once by a caller that attends to
+    texts a few at a time (a new one per call is a new graph to trace on
+    TensorFlow); by default one is built for this call.
     """
     ids = np.asarray(ids, dtype="int32")
-    inspector = inspection_model(model)
-    # Not the RNN outputs: kept for every text they would take (time x 2 x hidden)
-    # floats each, 6 GB for 20,000 texts with the default model.
-    scorer = keras.Model(inspector.input, [inspector.outputs[0], inspector.outputs[2]])
+    scorer = attention_scorer(model) if scorer is None else scorer
     classes = tuple(vocabulary.class_names)
     items: list[Attention | None] = [None] * len(ids)
     with tqdm(total=len(ids), unit="text", leave=False, disable=not progress or len(ids) <= batch_size) as bar:

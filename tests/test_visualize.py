@@ -18,10 +18,11 @@ import pytest
 from attention import imdb
 from attention.model import inspection_model
 from attention.pipeline import default_width_step
+from attention import predict
 from attention.predict import main as predict_main
 from attention.vocabulary import vocabulary_path
 from attention.trained import ModelFileError, encode_texts, load_trained, run_config
-from attention.visualize import Attention, attend, render_html, render_text, top_words
+from attention.visualize import Attention, attend, attention_scorer, render_html, render_text, top_words
 from script_runs import SMALL, load_script
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -279,6 +280,43 @@ def test_predict_shows_a_progress_bar_past_one_batch(trained, capsys):
     predict_main(["--model", str(trained[0]), *(f"great film {n}" for n in range(70))])
     captured = capsys.readouterr()
     assert re.search(r"\b0/70 \[", captured.err) and len(captured.out.splitlines()) == 140
+
+
+def test_predict_answers_standard_input_a_chunk_at_a_time(trained, capsys, monkeypatch):
+    monkeypatch.setattr(predict, "CHUNK_TEXTS", 2)
+    # One scoring model for all chunks: on TensorFlow each new one is traced anew (2.2x the time).
+    built = []
+    monkeypatch.setattr(predict, "attention_scorer", lambda model: built.append(attention_scorer(model)) or built[-1])
+    texts = ["great film", "awful plot", "dull", "wonderful", "great acting"]
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO("\n".join(texts).encode())))
+    predict_main(["--model", str(trained[0])])
+    chunked = capsys.readouterr().out.splitlines()
+    assert len(built) == 1
+    predict_main(["--model", str(trained[0]), *texts])
+    whole = capsys.readouterr().out.splitlines()
+    assert [line.split("\t")[0] for line in chunked[::2]] == ["1", "2", "3", "4", "5"]
+    for a, b in zip(chunked[::2], whole[::2]):
+        (n, p, _, text), (m, q, _, same) = a.split("\t"), b.split("\t")
+        assert (n, text) == (m, same) and abs(float(p) - float(q)) <= 2e-4
+    # An error in a later chunk comes after the answers to the chunks before it.
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"great film\nawful plot\ndull\nwonderful\n\xff\n")))
+    with pytest.raises(SystemExit):
+        predict_main(["--model", str(trained[0])])
+    captured = capsys.readouterr()
+    assert [line.split("\t")[0] for line in captured.out.splitlines()[::2]] == ["1", "2", "3", "4"]
+    assert captured.err.endswith("error: line 5 of standard input is not UTF-8 text\n")
+    # From a terminal, each line is answered as it comes.
+    class Terminal(io.TextIOWrapper):
+        def isatty(self):
+            return True
+
+    monkeypatch.setattr(sys, "stdin", Terminal(io.BytesIO(b"great film\n\xff\n")))
+    with pytest.raises(SystemExit):
+        predict_main(["--model", str(trained[0])])
+    assert [line.split("\t")[0] for line in capsys.readouterr().out.splitlines()[::2]] == ["1"]
+    # Texts are numbered through the whole input (blank lines skipped).
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"great film\nawful plot\n\ndull\nzzzq\n")))
+    fails(predict_main, ["--model", trained[0]], capsys, "text 4 has no word the model knows")
 
 
 @pytest.fixture(scope="module")
