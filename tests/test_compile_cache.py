@@ -55,7 +55,8 @@ print(json.dumps([None if folder is None else str(folder), jax.config.jax_compil
 
 def run_jax(code: str, *args: str, env: dict) -> subprocess.CompletedProcess:
     environment = {key: value for key, value in os.environ.items() if key != "JAX_COMPILATION_CACHE_DIR"}
-    environment.update(env, KERAS_BACKEND="jax")
+    # XLA's quick compiles, as the JAX suite runs (tests/test_backends.py): the models are tiny.
+    environment.update(env, KERAS_BACKEND="jax", XLA_FLAGS="--xla_backend_optimization_level=0")
     return subprocess.run([sys.executable, "-c", code, *args], cwd=SCRIPTS, env=environment, capture_output=True,
                           text=True, timeout=600)
 
