@@ -73,25 +73,18 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     fail = lambda error: parser.exit(2, f"{parser.prog}: error: {error}\n")  # noqa: E731
     cache_compiled_programs()
-    # Arguments are taken as given (an empty one is an error), but the blank
-    # lines of a file are just layout.
-    if args.texts:
-        texts, size = iter(args.texts), len(args.texts)
-    else:
-        stdin = getattr(sys.stdin, "buffer", sys.stdin)
-        texts, size = read_lines(stdin), 1 if sys.stdin.isatty() else CHUNK_TEXTS
-    try:
-        head = next(texts, None)
-    except ValueError as error:
-        fail(error)
-    if head is None:
-        fail("no text given: pass texts as arguments or one per line on standard input")
     try:
         model, vocabulary = load_trained(args.model)
     except ModelFileError as error:
         fail(error)
-
-    lines, done, scorer = chunks(itertools.chain([head], texts), size), 0, attention_scorer(model)
+    # Arguments are taken as given (an empty one is an error), but the blank
+    # lines of a file are just layout. Standard input is read once the model is
+    # loaded, so that from a terminal each line is answered as it is typed.
+    if args.texts:
+        texts, size = args.texts, len(args.texts)
+    else:
+        texts, size = read_lines(getattr(sys.stdin, "buffer", sys.stdin)), 1 if sys.stdin.isatty() else CHUNK_TEXTS
+    lines, done, scorer = chunks(texts, size), 0, attention_scorer(model)
     while True:
         # A line that is not UTF-8, or a text the model cannot read, ends the run
         # after the answers to the chunks before it.
@@ -104,6 +97,8 @@ def main(argv: list[str] | None = None) -> None:
             fail(error)
         print_answers(chunk, attend(model, vocabulary, ids, progress=True, scorer=scorer), done + 1, args.top_k)
         done += len(chunk)
+    if not done:
+        fail("no text given: pass texts as arguments or one per line on standard input")
 
 
 def print_answers(texts: list[str], items: list[Attention], first: int, top_k: int) -> None:
@@ -116,6 +111,7 @@ def print_answers(texts: list[str], items: list[Attention], first: int, top_k: i
             print("\tprobabilities: " + ", ".join(f"{c} {p:.4f}" for c, p in zip(item.classes, item.probabilities)))
         print(f"\ttop words: {words}")
     sys.stdout.flush()
+
 
 if __name__ == "__main__":
     main()
