@@ -15,8 +15,6 @@ import pytest
 from attention.backends import JAX_CACHE_MIN_COMPILE_SECONDS, cache_compiled_programs
 from script_runs import SCRIPTS, SMALL, only_run
 
-ROOT = Path(__file__).resolve().parents[1]
-
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("jax") is None,
                                 reason="jax is not installed (pip install -e '.[test]')")
 
