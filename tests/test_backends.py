@@ -17,12 +17,20 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 BACKENDS = ("jax", "torch")
-# Everything that does not test TensorFlow itself (the TF1 parity and benchmark tests do).
-PORTABLE = ["test_layer.py", "test_layer_properties.py", "test_gru.py", "test_preprocessing.py", "test_pipeline.py",
-            "test_imdb.py", "test_imdb_cache.py", "test_imdb_errors.py", "test_runs.py", "test_train.py",
-            "test_visualize.py", "test_labelled.py", "test_labelled_forms.py", "test_labelled_errors.py",
-            "test_train_text.py", "test_ragged.py", "test_bidirectional.py", "test_graphed_loop.py",
-            "test_torch_compiled.py"]
+# Everything that does not test TensorFlow itself (the TF1 parity and benchmark tests do), in
+# groups that take a few minutes each on JAX: each group is a test of its own per backend, which
+# pytest-xdist runs beside the rest of the suite.
+PORTABLE = {
+    "layer": ["test_layer.py", "test_layer_properties.py"],
+    "recurrence": ["test_gru.py", "test_bidirectional.py", "test_graphed_loop.py", "test_torch_compiled.py"],
+    "data_and_scripts": ["test_preprocessing.py", "test_pipeline.py", "test_ragged.py", "test_imdb.py",
+                         "test_imdb_cache.py", "test_imdb_errors.py", "test_labelled.py", "test_labelled_forms.py",
+                         "test_labelled_errors.py", "test_runs.py", "test_train.py", "test_train_text.py",
+                         "test_visualize.py"],
+}
+# What tests TensorFlow, or runs other backends in processes of its own.
+TENSORFLOW_ONLY = {"test_backends.py", "test_benchmark.py", "test_compile_cache.py", "test_parity.py", "test_serving.py",
+                   "test_tokenizer.py"}
 HIDDEN = ("tensorflow", "tf_keras")  # what a JAX or PyTorch machine may not have
 
 
@@ -55,15 +63,17 @@ def run_python(code: str, backend: str, site_packages: Path | None = None, timeo
     return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
 
 
+@pytest.mark.parametrize("group", PORTABLE)
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_suite_passes_without_tensorflow(backend, without_tensorflow):
+def test_suite_passes_without_tensorflow(backend, group, without_tensorflow):
     if not installed(backend):
         pytest.skip(f"{backend} is not installed (pip install -e '.[test]')")
-    files = [str(ROOT / "tests" / name) for name in PORTABLE]
+    files = [str(ROOT / "tests" / name) for name in PORTABLE[group]]
+    # -n 0: in this process itself. xdist's workers would start without -S, where TensorFlow is.
     code = (
         "import importlib.util, sys, pytest\n"
         "assert importlib.util.find_spec('tensorflow') is None\n"
-        f"sys.exit(pytest.main({['-q', '-p', 'no:cacheprovider', *files]!r}))\n"
+        f"sys.exit(pytest.main({['-q', '-p', 'no:cacheprovider', '-n', '0', *files]!r}))\n"
     )
     # The suite's models are tiny, so on JAX XLA's optimising compiles are most of its time
     # (test_runs, test_train and test_bidirectional: 92 s at level 0, 152 s without). The .keras
@@ -72,6 +82,12 @@ def test_suite_passes_without_tensorflow(backend, without_tensorflow):
     result = run_python(code, backend, without_tensorflow, env=env)
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-3000:]
     assert " passed" in result.stdout
+
+
+def test_each_test_file_is_portable_or_tensorflow_only():
+    portable = [name for names in PORTABLE.values() for name in names]
+    assert len(portable) == len(set(portable)) and not set(portable) & TENSORFLOW_ONLY
+    assert set(portable) | TENSORFLOW_ONLY == {path.name for path in (ROOT / "tests").glob("test_*.py")}
 
 
 SAVE = """
