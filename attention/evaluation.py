@@ -22,7 +22,7 @@ def predict_probabilities(
     """
     x = np.asarray(x, dtype="int32")
     logits = model.predict(make_dataset(x, np.zeros(len(x)), batch_size, shuffle=False, bucketing=True), verbose=0,
-                           callbacks=list(callbacks))
+                           callbacks=list(callbacks))[: len(x)]  # a filled last batch's copies come last
     # Without shuffling the batches' order is fixed: put each prediction back in its row.
     order = np.concatenate(batch_indices(sequence_lengths(x), batch_size, False, True, np.random.default_rng(0)))
     in_order = np.empty_like(logits)

@@ -95,7 +95,9 @@ def build_model(
     else:
         loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
         accuracy = keras.metrics.SparseCategoricalAccuracy(name="accuracy")
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=loss, metrics=[accuracy])
+    # Weighted, so that rows of weight 0 (a batch filled up to its size, `pipeline.fill_batch`)
+    # count as little in the accuracy as in the loss; without weights it is the plain accuracy.
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=loss, weighted_metrics=[accuracy])
     return model
 
 
@@ -120,8 +122,8 @@ def inspection_model(model: keras.Model) -> keras.Model:
     """A functional twin of `model` that also returns the RNN outputs and alphas.
 
     The twin shares every layer of `model` except the attention layer, which
-    is copied with `return_alphas=True` and the current weights; build a new
-    twin after training to see the latest weights.
+    is copied with `return_alphas=True` and the current weights; after more
+    training, `update_inspection_model` brings them up to date.
 
     Returns:
         A model mapping word ids to `(logits, rnn_outputs, alphas)`.
@@ -139,3 +141,14 @@ def inspection_model(model: keras.Model) -> keras.Model:
     if alphas is None:
         raise ValueError(f"Model {model.name!r} has no AttentionLayer.")
     return keras.Model(inputs, [x, rnn_outputs, alphas])
+
+
+def update_inspection_model(inspector: keras.Model, model: keras.Model) -> None:
+    """Gives the twin attention layer of `inspector`, `inspection_model(model)`, the current
+    weights of `model`'s; every other layer is `model`'s own.
+
+    Cheaper than a new twin: a new model is traced and, on JAX, compiled anew.
+    """
+    twins = [layer for layer in inspector.layers if isinstance(layer, AttentionLayer)]
+    for twin, layer in zip(twins, [layer for layer in model.layers if isinstance(layer, AttentionLayer)]):
+        twin.set_weights(layer.get_weights())

@@ -6,10 +6,10 @@
 #     OUT=/some/folder bash benchmarks/gpu.sh    # at most 9 minutes: give the device call 580 s
 #
 # or some of its parts: throughput_torch, throughput_jax, train_jax, train_jax_unroll4, train_torch
-# (in that order, the most wanted first), or train_jax_unroll1, train_jax_again and
+# (in that order, the most wanted first), or train_jax_unroll1, train_jax_again, train_jax_ragged and
 # throughput_jax_graphs (below), which are not in the default run. The train_jax_unrollN parts run the JAX 3-epoch run again with
 # another attention.bidirectional.JAX_GPU_UNROLL: an unrolled scan runs faster but compiles slower,
-# and a 3-epoch run compiles four programs. Each part has its own time limit, so one that hangs
+# and the training and validation of a 3-epoch run compile two programs (four with train_jax_ragged). Each part has its own time limit, so one that hangs
 # leaves the others their time, and the benchmark writes what it has after each configuration;
 # results (JSON, logs, run folders) go to $OUT/gpu-results.tgz. STEPS=2 WARMUP=1 MAX_SAMPLES=512
 # make a quick trial run.
@@ -73,15 +73,19 @@ train() {  # train PART BACKEND SECONDS
 }
 train train_jax jax 80
 train train_jax_again jax 60
-for unroll in 1 4; do
-  want "train_jax_unroll$unroll" && step "train_jax_unroll$unroll" 80 env KERAS_BACKEND=jax python3 -c "
+train_jax_with() {  # train_jax_with PART SETTING: the JAX run with one of the package's settings changed first
+  want "$1" && step "$1" 80 env KERAS_BACKEND=jax python3 -c "
 import runpy, sys
-import attention.bidirectional
-attention.bidirectional.JAX_GPU_UNROLL = $unroll
+import attention.bidirectional, attention.pipeline
+$2
 sys.argv[0] = 'scripts/train_imdb.py'
-runpy.run_path(sys.argv[0], run_name='__main__')" --data "$DATA" --seed 0 --logdir "$OUT/logdir_jax_unroll$unroll" \
+runpy.run_path(sys.argv[0], run_name='__main__')" --data "$DATA" --seed 0 --logdir "$OUT/logdir_${1#train_}" \
     ${MAX_SAMPLES:+--max-samples "$MAX_SAMPLES"}
-done
+}
+train_jax_with train_jax_unroll1 "attention.bidirectional.JAX_GPU_UNROLL = 1"
+train_jax_with train_jax_unroll4 "attention.bidirectional.JAX_GPU_UNROLL = 4"
+# Each epoch's last batch at its own size (168 reviews): two more programs to compile.
+train_jax_with train_jax_ragged "attention.pipeline.JAX_GPU_FIXED_BATCH = False"
 train train_torch torch 60
 # What comes back stays small and few: one tarball (without checkpoints and models) beside steps.txt.
 rm -rf "$OUT"/logdir_*/*/checkpoints "$OUT"/logdir_*/*/model.*

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from attention import build_model, pipeline
-from attention.pipeline import CHUNK_BATCHES, batch_indices, make_dataset, num_batches, sequence_lengths
+from attention.evaluation import predict_probabilities
+from attention.pipeline import CHUNK_BATCHES, batch_indices, fill_batch, make_dataset, num_batches, sequence_lengths
 from attention.preprocessing import zero_pad
 
 
@@ -18,7 +19,7 @@ def reviews(count, width=30, seed=0):
 
 def epochs(dataset, count):
     """Each pass over `dataset` as a list of `(x, y)` NumPy batches."""
-    return [[(np.asarray(bx), np.asarray(by)) for bx, by in dataset] for _ in range(count)]
+    return [[(np.asarray(batch[0]), np.asarray(batch[1])) for batch in dataset] for _ in range(count)]
 
 
 @pytest.mark.parametrize("shuffle", [True, False])
@@ -54,21 +55,26 @@ def test_widths_rounded_to_a_step_keep_every_word():
         make_dataset(x, y, 8, width_step=0)
 
 
-def test_default_width_step_per_backend_and_device(monkeypatch):
+def test_default_batch_shapes_per_backend_and_device(monkeypatch):
     x, y = reviews(100, width=130)
     if keras.backend.backend() != "jax":
         assert pipeline.default_width_step(x) == 1
+        assert not pipeline.default_fixed_batch()
         return
     import jax
 
-    # JAX compiles each new width: a few widths on a CPU (where a compile is cheap), one on a GPU.
+    # JAX compiles each new shape: a few widths on a CPU (where a compile is cheap), and batches
+    # of their own size; on a GPU one shape, the last batch filled up to the others' size.
     monkeypatch.setattr(jax, "default_backend", lambda: "cpu")
     assert pipeline.default_width_step(x) == pipeline.JAX_CPU_WIDTH_STEP
+    assert not pipeline.default_fixed_batch()
     widths = {bx.shape[1] for batches in epochs(make_dataset(x, y, 8, seed=2), 2) for bx, _ in batches}
     assert widths <= {*range(pipeline.JAX_CPU_WIDTH_STEP, 130, pipeline.JAX_CPU_WIDTH_STEP), 130} and len(widths) > 1
     monkeypatch.setattr(jax, "default_backend", lambda: "gpu")
     assert pipeline.default_width_step(x) == 130
-    assert {bx.shape[1] for bx, _ in epochs(make_dataset(x, y, 8, seed=2), 1)[0]} == {130}
+    assert pipeline.default_fixed_batch()
+    shapes = {tuple(np.shape(t) for t in batch) for batch in make_dataset(x, y, 8, seed=2)}
+    assert shapes == {((8, 130), (8,), (8,))}
 
 
 def test_unbucketed_batches_keep_the_full_width():
@@ -129,3 +135,85 @@ def test_fit_takes_exactly_one_optimizer_step_per_batch():
     model = build_model(60, 4, 3, 2)
     model.fit(make_dataset(x, y, 8, seed=0), epochs=2, shuffle=False, verbose=0)
     assert int(model.optimizer.iterations.numpy()) == 2 * num_batches(20, 8)
+
+
+@pytest.mark.parametrize("shuffle", [True, False])
+@pytest.mark.parametrize("bucketing", [True, False])
+def test_a_fixed_batch_size_fills_the_last_batch_with_weightless_copies(shuffle, bucketing):
+    x, y = reviews(45)
+    dataset = make_dataset(x, y, 8, shuffle=shuffle, bucketing=bucketing, seed=1, fixed_batch=True)
+    for _ in range(2):
+        own = []
+        for batch in dataset:
+            bx, by, weights = (np.asarray(t) for t in batch)
+            assert len(bx) == len(by) == len(weights) == 8
+            rows = int(np.count_nonzero(weights))
+            assert (weights[:rows] > 0).all()
+            np.testing.assert_allclose(weights[:rows], 8 / rows)
+            firsts = bx[:, 0]
+            assert set(firsts[rows:]) <= set(firsts[:rows])
+            np.testing.assert_array_equal(by, y[firsts - 1])
+            own.append(firsts[:rows])
+        assert sorted(len(rows) for rows in own) == [5, 8, 8, 8, 8, 8]
+        assert sorted(np.concatenate(own)) == list(range(1, 46))
+
+
+def test_fill_batch_rejects_a_batch_larger_than_the_size():
+    x, y = reviews(5)
+    with pytest.raises(ValueError, match="5 rows up to 4"):
+        fill_batch(x, y, 4)
+
+
+def sgd_model():
+    # SGD moves each weight by its gradient itself (Adam's first steps would hide its scale),
+    # and without dropout nothing else draws random numbers.
+    keras.utils.set_random_seed(0)
+    model = build_model(60, 4, 3, 2, keep_prob=1.0)
+    model.compile(optimizer=keras.optimizers.SGD(0.5), loss=keras.losses.BinaryCrossentropy(from_logits=True),
+                  weighted_metrics=[keras.metrics.BinaryAccuracy(name="accuracy", threshold=0.0)])
+    return model
+
+
+@pytest.mark.parametrize("classes", [2, 3])
+def test_a_filled_batch_has_the_loss_and_accuracy_of_the_batch_itself(classes):
+    x, _ = reviews(5, width=12)
+    y = np.array([0, 1, 1, 0, 1] if classes == 2 else [0, 2, 1, 1, 2], dtype="float32")
+    keras.utils.set_random_seed(0)
+    model = build_model(60, 4, 3, 2, num_classes=classes)
+    plain = model.test_on_batch(x, y, return_dict=True)
+    filled = model.test_on_batch(*fill_batch(x, y, 8), return_dict=True)
+    assert plain.keys() == filled.keys() == {"loss", "accuracy"}
+    for name in plain:
+        assert float(filled[name]) == pytest.approx(float(plain[name]), rel=1e-6, abs=1e-7)
+
+
+def test_a_filled_batch_has_the_gradient_of_the_batch_itself():
+    x, y = reviews(5, width=12)
+    weights = []
+    for batch in ((x, y), fill_batch(x, y, 8)):
+        model = sgd_model()
+        model.train_on_batch(*batch)
+        weights.append(model.get_weights())
+    for plain, filled in zip(*weights):
+        np.testing.assert_allclose(filled, plain, rtol=1e-5, atol=1e-6)
+
+
+def test_fit_on_filled_batches_takes_the_same_steps():
+    x, y = reviews(21, width=12)
+    weights = []
+    for fixed in (False, True):
+        model = sgd_model()
+        model.fit(make_dataset(x, y, 8, seed=0, fixed_batch=fixed), epochs=1, shuffle=False, verbose=0,
+                  validation_data=make_dataset(x, y, 8, shuffle=False, fixed_batch=fixed))
+        assert int(model.optimizer.iterations.numpy()) == num_batches(21, 8)
+        weights.append(model.get_weights())
+    for plain, filled in zip(*weights):
+        np.testing.assert_allclose(filled, plain, rtol=1e-5, atol=1e-6)
+
+
+def test_predictions_leave_out_the_copies_that_fill_the_last_batch(monkeypatch):
+    x, _ = reviews(45)
+    model = build_model(60, 4, 3, 2)
+    expected = predict_probabilities(model, x, 8)
+    monkeypatch.setattr(pipeline, "default_fixed_batch", lambda: True)
+    np.testing.assert_allclose(predict_probabilities(model, x, 8), expected, rtol=1e-6, atol=1e-7)

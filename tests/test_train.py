@@ -19,8 +19,9 @@ import attention
 import attention.data.cache
 import attention.training
 from attention.atomic import save_model
-from attention.callbacks import EpochCheckpoint, TqdmProgress, latest_checkpoint
+from attention.callbacks import AttentionSummaries, EpochCheckpoint, TqdmProgress, latest_checkpoint
 from attention.evaluation import predict_probabilities
+from attention.model import inspection_model
 from attention.visualize import attention_image
 from attention.vocabulary import Vocabulary, vocabulary_path
 from script_runs import SMALL, load_script, run_dirs
@@ -247,6 +248,22 @@ def test_tensorboard_has_each_batch_own_loss(first_run):
     assert np.mean(losses) == pytest.approx(history["loss"], rel=1e-5)
     assert np.mean(accuracies) == pytest.approx(history["accuracy"], abs=1e-6)
     assert all(a in (0.0, 1 / 16, *(k / 16 for k in range(17))) for a in accuracies)
+
+
+def test_attention_summaries_keep_one_inspection_model_up_to_date(tmp_path, monkeypatch):
+    # A new inspection model each epoch is traced, and on JAX compiled, each epoch.
+    built = []
+    monkeypatch.setattr(attention.callbacks, "inspection_model", lambda m: built.append(inspection_model(m)) or built[-1])
+    rng = np.random.default_rng(0)
+    x = np.where(np.arange(12) < rng.integers(3, 12, (24, 1)), rng.integers(1, 40, (24, 12)), 0).astype("int32")
+    y = (np.arange(24) % 2).astype("float32")
+    keras.utils.set_random_seed(0)
+    model = attention.build_model(40, 4, 3, 2, learning_rate=0.05)
+    model.fit(x, y, batch_size=8, epochs=3, verbose=0, callbacks=[AttentionSummaries(tmp_path, x[:4], 3)])
+    assert len(built) == 1
+    # Its attention twin has the last epoch's weights, not the first's.
+    np.testing.assert_allclose(built[0].predict(x[:4], verbose=0)[2], inspection_model(model).predict(x[:4], verbose=0)[2],
+                               rtol=1e-5, atol=1e-6)
 
 
 def test_console_shows_only_the_runs_own_lines(tiny_imdb, tmp_path):
