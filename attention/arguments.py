@@ -11,6 +11,12 @@ import math
 import os
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # loading a model needs Keras; the argument types do not
+    import keras
+
+    from attention.vocabulary import Vocabulary
 
 MAX_SEED = 2**32 - 1  # NumPy's and TensorFlow's seeds are unsigned 32-bit integers
 
@@ -115,6 +121,28 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefau
         if action.default is None or "(default" in (action.help or ""):
             return action.help
         return super()._get_help_string(action)
+
+
+def add_model_argument(parser: argparse.ArgumentParser) -> None:
+    """`--model`: the `.keras` file a training script saved (`load_model_argument` loads it)."""
+    parser.add_argument("--model", required=True,
+                        help="the .keras file saved by a training script (its vocabulary lies beside it)")
+
+
+def load_model_argument(parser: argparse.ArgumentParser, path: str) -> tuple[keras.Model, Vocabulary]:
+    """The model and vocabulary saved at `path` (`trained.load_trained`), for a command line.
+
+    JAX's compiled programs are kept between runs first (`backends.cache_compiled_programs`).
+    A file that cannot be used ends the process with status 2 and one line on stderr.
+    """
+    from attention.backends import cache_compiled_programs
+    from attention.trained import ModelFileError, load_trained
+
+    cache_compiled_programs()
+    try:
+        return load_trained(path)
+    except ModelFileError as error:
+        parser.exit(2, f"{parser.prog}: error: {error}\n")
 
 
 def add_training_arguments(parser: argparse.ArgumentParser) -> None:

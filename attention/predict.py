@@ -21,9 +21,8 @@ import textwrap
 from collections.abc import Iterable, Iterator
 from typing import BinaryIO, TextIO
 
-from attention.arguments import positive_int
-from attention.backends import cache_compiled_programs
-from attention.trained import ModelFileError, encode_texts, load_trained
+from attention.arguments import HelpFormatter, add_model_argument, load_model_argument, positive_int
+from attention.trained import encode_texts
 from attention.visualize import Attention, attend, attention_scorer, top_words
 
 
@@ -59,9 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m attention.predict",
         description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=HelpFormatter,
     )
-    parser.add_argument("--model", required=True, help="the .keras file saved by a training script (its vocabulary lies beside it)")
+    add_model_argument(parser)
     parser.add_argument("--top-k", type=positive_int, default=10, help="how many of the most attended words to print (default: 10)")
     parser.add_argument("texts", nargs="*", metavar="TEXT", help="texts to classify (default: lines of standard input)")
     return parser
@@ -72,11 +71,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = build_parser()
     args = parser.parse_args(argv)
     fail = lambda error: parser.exit(2, f"{parser.prog}: error: {error}\n")  # noqa: E731
-    cache_compiled_programs()
-    try:
-        model, vocabulary = load_trained(args.model)
-    except ModelFileError as error:
-        fail(error)
+    model, vocabulary = load_model_argument(parser, args.model)
     # Arguments are taken as given (an empty one is an error), but the blank
     # lines of a file are just layout. Standard input is read once the model is
     # loaded, so that from a terminal each line is answered as it is typed.

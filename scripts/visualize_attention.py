@@ -10,15 +10,14 @@ import argparse
 from pathlib import Path
 
 from attention import imdb
-from attention.arguments import HelpFormatter, positive_int
+from attention.arguments import HelpFormatter, add_model_argument, load_model_argument, positive_int
 from attention.atomic import atomic_path
-from attention.backends import cache_compiled_programs
-from attention.trained import ModelFileError, encode_texts, load_test_reviews, load_trained, run_config
+from attention.trained import encode_texts, load_test_reviews, run_config
 from attention.visualize import attend, render_html, render_text
 
 
 parser = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
-parser.add_argument("--model", required=True, help="the .keras file saved by a training script (its vocabulary lies beside it)")
+add_model_argument(parser)
 source = parser.add_mutually_exclusive_group()
 source.add_argument("--index", type=int, nargs="+", metavar="N", help="validation (IMDB: test) texts to show (default: 0, as the original)")
 source.add_argument("--text", action="append", help="a text to show instead of test reviews (repeat for several)")
@@ -35,11 +34,7 @@ parser.add_argument("--top-k", type=positive_int, default=10, help="most attende
 def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     fail = lambda error: parser.exit(2, f"{parser.prog}: error: {error}\n")  # noqa: E731
-    cache_compiled_programs()
-    try:
-        model, vocabulary = load_trained(args.model)
-    except ModelFileError as error:
-        fail(error)
+    model, vocabulary = load_model_argument(parser, args.model)
 
     if args.text is not None:
         try:
