@@ -211,7 +211,9 @@ def make_dataset(
         fixed_batch: Fill the last, smaller batch up to `batch_size` with
             rows of weight 0 (`fill_batch`), so that every batch has one shape;
             every batch is then `(word_ids, labels, sample_weight)` (default:
-            `default_fixed_batch()`).
+            `default_fixed_batch()`). The loss leaves the copies out; so do
+            metrics compiled as `weighted_metrics`, as `build_model` compiles
+            its accuracy, but not plain `metrics`.
 
     Returns:
         A `tf.data.Dataset` on TensorFlow, a `keras.utils.PyDataset` otherwise;
