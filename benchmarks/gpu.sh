@@ -6,10 +6,11 @@
 #     OUT=/some/folder bash benchmarks/gpu.sh    # at most 9 minutes: give the device call 580 s
 #
 # or some of its parts: throughput_torch, throughput_jax, train_jax, train_jax_unroll4, train_torch
-# (in that order, the most wanted first), or train_jax_unroll1, train_jax_again, train_jax_ragged and
-# throughput_jax_graphs (below), which are not in the default run. The train_jax_unrollN parts run the JAX 3-epoch run again with
-# another attention.bidirectional.JAX_GPU_UNROLL: an unrolled scan runs faster but compiles slower,
-# and the training and validation of a 3-epoch run compile two programs (four with train_jax_ragged). Each part has its own time limit, so one that hangs
+# (in that order, the most wanted first), or train_jax_unroll1, train_jax_again, train_jax_ragged
+# and throughput_jax_graphs (below), which are not in the default run. The train_jax_unrollN parts
+# run the JAX 3-epoch run again with another attention.bidirectional.JAX_GPU_UNROLL: an unrolled
+# scan runs faster but compiles slower, and the training and validation of a 3-epoch run compile
+# two programs (four with train_jax_ragged). Each part has its own time limit, so one that hangs
 # leaves the others their time, and the benchmark writes what it has after each configuration;
 # results (JSON, logs, run folders) go to $OUT/gpu-results.tgz. STEPS=2 WARMUP=1 MAX_SAMPLES=512
 # make a quick trial run.
