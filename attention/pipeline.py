@@ -98,7 +98,7 @@ class Batches:
     """
 
     def __init__(self, x: np.ndarray, y: np.ndarray, batch_size: int, shuffle: bool, bucketing: bool,
-                 seed: int | None, first_epoch: int, width_step: int = 1, fixed_size: bool = False) -> None:
+                 seed: int | None, first_epoch: int, width_step: int = 1, fixed_batch: bool = False) -> None:
         if len(x) != len(y):
             raise ValueError(f"`x` and `y` must have the same length, got {len(x)} and {len(y)}.")
         if len(x) == 0:
@@ -110,7 +110,7 @@ class Batches:
         if width_step < 1:
             raise ValueError(f"`width_step` must be a positive integer, got {width_step}.")
         self.batch_size, self.shuffle, self.bucketing, self.width_step = batch_size, shuffle, bucketing, width_step
-        self.fixed_size = fixed_size
+        self.fixed_batch = fixed_batch
         self.lengths = sequence_lengths(self.x)
         self.seed = int(np.random.SeedSequence().entropy % 2**32) if seed is None else seed
         self.epoch = first_epoch - 1
@@ -132,10 +132,10 @@ class Batches:
         return self.x[indices, :width], self.y[indices]
 
     def inputs(self, index: int) -> tuple[np.ndarray, ...]:
-        """The `index`-th batch as Keras takes it: `(x, y)`, or with `fixed_size` `fill_batch`'s
+        """The `index`-th batch as Keras takes it: `(x, y)`, or with `fixed_batch` `fill_batch`'s
         `(x, y, sample_weight)`, every batch then with weights so that all have one structure."""
         x, y = self.batch(index)
-        return fill_batch(x, y, self.batch_size) if self.fixed_size else (x, y)
+        return fill_batch(x, y, self.batch_size) if self.fixed_batch else (x, y)
 
 
 class _BatchSequence(keras.utils.PyDataset):
@@ -155,7 +155,7 @@ class _BatchSequence(keras.utils.PyDataset):
 def _tf_dataset(batches: Batches) -> Any:
     import tensorflow as tf
 
-    types = (tf.int32, tf.float32, tf.float32) if batches.fixed_size else (tf.int32, tf.float32)
+    types = (tf.int32, tf.float32, tf.float32) if batches.fixed_batch else (tf.int32, tf.float32)
 
     def load(index: tf.Tensor) -> tuple[tf.Tensor, ...]:
         tensors = tf.numpy_function(lambda i: batches.inputs(int(i)), [index], types, stateful=True)
