@@ -12,6 +12,26 @@ from attention.gru import ConcatGRU
 from attention.layer import AttentionLayer
 
 
+@keras.saving.register_keras_serializable(package="attention")
+class PortableSequential(keras.Sequential):
+    """A `keras.Sequential` whose saved file leaves compiling its steps to the backend that loads it.
+
+    Keras saves the `jit_compile` that `compile` resolved on the backend that
+    saved the model, and a model loaded with `keras.models.load_model` is
+    compiled with it. A file saved on JAX says `True`, so PyTorch ran
+    `torch.compile` on it; one saved on TensorFlow or PyTorch says `False`,
+    so JAX ran it op by op, without `jax.jit`. This model's file says
+    `"auto"`: each backend compiles the loaded model as it compiles a new one.
+    (To choose otherwise after loading, set `model.jit_compile`.)
+    """
+
+    def get_compile_config(self) -> dict:
+        config = super().get_compile_config()
+        if config:
+            config["jit_compile"] = "auto"
+        return config
+
+
 def build_model(
     vocabulary_size: int = defaults.NUM_WORDS,
     embedding_dim: int = defaults.EMBEDDING_DIM,
@@ -22,7 +42,7 @@ def build_model(
     reset_after: bool = False,
     mask_zero: bool = True,
     num_classes: int = 2,
-) -> keras.Sequential:
+) -> PortableSequential:
     """Builds and compiles the original Bi-GRU with attention, on logits.
 
     Args:
@@ -43,8 +63,9 @@ def build_model(
             `0..num_classes - 1`.
 
     Returns:
-        A compiled `keras.Sequential` whose output is one logit per review
-        (two classes) or `num_classes` logits.
+        A compiled `keras.Sequential` (`PortableSequential`, whose `.keras`
+        file loads on any backend with that backend's own compilation) whose
+        output is one logit per review (two classes) or `num_classes` logits.
     """
     for name, value in (
         ("vocabulary_size", vocabulary_size),
@@ -60,7 +81,7 @@ def build_model(
     if not 0.0 < keep_prob <= 1.0:
         raise ValueError(f"`keep_prob` must be in (0, 1], got {keep_prob}.")
 
-    model = keras.Sequential(
+    model = PortableSequential(
         [
             keras.Input(shape=(None,), dtype="int32", name="word_ids"),
             keras.layers.Embedding(

@@ -107,12 +107,14 @@ PREDICT = """
 import json, sys, keras, numpy as np
 import attention
 results = {}
+own = attention.build_model(60, 8, 6, 4).jit_compile  # how this backend compiles a new model
 for source, (path, data) in json.loads(sys.argv[1]).items():
     x = np.load(data)
     model = keras.models.load_model(path)
     logits = keras.ops.convert_to_numpy(model.predict(x, verbose=0))
     _, _, alphas = attention.inspection_model(model).predict(x, verbose=0)
-    results[source] = {"logits": logits.tolist(), "alphas": np.asarray(alphas).tolist()}
+    results[source] = {"logits": logits.tolist(), "alphas": np.asarray(alphas).tolist(),
+                       "jit_compile": [model.jit_compile, own]}
 print(json.dumps(results))
 """
 
@@ -140,3 +142,7 @@ def test_keras_files_load_and_predict_the_same_on_every_backend(tmp_path, withou
         expected = results[source, source]
         np.testing.assert_allclose(got["logits"], expected["logits"], atol=1e-5, err_msg=f"{source} -> {target}")
         np.testing.assert_allclose(got["alphas"], expected["alphas"], atol=1e-5, err_msg=f"{source} -> {target}")
+        # Compiled as the loading backend compiles its own models: a file from JAX once ran
+        # under torch.compile on PyTorch (135 s for these 5 rows), one from TensorFlow op by op on JAX.
+        loaded, own = got["jit_compile"]
+        assert loaded == own, f"{source} -> {target}: jit_compile {loaded}, a new model there has {own}"
