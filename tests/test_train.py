@@ -341,6 +341,19 @@ def test_save_model_never_leaves_half_a_file(tmp_path, monkeypatch):
     assert [p.name for p in tmp_path.iterdir()] == ["m.keras"]
 
 
+def test_a_loaded_model_is_compiled_as_this_backend_compiles_a_new_one(tmp_path):
+    model = attention.build_model(50, 4, 3, 2)
+    own = model.jit_compile
+    # Saved where the other choice was made, as another backend makes it (JAX compiles with jax.jit,
+    # PyTorch and TensorFlow on a CPU without torch.compile or XLA): Keras would load it with that one.
+    model.compile(optimizer="adam", loss=model.loss, jit_compile=not own)
+    model.optimizer.build(model.trainable_variables)  # its variables saved, as after training
+    model.save(tmp_path / "m.keras")
+    loaded = keras.models.load_model(tmp_path / "m.keras")
+    assert loaded.jit_compile == own
+    assert loaded.get_compile_config()["jit_compile"] == "auto"  # and saved again, it stays portable
+
+
 def test_attention_image_colours():
     image = attention_image(np.array([[0.2, 0.8, 0.0], [0.5, 0.5, 0.0]]), np.array([3, 2]), row_height=2, cell_width=1)
     assert image.shape == (4, 3, 3) and image.dtype == np.uint8
