@@ -229,19 +229,26 @@ def make_dataset(
     return _BatchSequence(batches)
 
 
-def trimmed_batches(x: np.ndarray, batch_size: int, width_step: int | None = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+def trimmed_batches(
+    x: np.ndarray, batch_size: int, width_step: int | None = None, fixed_batch: bool | None = None
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """The rows of `x` in batches of similar length, each cut to its longest row, for prediction.
 
     Yields `(rows, word_ids)`: the batch's indices into `x` and its trimmed word ids, the
     batches of `make_dataset(x, ..., shuffle=False)`. For outputs whose width follows the
-    batch's (attention weights), which `model.predict` cannot concatenate.
+    batch's (attention weights), which `model.predict` cannot concatenate. With
+    `fixed_batch` (default: `default_fixed_batch()`), a batch smaller than `batch_size` is
+    filled up to it with copies of its rows (`fill_batch`), so that every batch has one
+    shape; the outputs of `word_ids[:len(rows)]` are then the batch's own.
     """
     if width_step is None:
         width_step = default_width_step(x)
+    if fixed_batch is None:
+        fixed_batch = default_fixed_batch()
     batches = Batches(x, np.zeros(len(x)), batch_size, shuffle=False, bucketing=True, seed=0, first_epoch=0,
-                      width_step=width_step)
+                      width_step=width_step, fixed_batch=fixed_batch)
     for index in range(len(batches)):
-        word_ids, _ = batches.batch(index)
+        word_ids = batches.inputs(index)[0]
         yield batches.plan[index], word_ids
 
 

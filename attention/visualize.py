@@ -98,7 +98,10 @@ def attend(
     items: list[Attention | None] = [None] * len(ids)
     with tqdm(total=len(ids), unit="text", leave=False, disable=not progress or len(ids) <= batch_size) as bar:
         for rows, word_ids in trimmed_batches(ids, batch_size) if len(ids) else ():
-            logits, alphas = (np.asarray(t) for t in scorer.predict_on_batch(word_ids))
+            # On JAX with a GPU the last batch comes filled up to the batch size (one program to
+            # compile, not one per chunk's remainder); its copies come last.
+            logits, alphas = (np.asarray(t)[: len(rows)] for t in scorer.predict_on_batch(word_ids))
+            word_ids = word_ids[: len(rows)]
             probabilities = class_probabilities(logits)
             if probabilities.shape[1] != len(classes):
                 raise ModelFileError(

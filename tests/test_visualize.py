@@ -15,7 +15,7 @@ import keras
 import numpy as np
 import pytest
 
-from attention import imdb
+from attention import imdb, pipeline
 from attention.model import inspection_model
 from attention.pipeline import default_width_step
 from attention import predict
@@ -208,6 +208,24 @@ def test_attend_cuts_each_batch_to_its_texts_and_keeps_no_rnn_outputs(loaded, mo
         assert item.words == vocabulary.decode(row[row != 0][1:])
         np.testing.assert_allclose(item.weights, weights[row != 0][1:], rtol=1e-5, atol=1e-7)
         np.testing.assert_allclose(item.probability, 1 / (1 + np.exp(-logit[0])), rtol=1e-5)
+
+
+def test_attend_on_a_jax_gpu_fills_the_last_batch_and_leaves_its_copies_out(loaded, monkeypatch):
+    # Each chunk of `attention.predict` ended in a batch of its own size: on JAX with a GPU,
+    # one more program to compile for each.
+    model, vocabulary = loaded
+    ids = encode_texts(model, vocabulary, ["great film " * n for n in (1, 30, 2, 12, 1, 5, 40)])
+    expected = attend(model, vocabulary, ids, batch_size=3)
+    monkeypatch.setattr(pipeline, "default_fixed_batch", lambda: True)
+    scorer, sizes = attention_scorer(model), []
+    predict_on_batch = scorer.predict_on_batch
+    monkeypatch.setattr(scorer, "predict_on_batch", lambda x: sizes.append(len(x)) or predict_on_batch(x))
+    items = attend(model, vocabulary, ids, batch_size=3, scorer=scorer)
+    assert sizes == [3, 3, 3]
+    for item, want in zip(items, expected, strict=True):
+        assert item.words == want.words
+        np.testing.assert_allclose(item.weights, want.weights, rtol=1e-5, atol=1e-7)
+        np.testing.assert_allclose(item.probabilities, want.probabilities, rtol=1e-5)
 
 
 def test_text_format(trained, capsys):
