@@ -17,10 +17,10 @@ class PortableSequential(keras.Sequential):
     """A `keras.Sequential` whose saved file leaves compiling its steps to the backend that loads it.
 
     Keras saves the `jit_compile` that `compile` resolved on the backend that
-    saved the model, and a model loaded with `keras.models.load_model` is
-    compiled with it. A file saved on JAX says `True`, so PyTorch ran
-    `torch.compile` on it; one saved on TensorFlow or PyTorch says `False`,
-    so JAX ran it op by op, without `jax.jit`. This model's file says
+    saved the model, and `keras.models.load_model` compiles the model with it:
+    a plain `Sequential` saved on JAX says `True`, and PyTorch then runs it
+    under `torch.compile`; one saved on TensorFlow or PyTorch says `False`,
+    and JAX then runs it op by op, without `jax.jit`. This model's file says
     `"auto"`: each backend compiles the loaded model as it compiles a new one.
     (To choose otherwise after loading, set `model.jit_compile`.)
     """
