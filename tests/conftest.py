@@ -12,12 +12,33 @@ from pathlib import Path
 import pytest
 
 from fake_data import make_archive, make_folder, write_aclimdb  # pytest puts tests/ on the path
+from script_runs import SMALL, load_script
 
 
 @pytest.fixture(scope="session")
 def tiny_imdb(tmp_path_factory) -> Path:
     """A tiny aclImdb/ folder: 48 training and 48 test reviews."""
     return write_aclimdb(tmp_path_factory.mktemp("data"))
+
+
+@pytest.fixture(scope="session")
+def trained(tiny_imdb, tmp_path_factory) -> tuple[Path, Path, Path]:
+    """One tiny training run of train_imdb.py on `tiny_imdb`: (model path, data folder, cache folder).
+
+    Shared by the tests of the views, `attention.predict` and `attention.trained`, which only read it.
+    """
+    logdir, cache = tmp_path_factory.mktemp("logdir"), tmp_path_factory.mktemp("cache")
+    load_script("train_imdb").main([str(a) for a in ["--data", tiny_imdb, "--logdir", logdir, "--cache-dir", cache, *SMALL]])
+    (model_path,) = Path(logdir).glob("*/model.keras")
+    return model_path, tiny_imdb, cache
+
+
+@pytest.fixture(scope="session")
+def loaded(trained):
+    """`trained`'s model and vocabulary, as `attention.trained.load_trained` gives them."""
+    from attention.trained import load_trained
+
+    return load_trained(trained[0])
 
 
 @pytest.fixture

@@ -5,6 +5,9 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 from types import ModuleType
+from typing import Callable
+
+import pytest
 
 SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
 # A tiny model for one quick epoch: the training scripts' runs in the tests take seconds.
@@ -29,3 +32,17 @@ def only_run(logdir: Path) -> Path:
     """The one run folder in `logdir`."""
     (run_dir,) = run_dirs(logdir)
     return run_dir
+
+
+def fails(main: Callable[[list[str]], object], args: list, capsys: pytest.CaptureFixture, message: str) -> str:
+    """Runs a command's `main` on `args` and checks that it stops with exit status 2 and one error line
+    that holds `message`, no traceback; returns what it printed to standard error."""
+    with pytest.raises(SystemExit) as exit_info:
+        main([str(a) for a in args])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err, err
+    # One line: argparse's own errors (bad arguments) print the usage before it.
+    assert [line for line in err.splitlines() if "error" in line] == [err.splitlines()[-1]]
+    assert ": error: " in err.splitlines()[-1] and message in err.splitlines()[-1]
+    return err

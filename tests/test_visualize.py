@@ -1,13 +1,13 @@
-"""The attention views: scripts/visualize_attention.py, attention.visualize and attention.predict."""
+"""The attention views: scripts/visualize_attention.py and attention.visualize.
 
-import io
-import json
+`trained` and `loaded` (conftest.py) are one tiny training run, shared with test_predict.py and
+test_trained.py.
+"""
+
 import re
-import shutil
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
-import zipfile
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -18,32 +18,15 @@ import pytest
 from attention import imdb, pipeline
 from attention.model import inspection_model
 from attention.pipeline import default_width_step
-from attention import predict
-from attention.predict import main as predict_main
-from attention.vocabulary import vocabulary_path
-from attention.trained import ModelFileError, encode_texts, load_trained, run_config
+from attention.trained import encode_texts
 from attention.visualize import Attention, attend, attention_scorer, render_html, render_text, top_words
-from script_runs import SMALL, load_script
+from script_runs import fails, load_script
 
 ROOT = Path(__file__).resolve().parents[1]
 TEXT = 'A <b>great</b> film & "wonderful" music, not dull.'
 
 
 visualize_main = load_script("visualize_attention").main
-
-
-@pytest.fixture(scope="module")
-def trained(tiny_imdb, tmp_path_factory):
-    """One tiny training run of train_imdb.py; returns (model path, data folder, cache folder)."""
-    logdir, cache = tmp_path_factory.mktemp("logdir"), tmp_path_factory.mktemp("cache")
-    load_script("train_imdb").main([str(a) for a in ["--data", tiny_imdb, "--logdir", logdir, "--cache-dir", cache, *SMALL]])
-    (model_path,) = Path(logdir).glob("*/model.keras")
-    return model_path, tiny_imdb, cache
-
-
-@pytest.fixture(scope="module")
-def loaded(trained):
-    return load_trained(trained[0])
 
 
 class Page(HTMLParser):
@@ -266,135 +249,6 @@ def test_render_escapes_everything():
     assert "<script>" not in text
     assert render_text(items, top_k=1, labels=[1, 0]).count("top 1 words:") == 2
 
-
-def test_predict_from_arguments(trained, capsys):
-    predict_main(["--model", str(trained[0]), "--top-k", "2", "great wonderful film", 'awful "boring" <b>movie</b>'])
-    lines = capsys.readouterr().out.splitlines()
-    assert len(lines) == 4
-    for number, (head, words) in enumerate(zip(lines[::2], lines[1::2]), start=1):
-        fields = head.split("\t")
-        assert fields[0] == str(number) and 0.0 <= float(fields[1]) <= 1.0
-        if fields[1] != "0.5000":  # too close to call from the printed digits
-            assert fields[2] == ("positive" if float(fields[1]) > 0.5 else "negative")
-        assert words.startswith("\ttop words: ") and words.count(",") == 1
-    assert lines[2].endswith('awful "boring" <b>movie</b>')
-
-
-def test_predict_from_stdin(trained):
-    result = subprocess.run(
-        [sys.executable, "-m", "attention.predict", "--model", str(trained[0]), "--top-k", "1"],
-        input="great film\n\nawful plot\n", capture_output=True, text=True, timeout=300, cwd=ROOT,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    lines = result.stdout.splitlines()
-    assert [line.split("\t")[0] for line in lines[::2]] == ["1", "2"]  # the blank line is skipped
-    assert lines[0].endswith("\tgreat film") and lines[2].endswith("\tawful plot")
-    assert re.fullmatch(r"\ttop words: (great|film) \d\.\d{3}", lines[1])
-
-
-def test_predict_shows_a_progress_bar_past_one_batch(trained, capsys):
-    predict_main(["--model", str(trained[0]), "great film", "dull"])
-    assert capsys.readouterr().err == ""
-    predict_main(["--model", str(trained[0]), *(f"great film {n}" for n in range(70))])
-    captured = capsys.readouterr()
-    assert re.search(r"\b0/70 \[", captured.err) and len(captured.out.splitlines()) == 140
-
-
-def test_predict_answers_standard_input_a_chunk_at_a_time(trained, capsys, monkeypatch):
-    monkeypatch.setattr(predict, "CHUNK_TEXTS", 2)
-    # One scoring model for all chunks: on TensorFlow each new one is traced anew (2.2x the time).
-    built = []
-    monkeypatch.setattr(predict, "attention_scorer", lambda model: built.append(attention_scorer(model)) or built[-1])
-    texts = ["great film", "awful plot", "dull", "wonderful", "great acting"]
-    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO("\n".join(texts).encode())))
-    predict_main(["--model", str(trained[0])])
-    chunked = capsys.readouterr().out.splitlines()
-    assert len(built) == 1
-    predict_main(["--model", str(trained[0]), *texts])
-    whole = capsys.readouterr().out.splitlines()
-    assert [line.split("\t")[0] for line in chunked[::2]] == ["1", "2", "3", "4", "5"]
-    for a, b in zip(chunked[::2], whole[::2]):
-        (n, p, _, text), (m, q, _, same) = a.split("\t"), b.split("\t")
-        assert (n, text) == (m, same) and abs(float(p) - float(q)) <= 2e-4
-    # An error in a later chunk comes after the answers to the chunks before it.
-    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"great film\nawful plot\ndull\nwonderful\n\xff\n")))
-    with pytest.raises(SystemExit):
-        predict_main(["--model", str(trained[0])])
-    captured = capsys.readouterr()
-    assert [line.split("\t")[0] for line in captured.out.splitlines()[::2]] == ["1", "2", "3", "4"]
-    assert captured.err.endswith("error: line 5 of standard input is not UTF-8 text\n")
-    # From a terminal, each line is answered as it comes.
-    class Terminal(io.TextIOWrapper):
-        def isatty(self):
-            return True
-
-    monkeypatch.setattr(sys, "stdin", Terminal(io.BytesIO(b"great film\n\xff\n")))
-    with pytest.raises(SystemExit):
-        predict_main(["--model", str(trained[0])])
-    assert [line.split("\t")[0] for line in capsys.readouterr().out.splitlines()[::2]] == ["1"]
-    # Texts are numbered through the whole input (blank lines skipped).
-    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"great film\nawful plot\n\ndull\nzzzq\n")))
-    fails(predict_main, ["--model", trained[0]], capsys, "text 4 has no word the model knows")
-
-
-@pytest.fixture(scope="module")
-def broken_models(trained, tmp_path_factory):
-    """Model files that cannot be used, each with the message it must give."""
-    folder = tmp_path_factory.mktemp("broken")
-    (folder / "text.keras").write_text("not a model")
-    with zipfile.ZipFile(folder / "zip.keras", "w") as archive:
-        archive.writestr("hello.txt", "a zip, but no model")
-    plain = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
-    plain.save(folder / "plain.keras")
-    (folder / "lonely").mkdir()
-    (folder / "lonely" / "model.keras").write_bytes(trained[0].read_bytes())
-    return {
-        "missing": (folder / "nope.keras", "model file not found"),
-        "not a zip": (folder / "text.keras", "is not a .keras model file"),
-        "wrong suffix": (trained[0].with_name("run.json"), "is not a .keras model file"),
-        "empty folder": (folder, "is a folder without model.keras"),
-        "foreign zip": (folder / "zip.keras", "cannot load the model"),
-        "no attention": (folder / "plain.keras", "without an AttentionLayer"),
-        "no vocabulary": (folder / "lonely" / "model.keras", "vocabulary file not found"),
-    }
-
-
-def fails(main, args, capsys, message):
-    with pytest.raises(SystemExit) as exit_info:
-        main([str(a) for a in args])
-    assert exit_info.value.code == 2
-    err = capsys.readouterr().err
-    assert message in err and "Traceback" not in err, err
-    # One line: argparse's own errors (bad arguments) print the usage before it.
-    assert [line for line in err.splitlines() if "error" in line] == [err.splitlines()[-1]]
-    assert ": error: " in err.splitlines()[-1] and message in err.splitlines()[-1]
-    return err
-
-
-@pytest.mark.parametrize("case", ["missing", "not a zip", "wrong suffix", "empty folder", "foreign zip", "no attention", "no vocabulary"])
-def test_unusable_model_files(case, broken_models, capsys):
-    path, message = broken_models[case]
-    fails(visualize_main, ["--model", path], capsys, message)
-    fails(predict_main, ["--model", path, "great"], capsys, message)
-    with pytest.raises(ModelFileError, match=message) as error:
-        load_trained(path)
-    assert isinstance(error.value, ValueError)
-
-
-def test_run_config_belongs_to_the_model(trained, tmp_path):
-    model_path, data, cache = trained
-    assert run_config(model_path)["data"] == str(data) and run_config(model_path.parent)["cache_dir"] == str(cache)
-    (tmp_path / "run.json").write_text(json.dumps({"config": {"data": "x", "model_path": "/elsewhere/m.keras"}}))
-    assert run_config(tmp_path / "model.keras") == {}  # that run saved its model elsewhere
-    (tmp_path / "run.json").write_text("{broken")
-    assert run_config(tmp_path / "model.keras") == {}
-
-
-def test_run_folder_is_accepted_as_model(trained):
-    model, vocabulary = load_trained(trained[0].parent)
-    assert model.get_layer("attention") is not None and vocabulary.word_index
-
-
 @pytest.mark.parametrize(
     "args, message",
     [
@@ -410,38 +264,6 @@ def test_run_folder_is_accepted_as_model(trained):
 )
 def test_clear_errors(args, message, trained, capsys):
     fails(visualize_main, ["--model", trained[0], *args], capsys, message)
-
-
-def test_predict_errors(trained, capsys, monkeypatch):
-    fails(predict_main, ["--model", trained[0], "great", ""], capsys, "text 2 is empty")
-    fails(predict_main, ["--model", trained[0], "zzzq"], capsys, "has no word the model knows")
-    monkeypatch.setattr(sys, "stdin", io.StringIO("\n  \n"))
-    fails(predict_main, ["--model", trained[0]], capsys, "no text given")
-
-
-def test_predict_refuses_text_that_is_not_utf8(trained, capsys, monkeypatch):
-    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"great film\n\xff\xfe awful\n")))
-    fails(predict_main, ["--model", trained[0]], capsys, "line 2 of standard input is not UTF-8 text")
-    # How Python passes an argument that is not UTF-8 (surrogate escapes).
-    fails(predict_main, ["--model", trained[0], "great", b"awful \xff".decode("utf-8", "surrogateescape")], capsys,
-          "text 2 is not valid UTF-8")
-
-
-def test_a_diverged_model_is_refused(trained, tmp_path, capsys):
-    model = keras.models.load_model(trained[0])
-    model.set_weights([np.full_like(w, np.nan) for w in model.get_weights()])
-    model.save(tmp_path / "model.keras")
-    shutil.copy(vocabulary_path(trained[0]), tmp_path / "model.vocabulary.json")
-    fails(predict_main, ["--model", tmp_path / "model.keras", "great"], capsys, "NaN or infinite weights")
-
-
-@pytest.mark.parametrize("field, value", [("sequence_length", "250"), ("num_words", 1.5), ("word_index", ["a"])])
-def test_a_broken_vocabulary_is_refused(trained, tmp_path, capsys, field, value):
-    shutil.copy(trained[0], tmp_path / "model.keras")
-    data = json.loads(vocabulary_path(trained[0]).read_text())
-    (tmp_path / "model.vocabulary.json").write_text(json.dumps({**data, field: value}))
-    fails(predict_main, ["--model", tmp_path / "model.keras", "great"], capsys, f"`{field}` must")
-
 
 def test_help_lists_the_options():
     result = subprocess.run([sys.executable, str(ROOT / "scripts" / "visualize_attention.py"), "--help"],

@@ -1,0 +1,104 @@
+"""python -m attention.predict: a trained model's answers, with the words it attended to.
+
+`trained` is one tiny training run (conftest.py).
+"""
+
+import io
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from attention import predict
+from attention.predict import main as predict_main
+from attention.visualize import attention_scorer
+from script_runs import fails
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_predict_from_arguments(trained, capsys):
+    predict_main(["--model", str(trained[0]), "--top-k", "2", "great wonderful film", 'awful "boring" <b>movie</b>'])
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 4
+    for number, (head, words) in enumerate(zip(lines[::2], lines[1::2]), start=1):
+        fields = head.split("\t")
+        assert fields[0] == str(number) and 0.0 <= float(fields[1]) <= 1.0
+        if fields[1] != "0.5000":  # too close to call from the printed digits
+            assert fields[2] == ("positive" if float(fields[1]) > 0.5 else "negative")
+        assert words.startswith("\ttop words: ") and words.count(",") == 1
+    assert lines[2].endswith('awful "boring" <b>movie</b>')
+
+
+def test_predict_from_stdin(trained):
+    result = subprocess.run(
+        [sys.executable, "-m", "attention.predict", "--model", str(trained[0]), "--top-k", "1"],
+        input="great film\n\nawful plot\n", capture_output=True, text=True, timeout=300, cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = result.stdout.splitlines()
+    assert [line.split("\t")[0] for line in lines[::2]] == ["1", "2"]  # the blank line is skipped
+    assert lines[0].endswith("\tgreat film") and lines[2].endswith("\tawful plot")
+    assert re.fullmatch(r"\ttop words: (great|film) \d\.\d{3}", lines[1])
+
+
+def test_predict_shows_a_progress_bar_past_one_batch(trained, capsys):
+    predict_main(["--model", str(trained[0]), "great film", "dull"])
+    assert capsys.readouterr().err == ""
+    predict_main(["--model", str(trained[0]), *(f"great film {n}" for n in range(70))])
+    captured = capsys.readouterr()
+    assert re.search(r"\b0/70 \[", captured.err) and len(captured.out.splitlines()) == 140
+
+
+def test_predict_answers_standard_input_a_chunk_at_a_time(trained, capsys, monkeypatch):
+    monkeypatch.setattr(predict, "CHUNK_TEXTS", 2)
+    # One scoring model for all chunks: on TensorFlow each new one is traced anew (2.2x the time).
+    built = []
+    monkeypatch.setattr(predict, "attention_scorer", lambda model: built.append(attention_scorer(model)) or built[-1])
+    texts = ["great film", "awful plot", "dull", "wonderful", "great acting"]
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO("\n".join(texts).encode())))
+    predict_main(["--model", str(trained[0])])
+    chunked = capsys.readouterr().out.splitlines()
+    assert len(built) == 1
+    predict_main(["--model", str(trained[0]), *texts])
+    whole = capsys.readouterr().out.splitlines()
+    assert [line.split("\t")[0] for line in chunked[::2]] == ["1", "2", "3", "4", "5"]
+    for a, b in zip(chunked[::2], whole[::2]):
+        (n, p, _, text), (m, q, _, same) = a.split("\t"), b.split("\t")
+        assert (n, text) == (m, same) and abs(float(p) - float(q)) <= 2e-4
+    # An error in a later chunk comes after the answers to the chunks before it.
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"great film\nawful plot\ndull\nwonderful\n\xff\n")))
+    with pytest.raises(SystemExit):
+        predict_main(["--model", str(trained[0])])
+    captured = capsys.readouterr()
+    assert [line.split("\t")[0] for line in captured.out.splitlines()[::2]] == ["1", "2", "3", "4"]
+    assert captured.err.endswith("error: line 5 of standard input is not UTF-8 text\n")
+    # From a terminal, each line is answered as it comes.
+    class Terminal(io.TextIOWrapper):
+        def isatty(self):
+            return True
+
+    monkeypatch.setattr(sys, "stdin", Terminal(io.BytesIO(b"great film\n\xff\n")))
+    with pytest.raises(SystemExit):
+        predict_main(["--model", str(trained[0])])
+    assert [line.split("\t")[0] for line in capsys.readouterr().out.splitlines()[::2]] == ["1"]
+    # Texts are numbered through the whole input (blank lines skipped).
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"great film\nawful plot\n\ndull\nzzzq\n")))
+    fails(predict_main, ["--model", trained[0]], capsys, "text 4 has no word the model knows")
+
+def test_predict_errors(trained, capsys, monkeypatch):
+    fails(predict_main, ["--model", trained[0], "great", ""], capsys, "text 2 is empty")
+    fails(predict_main, ["--model", trained[0], "zzzq"], capsys, "has no word the model knows")
+    monkeypatch.setattr(sys, "stdin", io.StringIO("\n  \n"))
+    fails(predict_main, ["--model", trained[0]], capsys, "no text given")
+
+
+def test_predict_refuses_text_that_is_not_utf8(trained, capsys, monkeypatch):
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"great film\n\xff\xfe awful\n")))
+    fails(predict_main, ["--model", trained[0]], capsys, "line 2 of standard input is not UTF-8 text")
+    # How Python passes an argument that is not UTF-8 (surrogate escapes).
+    fails(predict_main, ["--model", trained[0], "great", b"awful \xff".decode("utf-8", "surrogateescape")], capsys,
+          "text 2 is not valid UTF-8")
+
