@@ -3,6 +3,7 @@
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -52,12 +53,10 @@ def event_tags(run_dir):
 
 
 @pytest.fixture(scope="module")
-def first_run(tiny_imdb, tmp_path_factory, train):
-    logdir = tmp_path_factory.mktemp("logdir")
-    cache = tmp_path_factory.mktemp("cache")
-    train("--data", tiny_imdb, "--logdir", logdir, "--cache-dir", cache, *SMALL)
-    (run_dir,) = run_dirs(logdir)
-    return logdir, cache, run_dir
+def first_run(trained):
+    """The tiny training run of conftest.py: (logdir, cache folder, run folder)."""
+    model_path, _, cache = trained
+    return model_path.parent.parent, cache, model_path.parent
 
 
 def test_tensorboard_logs(first_run):
@@ -95,8 +94,11 @@ def test_the_report_pass_has_a_progress_bar(capsys):
     assert "validation report:" in err and "/3 [" in err
 
 
-def test_second_run_leaves_first_alone(first_run, tiny_imdb, train, capsys):
-    logdir, cache, run_dir = first_run
+def test_second_run_leaves_first_alone(first_run, tiny_imdb, train, tmp_path, capsys):
+    # In a copy: the first run is shared with other tests.
+    logdir, cache = tmp_path / "logdir", first_run[1]
+    shutil.copytree(first_run[0], logdir)
+    run_dir = logdir / first_run[2].name
     before = {p: p.stat().st_mtime_ns for p in run_dir.rglob("*") if p.is_file()}
     train("--data", tiny_imdb, "--logdir", logdir, "--cache-dir", cache, *SMALL)
     assert len(run_dirs(logdir)) == 2
