@@ -25,7 +25,8 @@ def tiny_imdb(tmp_path_factory) -> Path:
 def trained(tiny_imdb, tmp_path_factory) -> tuple[Path, Path, Path]:
     """One tiny training run of train_imdb.py on `tiny_imdb`: (model path, data folder, cache folder).
 
-    Shared by the tests of the views, `attention.predict` and `attention.trained`, which only read it.
+    Shared by the tests of the training script, the views, `attention.predict` and `attention.trained`,
+    which only read it.
     """
     logdir, cache = tmp_path_factory.mktemp("logdir"), tmp_path_factory.mktemp("cache")
     load_script("train_imdb").main([str(a) for a in ["--data", tiny_imdb, "--logdir", logdir, "--cache-dir", cache, *SMALL]])
