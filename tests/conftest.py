@@ -1,8 +1,9 @@
 import os
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-# No compiled programs kept between the tests' runs (nor in the user's cache): each test
-# compiles what it runs. tests/test_compile_cache.py turns the cache on where it tests it.
+# No compiled programs kept between the suite's runs, nor in the user's cache. Where the cache is
+# on, it is a fresh folder: test_compile_cache.py tests it, and test_backends.py's JAX groups share
+# each program among their tests.
 os.environ["JAX_COMPILATION_CACHE_DIR"] = ""
 
 import attention  # noqa: E402,F401  (first: it quiets TensorFlow's start-up logging)
