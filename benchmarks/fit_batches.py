@@ -16,11 +16,12 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # this checkout's package
+from attention.arguments import positive_int  # noqa: E402
 from attention.backends import configure_threads  # noqa: E402
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--data", required=True, help="the IMDB archive, folder or imdb.npz")
-parser.add_argument("--batches", type=int, default=40, help="timed batches (default: 40)")
+parser.add_argument("--batches", type=positive_int, default=40, help="timed batches (default: 40)")
 args = parser.parse_args()
 
 configure_threads()

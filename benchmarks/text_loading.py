@@ -41,9 +41,11 @@ def child(kind: str, source: Path, cache: Path) -> dict:
 
 
 def main() -> None:
+    from attention.arguments import positive_int
+
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", required=True, help="the aclImdb_v1.tar.gz archive (or aclImdb/ folder)")
-    parser.add_argument("--reviews", type=int, default=100_000, help="reviews in the CSV (the archive's, repeated)")
+    parser.add_argument("--reviews", type=positive_int, default=100_000, help="reviews in the CSV (the archive's, repeated)")
     parser.add_argument("--output", help="also write the results to this JSON file")
     args = parser.parse_args()
 

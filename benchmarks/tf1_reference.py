@@ -41,6 +41,8 @@ import tensorflow as tf  # noqa: E402
 
 tf1 = tf.compat.v1
 
+from attention import arguments  # noqa: E402
+
 # The original script's constants, which are also the port's defaults.
 from attention.defaults import (  # noqa: E402
     ATTENTION_SIZE,
@@ -265,10 +267,10 @@ class Reference:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", required=True, help="imdb.npz, aclImdb/ folder or aclImdb_v1.tar.gz")
-    parser.add_argument("--epochs", type=int, default=NUM_EPOCHS)
-    parser.add_argument("--batch-size", type=int, default=BATCH_SIZE)
-    parser.add_argument("--max-samples", type=int, help="use only the first N training and test reviews")
-    parser.add_argument("--seed", type=int, help="seed of NumPy's global generator and of the graph")
+    parser.add_argument("--epochs", type=arguments.positive_int, default=NUM_EPOCHS)
+    parser.add_argument("--batch-size", type=arguments.positive_int, default=BATCH_SIZE)
+    parser.add_argument("--max-samples", type=arguments.positive_int, help="use only the first N training and test reviews")
+    parser.add_argument("--seed", type=arguments.seed, help="seed of NumPy's global generator and of the graph")
     parser.add_argument("--logdir", help="write the original's summaries here (default: a temporary folder)")
     parser.add_argument("--no-summaries", action="store_true", help="skip the per-step summaries")
     parser.add_argument("--model-path", help="save the trained session with tf.train.Saver, as the original")

@@ -33,6 +33,7 @@ sys.path.insert(0, str(REPO))
 
 import numpy as np  # noqa: E402
 
+from attention import arguments  # noqa: E402
 from benchmarks import harness  # noqa: E402
 
 BATCH_SIZE = 256
@@ -48,9 +49,9 @@ parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.R
 parser.add_argument("--data", default=str(DEFAULT_DATA),
                     help="IMDB data for the length distribution; synthetic lengths if missing (default: %(default)s)")
 parser.add_argument("--output", help="JSON results (default: benchmarks/runs/benchmark-DATE-TIME.json, not tracked)")
-parser.add_argument("--steps", type=int, default=STEPS, help="timed batches per measurement (default: %(default)s)")
-parser.add_argument("--warmup", type=int, default=WARMUP, help="untimed batches first (default: %(default)s)")
-parser.add_argument("--batch-size", type=int, default=BATCH_SIZE, help="(default: %(default)s)")
+parser.add_argument("--steps", type=arguments.positive_int, default=STEPS, help="timed batches per measurement (default: %(default)s)")
+parser.add_argument("--warmup", type=arguments.non_negative_int, default=WARMUP, help="untimed batches first (default: %(default)s)")
+parser.add_argument("--batch-size", type=arguments.positive_int, default=BATCH_SIZE, help="(default: %(default)s)")
 parser.add_argument("--parts", nargs="+", default=list(harness.PART_NAMES), choices=harness.PART_NAMES,
                     help="what to time: full = (a) identical full-length batches, bucketed = (b) the port's pipeline")
 parser.add_argument("--port", action="append", metavar="VARIANT",
@@ -73,10 +74,10 @@ parser.add_argument("--gpu", action="store_true",
 parser.add_argument("--torch", action="append", nargs="?", const="default", metavar="VARIANT",
                     help="also time the original network rewritten in PyTorch (benchmarks/torch_reference.py, needs "
                          "torch), repeatable: 'default' or tokens packed, intraN, interN")
-parser.add_argument("--rounds", type=int, default=1,
+parser.add_argument("--rounds", type=arguments.positive_int, default=1,
                     help="run every configuration this many times, interleaved, and keep each part's median "
                          "(evens out drifts of a shared machine) (default: %(default)s)")
-parser.add_argument("--seed", type=int, default=SEED, help="seed of the batch sampling (default: %(default)s)")
+parser.add_argument("--seed", type=arguments.seed, default=SEED, help="seed of the batch sampling (default: %(default)s)")
 
 
 def main(argv=None):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 from pathlib import Path
 from types import ModuleType
@@ -10,6 +11,7 @@ from typing import Callable
 import pytest
 
 SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
+BENCHMARKS = SCRIPTS.parent / "benchmarks"
 # A tiny model for one quick epoch: the training scripts' runs in the tests take seconds.
 SMALL = ["--num-epochs", "1", "--batch-size", "16", "--embedding-dim", "8", "--hidden-size", "6", "--attention-size", "4",
          "--seed", "1"]
@@ -17,7 +19,17 @@ SMALL = ["--num-epochs", "1", "--batch-size", "16", "--embedding-dim", "8", "--h
 
 def load_script(name: str, module_name: str | None = None) -> ModuleType:
     """`scripts/{name}.py`, freshly executed as the module `module_name` (default: `name`)."""
-    spec = importlib.util.spec_from_file_location(module_name or name, SCRIPTS / f"{name}.py")
+    return _execute(SCRIPTS / f"{name}.py", module_name or name)
+
+
+@functools.lru_cache(maxsize=None)
+def load_benchmark(name: str) -> ModuleType:
+    """`benchmarks/{name}.py` as the module `benchmarks.{name}`, executed once."""
+    return _execute(BENCHMARKS / f"{name}.py", f"benchmarks.{name}")
+
+
+def _execute(path: Path, module_name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(module_name, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

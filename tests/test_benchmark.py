@@ -1,7 +1,9 @@
 """scripts/benchmark.py and its harness: the batches it times and a tiny end-to-end run."""
 
+import contextlib
 import importlib.util
 import json
+import runpy
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +16,7 @@ sys.path.insert(0, str(REPO))
 
 from attention.defaults import SEQUENCE_LENGTH  # noqa: E402
 from benchmarks import harness  # noqa: E402
-from script_runs import load_script  # noqa: E402
+from script_runs import load_benchmark, load_script  # noqa: E402
 
 
 def test_synthetic_lengths_follow_imdb():
@@ -98,6 +100,54 @@ def test_a_failing_configuration_leaves_the_others_their_run(tmp_path, monkeypat
     assert "| port:default |" not in results["table"] and "10.0" in results["table"]
     # After each configuration, what was measured so far is on disk.
     assert written[0] is None and [r["config"]["label"] for r in written[1]["results"]] == ["port:default"]
+
+
+def _benchmark_command_lines():
+    """Each benchmark command line as a function of its arguments (those that take numbers)."""
+    benchmark = load_script("benchmark", "benchmark_script")
+    tf1_reference = load_benchmark("tf1_reference")
+    text_loading = load_benchmark("text_loading")
+
+    def fit_batches(argv):
+        with _argv(["fit_batches.py", *argv]):
+            runpy.run_path(str(REPO / "benchmarks" / "fit_batches.py"), run_name="__main__")
+
+    def loading(argv):
+        with _argv(["text_loading.py", *argv]):
+            text_loading.main()
+
+    return {"benchmark": benchmark.parser.parse_args, "tf1_reference": tf1_reference.main,
+            "fit_batches": fit_batches, "text_loading": loading}
+
+
+@contextlib.contextmanager
+def _argv(argv):
+    saved, sys.argv = sys.argv, argv
+    try:
+        yield
+    finally:
+        sys.argv = saved
+
+
+@pytest.mark.parametrize("command, argv, message", [
+    ("benchmark", ["--steps", "0"], "argument --steps: expected a positive integer, got 0"),
+    ("benchmark", ["--warmup", "-1"], "argument --warmup: expected an integer of 0 or more, got -1"),
+    ("benchmark", ["--batch-size", "0"], "argument --batch-size: expected a positive integer, got 0"),
+    ("benchmark", ["--rounds", "0"], "argument --rounds: expected a positive integer, got 0"),
+    ("benchmark", ["--seed", "-1"], "argument --seed: expected a seed from 0 to 4294967295, got -1"),
+    ("tf1_reference", ["--data", "x", "--epochs", "0"], "argument --epochs: expected a positive integer, got 0"),
+    ("tf1_reference", ["--data", "x", "--max-samples", "-5"], "argument --max-samples: expected a positive integer"),
+    ("tf1_reference", ["--data", "x", "--seed", "4294967296"], "argument --seed: expected a seed from 0"),
+    ("fit_batches", ["--data", "x", "--batches", "0"], "argument --batches: expected a positive integer, got 0"),
+    ("text_loading", ["--data", "x", "--reviews", "-1"], "argument --reviews: expected a positive integer, got -1"),
+])
+def test_benchmark_command_lines_refuse_bad_numbers_before_any_work(command, argv, message, capsys):
+    # Before, --steps -1 "ran" and wrote a table, and --batch-size 0 or --rounds 0 ended in a traceback.
+    with pytest.raises(SystemExit) as exit_:
+        _benchmark_command_lines()[command](argv)
+    assert exit_.value.code == 2
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert message in error
 
 
 def test_unknown_variant_is_refused():

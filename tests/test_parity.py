@@ -17,10 +17,6 @@ Two documented differences of the original are kept out of the comparison:
   reference's attention renormalised over the real steps, which is checked exactly.
 """
 
-import functools
-import importlib.util
-from pathlib import Path
-
 import keras
 import numpy as np
 import pytest
@@ -31,20 +27,12 @@ pytest.importorskip(
 )
 
 from attention import build_model, inspection_model  # noqa: E402
+from script_runs import load_benchmark  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
 ATOL = 1e-4
 
 
-@functools.lru_cache(maxsize=None)
-def _load(name):
-    spec = importlib.util.spec_from_file_location(f"benchmarks.{name}", REPO / "benchmarks" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-tf1_reference = _load("tf1_reference")
+tf1_reference = load_benchmark("tf1_reference")
 
 SMALL = dict(vocabulary_size=40, embedding_dim=8, hidden_size=6, attention_size=5)
 
@@ -178,7 +166,7 @@ def test_original_sequence_lengths_count_the_first_padding_zero():
 @pytest.mark.parametrize("variant", ["keras", "concat", "block", "fast", "projected"])
 def test_benchmark_gru_variants_compute_the_same(variant):
     """The faster GRU loops prototyped in benchmarks/variants.py: same outputs and gradients."""
-    variants = _load("variants")
+    variants = load_benchmark("variants")
     model = build_model(**SMALL, keep_prob=1.0)  # no dropout, so that training=True is deterministic
     copy = variants.with_gru(model, variant)
     copy.set_weights(model.get_weights())
@@ -198,7 +186,7 @@ def test_benchmark_gru_variants_compute_the_same(variant):
 def test_tf1_layout_cell_takes_the_reference_weights_as_they_are():
     """benchmarks/variants.py's TF1GRUCell holds TF1's arrays unchanged and computes the same."""
     model, ref = port_and_reference(**SMALL, seed=6)
-    copy = _load("variants").with_gru(model, "tf1cell")
+    copy = load_benchmark("variants").with_gru(model, "tf1cell")
     x = padded_batch([4, 8, 1, 6], 8, SMALL["vocabulary_size"], np.random.default_rng(6))
     copy(x)  # builds the weights
     for name in ("embedding", "attention", "output"):
