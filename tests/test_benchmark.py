@@ -1,6 +1,5 @@
 """scripts/benchmark.py and its harness: the batches it times and a tiny end-to-end run."""
 
-import contextlib
 import importlib.util
 import json
 import runpy
@@ -102,31 +101,15 @@ def test_a_failing_configuration_leaves_the_others_their_run(tmp_path, monkeypat
     assert written[0] is None and [r["config"]["label"] for r in written[1]["results"]] == ["port:default"]
 
 
-def _benchmark_command_lines():
-    """Each benchmark command line as a function of its arguments (those that take numbers)."""
-    benchmark = load_script("benchmark", "benchmark_script")
-    tf1_reference = load_benchmark("tf1_reference")
-    text_loading = load_benchmark("text_loading")
-
-    def fit_batches(argv):
-        with _argv(["fit_batches.py", *argv]):
-            runpy.run_path(str(REPO / "benchmarks" / "fit_batches.py"), run_name="__main__")
-
-    def loading(argv):
-        with _argv(["text_loading.py", *argv]):
-            text_loading.main()
-
-    return {"benchmark": benchmark.parser.parse_args, "tf1_reference": tf1_reference.main,
-            "fit_batches": fit_batches, "text_loading": loading}
-
-
-@contextlib.contextmanager
-def _argv(argv):
-    saved, sys.argv = sys.argv, argv
-    try:
-        yield
-    finally:
-        sys.argv = saved
+def _run_command_line(command, argv, monkeypatch):
+    """Runs a benchmark command line on `argv`, in this process."""
+    if command == "benchmark":
+        load_script("benchmark", "benchmark_script").main(argv)
+    elif command == "tf1_reference":
+        load_benchmark("tf1_reference").main(argv)
+    else:  # these read sys.argv
+        monkeypatch.setattr(sys, "argv", [f"{command}.py", *argv])
+        runpy.run_path(str(REPO / "benchmarks" / f"{command}.py"), run_name="__main__")
 
 
 @pytest.mark.parametrize("command, argv, message", [
@@ -141,10 +124,10 @@ def _argv(argv):
     ("fit_batches", ["--data", "x", "--batches", "0"], "argument --batches: expected a positive integer, got 0"),
     ("text_loading", ["--data", "x", "--reviews", "-1"], "argument --reviews: expected a positive integer, got -1"),
 ])
-def test_benchmark_command_lines_refuse_bad_numbers_before_any_work(command, argv, message, capsys):
+def test_benchmark_command_lines_refuse_bad_numbers_before_any_work(command, argv, message, capsys, monkeypatch):
     # Before, --steps -1 "ran" and wrote a table, and --batch-size 0 or --rounds 0 ended in a traceback.
     with pytest.raises(SystemExit) as exit_:
-        _benchmark_command_lines()[command](argv)
+        _run_command_line(command, argv, monkeypatch)
     assert exit_.value.code == 2
     error = capsys.readouterr().err.strip().splitlines()[-1]
     assert message in error
