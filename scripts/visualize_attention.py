@@ -10,7 +10,7 @@ import argparse
 from pathlib import Path
 
 from attention import imdb
-from attention.arguments import HelpFormatter, add_model_argument, load_model_argument, positive_int
+from attention.arguments import HelpFormatter, add_model_argument, load_model_argument, non_negative_int, positive_int
 from attention.atomic import atomic_path
 from attention.trained import encode_texts, load_test_reviews, run_config
 from attention.visualize import attend, render_html, render_text
@@ -19,7 +19,7 @@ from attention.visualize import attend, render_html, render_text
 parser = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
 add_model_argument(parser)
 source = parser.add_mutually_exclusive_group()
-source.add_argument("--index", type=int, nargs="+", metavar="N", help="validation (IMDB: test) texts to show (default: 0, as the original)")
+source.add_argument("--index", type=non_negative_int, nargs="+", metavar="N", help="validation (IMDB: test) texts to show (default: 0, as the original)")
 source.add_argument("--text", action="append", help="a text to show instead of test reviews (repeat for several)")
 parser.add_argument("--data", help="source of the validation texts, as given to the training script "
                     "(default: the --data recorded in run.json beside the model, if any)")

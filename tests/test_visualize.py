@@ -253,7 +253,6 @@ def test_render_escapes_everything():
     "args, message",
     [
         (["--index", "48"], "valid indices are 0 to 47"),
-        (["--index", "0", "-1"], "valid indices are 0 to 47"),
         (["--text", ""], "text 1 is empty"),
         (["--text", "great", "--text", "  "], "text 2 is empty"),
         (["--text", "zzzq qqqz !?"], "has no word the model knows"),
@@ -264,6 +263,13 @@ def test_render_escapes_everything():
 )
 def test_clear_errors(args, message, trained, capsys):
     fails(visualize_main, ["--model", trained[0], *args], capsys, message)
+
+@pytest.mark.parametrize("index, message", [("-1", "expected an integer of 0 or more, got -1"),
+                                             ("x", "expected an integer, got 'x'")])
+def test_bad_index_is_refused_before_loading_anything(index, message, capsys):
+    # The model does not exist: the index is refused before the model, or any data, is read.
+    fails(visualize_main, ["--model", "/nonexistent/model.keras", "--index", "0", index], capsys, message)
+
 
 def test_help_lists_the_options():
     result = subprocess.run([sys.executable, str(ROOT / "scripts" / "visualize_attention.py"), "--help"],
