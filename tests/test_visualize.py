@@ -264,6 +264,7 @@ def test_render_escapes_everything():
 def test_clear_errors(args, message, trained, capsys):
     fails(visualize_main, ["--model", trained[0], *args], capsys, message)
 
+
 @pytest.mark.parametrize("index, message", [("-1", "expected an integer of 0 or more, got -1"),
                                              ("x", "expected an integer, got 'x'")])
 def test_bad_index_is_refused_before_loading_anything(index, message, capsys):
