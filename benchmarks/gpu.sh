@@ -7,7 +7,7 @@
 #
 # or some of its parts: throughput_torch, throughput_jax, train_jax, train_jax_unroll4, train_torch
 # (in that order, the most wanted first), or train_jax_unroll1, train_jax_again, train_jax_ragged
-# and throughput_jax_graphs (below), which are not in the default run. The train_jax_unrollN parts
+# throughput_jax_graphs and predict_stream (below), which are not in the default run. The train_jax_unrollN parts
 # run the JAX 3-epoch run again with another attention.bidirectional.JAX_GPU_UNROLL: an unrolled
 # scan runs faster but compiles slower, and the training and validation of a 3-epoch run compile
 # two programs (four with train_jax_ragged). Each part has its own time limit, so one that hangs
@@ -62,6 +62,11 @@ throughput throughput_jax jax 100 default unroll4 reset_after
 # Opt-in: XLA running each scan as CUDA graphs, its while loops as conditional nodes, instead of
 # launching the loop's iterations from the host.
 XLA_FLAGS="--xla_gpu_enable_command_buffer=+WHILE,+CONDITIONAL" throughput throughput_jax_graphs jax 100 default unroll1 reset_after
+# Opt-in: prediction timed batch by batch (each batch's outputs read back before the next) and
+# streamed (one model.predict over 80 batches, read back once; the rewrite likewise), both backends.
+want predict_stream && step predict_stream 150 env KERAS_BACKEND=jax python3 scripts/benchmark.py --data "$DATA" \
+  --gpu --backend jax --backend torch --port=default --port=reset_after --torch --steps 80 --warmup "$WARMUP" \
+  --parts full/predict full/stream bucketed/predict bucketed/stream --output "$OUT/predict_stream.json"
 
 # The full 3-epoch run of the training script, seed 0. On JAX the script keeps its compiled steps
 # (attention.backends.cache_compiled_programs); here in a folder that starts empty in each call,

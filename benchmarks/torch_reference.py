@@ -85,3 +85,20 @@ class TorchReference:
         self.model.eval()
         with torch.inference_mode():
             return self.model(torch.from_numpy(x).long().to(self.device), torch.from_numpy(lengths)).cpu().numpy()
+
+    def predict_many(self, batches: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+        """`predict` over `(x, lengths)` batches with one read-back at the end, the logits concatenated.
+
+        On a GPU each batch's word ids go through pinned memory without waiting: a blocking copy
+        would wait for the batches before it, and the host could not queue the next batch while
+        the GPU works.
+        """
+        self.model.eval()
+        pin = self.device.type == "cuda"
+        outputs = []
+        with torch.inference_mode():
+            for x, lengths in batches:
+                ids = torch.from_numpy(x).long()
+                ids = ids.pin_memory().to(self.device, non_blocking=True) if pin else ids.to(self.device)
+                outputs.append(self.model(ids, torch.from_numpy(lengths)))
+            return torch.cat(outputs).cpu().numpy()

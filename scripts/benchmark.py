@@ -9,6 +9,10 @@ reference TF1 graph (`benchmarks/tf1_reference.py`, needs tf_keras) on the same 
   length bucketing (each batch cut to its longest review, as `make_dataset`) against the
   original's random full-length batches.
 
+With --parts full/stream bucketed/stream it also times prediction streamed: one `model.predict`
+over all the timed batches, read back once at the end, so that the host prepares the next batch
+while the device works (the references likewise).
+
 With --torch it also times the same network rewritten in PyTorch (`benchmarks/torch_reference.py`,
 needs torch) on the full-length batches. Last, it measures the machine's float32 matmul rate
 and prints the full-length throughput that rate allows for this network's matmuls.
@@ -52,8 +56,11 @@ parser.add_argument("--output", help="JSON results (default: benchmarks/runs/ben
 parser.add_argument("--steps", type=arguments.positive_int, default=STEPS, help="timed batches per measurement (default: %(default)s)")
 parser.add_argument("--warmup", type=arguments.non_negative_int, default=WARMUP, help="untimed batches first (default: %(default)s)")
 parser.add_argument("--batch-size", type=arguments.positive_int, default=BATCH_SIZE, help="(default: %(default)s)")
-parser.add_argument("--parts", nargs="+", default=list(harness.PART_NAMES), choices=harness.PART_NAMES,
-                    help="what to time: full = (a) identical full-length batches, bucketed = (b) the port's pipeline")
+parser.add_argument("--parts", nargs="+", default=list(harness.PART_NAMES),
+                    choices=harness.PART_NAMES + harness.STREAM_PARTS,
+                    help="what to time: full = (a) identical full-length batches, bucketed = (b) the port's pipeline; "
+                         "stream = prediction over all the timed batches, read back once at the end, as "
+                         "model.predict over a dataset (default: %(default)s)")
 parser.add_argument("--port", action="append", metavar="VARIANT",
                     help="port configuration, repeatable: 'default' (build_model() with the training script's threads) or "
                          "'+'-joined tokens of reset_after, xla, keras|projected|concat|fast|block|tf1cell (the GRU "

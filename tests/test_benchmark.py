@@ -53,7 +53,7 @@ def test_benchmark_script_writes_the_table(tmp_path):
     output = tmp_path / "results.json"
     command = [sys.executable, str(REPO / "scripts" / "benchmark.py"), "--data", str(tmp_path / "missing"),
                "--steps", "2", "--warmup", "1", "--batch-size", "4", "--parts", "full/train", "bucketed/predict",
-               "--output", str(output)]
+               "full/stream", "--output", str(output)]
     with_reference = importlib.util.find_spec("tf_keras") is not None
     if not with_reference:
         command.append("--no-reference")
@@ -63,12 +63,15 @@ def test_benchmark_script_writes_the_table(tmp_path):
     assert results["meta"]["data"].startswith("synthetic") and results["meta"]["steps"] == 2
     port = results["results"][0]
     assert port["config"]["side"] == "port" and port["config"]["in_force"]["gru_class"] == "ConcatGRU"
-    assert set(port["parts"]) == {"full/train", "bucketed/predict"}
+    assert set(port["parts"]) == {"full/train", "bucketed/predict", "full/stream"}
     assert all(part["samples_per_s"] > 0 and part["steps"] == 2 for part in port["parts"].values())
+    assert port["parts"]["full/stream"]["seconds"] > 0
     assert "(a) train, identical full-length (250) batches" in results["table"]
+    assert "(a) predict streamed (read back once), full-length" in results["table"]
+    assert "(b) predict streamed" not in results["table"]  # a row only for a part that was timed
     if with_reference:
         reference = results["results"][1]
-        assert reference["config"]["side"] == "reference" and set(reference["parts"]) == {"full/train"}
+        assert reference["config"]["side"] == "reference" and set(reference["parts"]) == {"full/train", "full/stream"}
         assert "x**" in results["table"]  # a ratio was computed
 
 
@@ -199,6 +202,15 @@ def test_torch_rewrite_trains_and_predicts(packed):
     losses = [ref.train_step(x, y, lengths) for _ in range(20)]
     assert np.isfinite(losses).all() and losses[-1] < losses[0]
     assert ref.predict(x, lengths).shape == (3,)
+    streamed = ref.predict_many([(x, lengths), (x[:2], lengths[:2])])
+    np.testing.assert_allclose(streamed, np.concatenate([ref.predict(x, lengths), ref.predict(x[:2], lengths[:2])]),
+                               rtol=1e-6)
+
+
+def test_streamed_rate_is_all_samples_over_the_whole_time():
+    batches = [(np.zeros((4, w)), np.zeros(4)) for w in (10, 20, 30)]
+    summary = harness.summarize_stream(0.5, batches)
+    assert summary["samples_per_s"] == 24.0 and summary["steps"] == 3 and summary["mean_width"] == 20.0
 
 
 def test_benchmark_runs_go_to_an_ignored_folder():

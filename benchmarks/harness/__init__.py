@@ -10,12 +10,13 @@ from one `.npz` file, so the port and the reference are timed on identical input
 
 from benchmarks.harness.batches import (bucketed_batches, load_batches, load_padded, random_batches, save_batches,
                                         warm_every_shape, widen)
-from benchmarks.harness.configs import MISSING_TF_KERAS, MISSING_TORCH, PART_NAMES, TORCH_CONSTANTS, parse_variant
+from benchmarks.harness.configs import (MISSING_TF_KERAS, MISSING_TORCH, PART_NAMES, STREAM_PARTS, TORCH_CONSTANTS,
+                                        parse_variant)
 from benchmarks.harness.report import (environment, flops_per_sample, gpu_name, rate, table, variants_table,
                                        write_results)
-from benchmarks.harness.workers import merge_rounds, run_all, run_worker, summarize
+from benchmarks.harness.workers import merge_rounds, run_all, run_worker, summarize, summarize_stream
 
-__all__ = ["MISSING_TF_KERAS", "MISSING_TORCH", "PART_NAMES", "TORCH_CONSTANTS", "bucketed_batches", "environment",
-           "flops_per_sample", "gpu_name", "load_batches", "load_padded", "merge_rounds", "parse_variant",
-           "random_batches", "rate", "run_all", "run_worker", "save_batches", "summarize", "table", "variants_table",
-           "warm_every_shape", "widen", "write_results"]
+__all__ = ["MISSING_TF_KERAS", "MISSING_TORCH", "PART_NAMES", "STREAM_PARTS", "TORCH_CONSTANTS", "bucketed_batches",
+           "environment", "flops_per_sample", "gpu_name", "load_batches", "load_padded", "merge_rounds",
+           "parse_variant", "random_batches", "rate", "run_all", "run_worker", "save_batches", "summarize",
+           "summarize_stream", "table", "variants_table", "warm_every_shape", "widen", "write_results"]

@@ -7,6 +7,10 @@ from __future__ import annotations
 
 TORCH_CONSTANTS = ("NUM_WORDS", "EMBEDDING_DIM", "HIDDEN_SIZE", "ATTENTION_SIZE", "KEEP_PROB", "LEARNING_RATE")
 PART_NAMES = ("full/train", "full/predict", "bucketed/train", "bucketed/predict")
+"""What a run times by default: each batch's step waited on (its loss or its outputs read back) before the next."""
+STREAM_PARTS = ("full/stream", "bucketed/stream")
+"""Prediction over all the timed batches with nothing read back until the end, as `model.predict` runs over a
+dataset: the host prepares and launches the next batch while the device works on this one."""
 MISSING_TORCH = "PyTorch rewrite skipped: torch is not installed (pip install torch, or pip install -e \".[bench]\")."
 MISSING_TF_KERAS = (
     'reference skipped: tf_keras is not installed (pip install "tf_keras==2.21.*", '

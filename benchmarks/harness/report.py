@@ -10,7 +10,7 @@ from pathlib import Path
 
 
 
-from benchmarks.harness.configs import PART_NAMES
+from benchmarks.harness.configs import PART_NAMES, STREAM_PARTS
 
 def flops_per_sample(width: int | None = None, training: bool = True) -> float:
     """Matmul FLOPs of one review at `width` steps through the default model (the GRU and the attention).
@@ -74,11 +74,14 @@ def rate(result: dict | None, part: str) -> float | None:
 
 def table(port: dict, reference: dict | None) -> str:
     """The headline table: the port against the reference, side by side."""
-    ref_part = {"bucketed/train": "full/train", "bucketed/predict": "full/predict"}
+    ref_part = {"bucketed/train": "full/train", "bucketed/predict": "full/predict", "bucketed/stream": "full/stream"}
     rows = [("(a) train, identical full-length (250) batches", "full/train"),
             ("(a) predict, identical full-length (250) batches", "full/predict"),
             ("(b) train, default pipelines (port: bucketed; ref: random full-length)", "bucketed/train"),
             ("(b) predict, default pipelines", "bucketed/predict")]
+    rows += [(title, part) for title, part in [("(a) predict streamed (read back once), full-length", "full/stream"),
+                                               ("(b) predict streamed, default pipelines", "bucketed/stream")]
+             if part in port["parts"]]
     lines = ["| row | port samples/s | reference samples/s | port / reference |", "|---|---:|---:|---:|"]
     fmt = lambda v: "-" if v is None else f"{v:.1f}"  # noqa: E731
     for title, part in rows:
@@ -95,11 +98,12 @@ def variants_table(results: list[dict]) -> str:
     """Every measured configuration, with its ratio to the first one of its side; on a GPU, its peak GPU memory too."""
     gpu = any(res.get("peak_gpu_mib") is not None for res in results)
     memory = ["peak RSS MiB"] + (["peak GPU MiB"] if gpu else [])
-    lines = ["| configuration | " + " | ".join(PART_NAMES + tuple(memory)) + " | wall s |",
-             "|---|" + "---:|" * (len(PART_NAMES) + len(memory) + 1)]
+    parts = PART_NAMES + tuple(p for p in STREAM_PARTS if any(p in res["parts"] for res in results))
+    lines = ["| configuration | " + " | ".join(parts + tuple(memory)) + " | wall s |",
+             "|---|" + "---:|" * (len(parts) + len(memory) + 1)]
     for res in results:
         cells = [res["config"]["label"]]
-        for part in PART_NAMES:
+        for part in parts:
             value = rate(res, part)
             cells.append("-" if value is None else f"{value:.1f}")
         cells.append(f"{res['peak_rss_mib']:.0f}")

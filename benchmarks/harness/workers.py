@@ -118,6 +118,14 @@ def worker_main(job_path: str) -> None:
         warmup = job["warmup"]
         if job["side"] == "port" and (job.get("backend") == "jax" or (job.get("backend") == "torch" and job.get("gpu"))):
             batches, warmup = warm_every_shape(batches, warmup)  # JAX compiles, CUDA graphs capture, each new shape
+        if mode == "stream":
+            stream = job["_stream"]
+            if warmup:
+                stream(batches[:warmup])
+            start = time.perf_counter()
+            stream(batches[warmup:])
+            parts[part] = summarize_stream(time.perf_counter() - start, batches[warmup:])
+            continue
         step = train if mode == "train" else predict
         if through_fit:
             times = _fit_times(job["_model"], batches, mode)
@@ -219,7 +227,23 @@ def _port_steps(job: dict):
                        "intra": threads[0], "inter": threads[1], "backend": keras.backend.backend(),
                        "keras": keras.__version__}
     job["_model"] = model  # for _fit_times; keys with "_" stay out of the results
+    job["_stream"] = lambda batches: model.predict(_dataset(batches, "predict"), verbose=0)
     return (lambda x, y: model.train_on_batch(x, y)), (lambda x, y: model.predict_on_batch(x))
+
+
+def _dataset(batches: list, mode: str):
+    """`batches` as a `keras.utils.PyDataset` of `(x, y)` (training) or `(x,)` (prediction)."""
+    import keras
+
+    class Batches(keras.utils.PyDataset):
+        def __len__(self):
+            return len(batches)
+
+        def __getitem__(self, index):
+            x, y = batches[index][:2]
+            return (x, y) if mode == "train" else (x,)
+
+    return Batches()
 
 
 def _fit_times(model, batches: list, mode: str) -> list[float]:
@@ -231,14 +255,6 @@ def _fit_times(model, batches: list, mode: str) -> list[float]:
     script's callbacks read it) to its own end.
     """
     import keras
-
-    class Batches(keras.utils.PyDataset):
-        def __len__(self):
-            return len(batches)
-
-        def __getitem__(self, index):
-            x, y = batches[index][:2]
-            return (x, y) if mode == "train" else (x,)
 
     times, last = [], [0.0]
 
@@ -262,9 +278,9 @@ def _fit_times(model, batches: list, mode: str) -> list[float]:
             last[0] = now
 
     if mode == "train":
-        model.fit(Batches(), epochs=1, shuffle=False, verbose=0, callbacks=[Timer()])
+        model.fit(_dataset(batches, mode), epochs=1, shuffle=False, verbose=0, callbacks=[Timer()])
     else:
-        model.predict(Batches(), verbose=0, callbacks=[Timer()])
+        model.predict(_dataset(batches, mode), verbose=0, callbacks=[Timer()])
     return times
 
 
@@ -276,6 +292,7 @@ def _reference_steps(job: dict):
     ref = tf1_reference.Reference(tf1_reference.NUM_WORDS, seed=0, intra_op_threads=job["intra"] or 0,
                                   inter_op_threads=job["inter"] or 0)
     job["in_force"] = {"intra": job["intra"] or 0, "inter": job["inter"] or 0, "tf1_behavior": job["tf1_behavior"]}
+    job["_stream"] = lambda batches: [ref.predict(x, s) for x, _, s in batches]  # a session run returns arrays
     return ref.train_step, (lambda x, y, s: ref.predict(x, s))
 
 
@@ -289,6 +306,7 @@ def _torch_steps(job: dict):
                          inter_op_threads=job["inter"], device=device)
     job["in_force"] = {"intra": torch.get_num_threads(), "inter": torch.get_num_interop_threads(),
                        "torch": torch.__version__, "device": device}
+    job["_stream"] = lambda batches: ref.predict_many([(x, lengths) for x, _, lengths in batches])
     return ref.train_step, (lambda x, y, lengths: ref.predict(x, lengths))
 
 
@@ -305,6 +323,15 @@ def _matmul_gflops(size: int = 2048, repeats: int = 5) -> float:
         matmul(a).numpy()
         times.append(time.perf_counter() - start)
     return 2 * size**3 / float(np.median(times)) / 1e9
+
+
+def summarize_stream(seconds: float, batches: list) -> dict:
+    """Samples/s of one prediction over all of `batches` that took `seconds` (no time per step)."""
+    sizes = np.array([len(b[0]) for b in batches])
+    widths = np.array([b[0].shape[1] for b in batches])
+    return {"samples_per_s": round(float(sizes.sum() / seconds), 1), "seconds": round(seconds, 4),
+            "mean_width": round(float(widths.mean()), 1), "steps": len(batches), "step_s": [],
+            "widths": widths.tolist()}
 
 
 def summarize(times: list[float], batches: list) -> dict:
