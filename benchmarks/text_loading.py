@@ -17,9 +17,10 @@ import time
 from pathlib import Path
 
 CHILD = """
-import json, resource, sys, time
+import json, sys, time
 from attention import imdb
 from attention.data import load_labelled
+from benchmarks.harness import peak_rss_mib
 start = time.perf_counter()
 if sys.argv[1] == "imdb":
     (x, _), (xt, _) = imdb.load_data(sys.argv[2], cache_dir=sys.argv[3], verbose=False)
@@ -29,14 +30,15 @@ else:
     n = len(data.x_train) + len(data.x_validation)
 seconds = time.perf_counter() - start
 print(json.dumps({"texts": n, "seconds": round(seconds, 2), "texts_per_s": round(n / seconds),
-                  "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}))
+                  "peak_rss_mib": round(peak_rss_mib())}))
 """
+REPO = Path(__file__).resolve().parents[1]
 
 
 def child(kind: str, source: Path, cache: Path) -> dict:
     # Imports (Keras, a backend) are a fresh process's cost, not reading's: the child times after them.
     out = subprocess.run([sys.executable, "-c", CHILD, kind, str(source), str(cache)], capture_output=True, text=True,
-                         check=True)
+                         check=True, cwd=REPO)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 

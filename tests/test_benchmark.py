@@ -207,6 +207,14 @@ def test_torch_rewrite_trains_and_predicts(packed):
                                rtol=1e-6)
 
 
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="Linux: ru_maxrss outlives exec there")
+def test_a_worker_reports_its_own_peak_memory_not_its_parents():
+    ballast = np.ones(2**26)  # 512 MiB in this process, the parent
+    code = "from benchmarks.harness import peak_rss_mib; print(peak_rss_mib())"
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
+    assert 10 < float(out.stdout) < ballast.nbytes / 2**20 / 2  # an interpreter and NumPy, not the parent's peak
+
+
 def test_streamed_rate_is_all_samples_over_the_whole_time():
     batches = [(np.zeros((4, w)), np.zeros(4)) for w in (10, 20, 30)]
     summary = harness.summarize_stream(0.5, batches)

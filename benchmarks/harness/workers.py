@@ -136,10 +136,27 @@ def worker_main(job_path: str) -> None:
                 step(*batch)
                 times.append(time.perf_counter() - start)
         parts[part] = summarize(times[warmup:], batches[warmup:])
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     Path(job["output"]).write_text(json.dumps({"config": {k: job[k] for k in job if k not in ("batches", "output") and not k.startswith("_")},
-                                               "parts": parts, "peak_rss_mib": round(rss, 1),
+                                               "parts": parts, "peak_rss_mib": peak_rss_mib(),
                                                "peak_gpu_mib": peak_gpu_mib()}))
+
+
+def peak_rss_mib() -> float:
+    """This process's peak resident memory in MiB, its own since it started.
+
+    On Linux `getrusage`'s `ru_maxrss` outlives `exec`: a worker started by a larger parent would
+    report the parent's peak. The high-water mark of the process's own memory (`VmHWM` in
+    /proc/self/status) starts afresh with each program; elsewhere `ru_maxrss` is all there is.
+    """
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return round(rss / (2**20 if sys.platform == "darwin" else 1024), 1)  # bytes on macOS, KiB elsewhere
 
 
 def peak_gpu_mib() -> float | None:
