@@ -195,8 +195,7 @@ def test_default_path_prefers_local_npz(tmp_path, monkeypatch):
 
 
 def test_exported_npz_loads_as_its_source(tmp_path, archive, cache):
-    (tmp_path / "out").mkdir()
-    imdb.export_npz(archive, tmp_path / "out" / "imdb.npz", cache_dir=cache)
+    imdb.export_npz(archive, tmp_path / "out" / "imdb.npz", cache_dir=cache)  # out/ is made
     assert_same_data(load_data(tmp_path / "out" / "imdb.npz"), load_data(archive, cache_dir=cache, verbose=False))
     assert get_word_index(tmp_path / "out" / "imdb.npz") == get_word_index(archive, cache_dir=cache)
     with pytest.raises(DatasetError, match="nothing to export"):

@@ -158,7 +158,7 @@ def export_npz(source: PathLike, path: PathLike, cache_dir: PathLike | None = No
 
     For a machine that has neither the archive nor Keras's download: ``load_data(path)``
     there gives exactly the arrays ``load_data(source)`` gives here (about 22 MB for
-    the 50,000 reviews, compressed).
+    the 50,000 reviews, compressed). The folder of ``path`` is made if it is missing.
 
     Raises:
         DatasetError: ``source`` is not a raw aclImdb folder or archive, or cannot be read.
@@ -172,6 +172,7 @@ def export_npz(source: PathLike, path: PathLike, cache_dir: PathLike | None = No
         flat, offsets, labels = (payload[f"{split}_{key}"] for key in ("ranks", "offsets", "labels"))
         arrays[f"x_{split}"], arrays[f"y_{split}"] = to_object_array(flat, offsets), labels.astype(np.int64)
     path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as f:
             np.savez_compressed(f, **arrays)
