@@ -3,17 +3,18 @@
 # TensorFlow. From the project root, with Keras's wheels in .whl/ and the data in gpu/imdb.npz
 # (../shared/GPU.md; `attention.imdb.export_npz(ARCHIVE, "gpu/imdb.npz")`):
 #
-#     OUT=/some/folder bash benchmarks/gpu.sh    # at most 9 minutes: give the device call 580 s
+#     OUT=/some/folder bash benchmarks/gpu.sh    # about 6 minutes: give the device call 480 s
 #
-# or some of its parts: throughput_torch, throughput_jax, train_jax, train_jax_unroll4, train_torch
-# (in that order, the most wanted first), or train_jax_unroll1, train_jax_again, train_jax_ragged
-# throughput_jax_graphs and predict_stream (below), which are not in the default run. The train_jax_unrollN parts
-# run the JAX 3-epoch run again with another attention.bidirectional.JAX_GPU_UNROLL: an unrolled
-# scan runs faster but compiles slower, and the training and validation of a 3-epoch run compile
-# two programs (four with train_jax_ragged). Each part has its own time limit, so one that hangs
-# leaves the others their time, and the benchmark writes what it has after each configuration;
-# results (JSON, logs, run folders) go to $OUT/gpu-results.tgz. STEPS=2 WARMUP=1 MAX_SAMPLES=512
-# make a quick trial run.
+# or some of its parts: throughput_torch, throughput_jax, predict_stream, train_jax, train_jax_again,
+# train_torch (the default run, in that order), or, not in the default run, the candidates that
+# BENCHMARKS.md reports as measured and not kept: throughput_torch_candidates (the PyTorch loop's
+# steps compiled, TensorFloat-32), throughput_jax_graphs (XLA command buffers), train_jax_unroll1,
+# train_jax_unroll4 and train_jax_ragged. The train_jax_unrollN parts run the JAX 3-epoch run again
+# with another attention.bidirectional.JAX_GPU_UNROLL: an unrolled scan runs faster but compiles
+# slower, and the training and validation of a 3-epoch run compile two programs (four with
+# train_jax_ragged). Each part has its own time limit, so one that hangs leaves the others their
+# time, and the benchmark writes what it has after each configuration; results (JSON, logs, run
+# folders) go to $OUT/gpu-results.tgz. STEPS=2 WARMUP=1 MAX_SAMPLES=512 make a quick trial run.
 set -u
 OUT=${OUT:-benchmarks/runs/gpu}
 STEPS=${STEPS:-10}
@@ -38,16 +39,16 @@ step() {  # step NAME SECONDS COMMAND...: runs COMMAND, its output to $OUT/NAME.
   echo "$name: exit $? in $((SECONDS - start)) s" | tee -a "$OUT/steps.txt"
 }
 
-parts=${*:-throughput_torch throughput_jax train_jax train_jax_unroll4 train_torch}
+parts=${*:-throughput_torch throughput_jax predict_stream train_jax train_jax_again train_torch}
 want() { [[ " $parts " == *" $1 "* ]]; }
 
 # Throughput: the BidirectionalGRU loops worth measuring on each backend, the original math and
 # --reset-after, against the PyTorch rewrite (cuDNN, padded batches) in the same run. default is
 # what "auto" picks: on PyTorch the hoisted stacked loop replayed as CUDA graphs ("graphed"; cuDNN
 # for reset_after), on JAX the hoisted stacked loop with its scan unrolled (JAX_GPU_UNROLL).
-# compiled is PyTorch's loop with each step compiled by torch.compile (benchmarks/torch_compiled.py),
-# tf32 its float32 matmuls in TensorFloat-32 (TensorFlow's and JAX's default on a GPU, not
-# PyTorch's); unrollN sets the scan's unrolling (JAX).
+# The candidates: compiled is PyTorch's loop with each step compiled by torch.compile
+# (benchmarks/torch_compiled.py), tf32 its float32 matmuls in TensorFloat-32 (TensorFlow's and
+# JAX's default on a GPU, not PyTorch's); unrollN sets the scan's unrolling (JAX).
 # Settled in earlier runs and left out: autograd (2.5x slower), reset_after+graphed (slower than
 # cuDNN), width64 (slower than the full width).
 throughput() {  # throughput PART BACKEND SECONDS PORTS...
@@ -57,16 +58,17 @@ throughput() {  # throughput PART BACKEND SECONDS PORTS...
     --gpu --backend "$backend" "${@/#/--port=}" --torch --steps "$STEPS" --warmup "$WARMUP" \
     --output "$OUT/$part.json"
 }
-throughput throughput_torch torch 240 default compiled tf32 tf32+compiled reset_after
-throughput throughput_jax jax 100 default unroll4 reset_after
-# Opt-in: XLA running each scan as CUDA graphs, its while loops as conditional nodes, instead of
+throughput throughput_torch torch 100 default reset_after
+throughput throughput_torch_candidates torch 240 default compiled tf32 tf32+compiled reset_after
+throughput throughput_jax jax 100 default reset_after
+# XLA running each scan as CUDA graphs, its while loops as conditional nodes, instead of
 # launching the loop's iterations from the host.
 XLA_FLAGS="--xla_gpu_enable_command_buffer=+WHILE,+CONDITIONAL" throughput throughput_jax_graphs jax 100 default unroll1 reset_after
-# Opt-in: prediction timed batch by batch (each batch's outputs read back before the next) and
-# streamed (one model.predict over 80 batches, read back once; the rewrite likewise), both backends.
-want predict_stream && step predict_stream 150 env KERAS_BACKEND=jax python3 scripts/benchmark.py --data "$DATA" \
-  --gpu --backend jax --backend torch --port=default --port=reset_after --torch --steps 80 --warmup "$WARMUP" \
-  --parts full/predict full/stream bucketed/predict bucketed/stream --output "$OUT/predict_stream.json"
+# Prediction timed batch by batch (each batch's outputs read back before the next) and streamed
+# (one model.predict over 8 x STEPS batches, read back once; the rewrite likewise), both backends.
+want predict_stream && step predict_stream 240 env KERAS_BACKEND=jax python3 scripts/benchmark.py --data "$DATA" \
+  --gpu --backend jax --backend torch --port=default --port=reset_after --torch --steps $((8 * STEPS)) \
+  --warmup "$WARMUP" --parts full/predict full/stream bucketed/predict bucketed/stream --output "$OUT/predict_stream.json"
 
 # The full 3-epoch run of the training script, seed 0. On JAX the script keeps its compiled steps
 # (attention.backends.cache_compiled_programs); here in a folder that starts empty in each call,
