@@ -3,10 +3,10 @@
 # TensorFlow. From the project root, with Keras's wheels in .whl/ and the data in gpu/imdb.npz
 # (../shared/GPU.md; `attention.imdb.export_npz(ARCHIVE, "gpu/imdb.npz")`):
 #
-#     OUT=/some/folder bash benchmarks/gpu.sh    # about 6 minutes: give the device call 480 s
+#     OUT=/some/folder bash benchmarks/gpu.sh    # about 7 minutes: give the device call 540 s
 #
-# or some of its parts: throughput_torch, throughput_jax, predict_stream, train_jax, train_jax_again,
-# train_torch (the default run, in that order), or, not in the default run, the candidates that
+# or some of its parts: throughput_torch, throughput_jax, predict_stream, profile_torch, train_jax,
+# train_jax_again, train_torch (the default run, in that order), or, not in the default run, the candidates that
 # BENCHMARKS.md reports as measured and not kept: throughput_torch_candidates (the PyTorch loop's
 # steps compiled, TensorFloat-32), throughput_jax_graphs (XLA command buffers), train_jax_unroll1,
 # train_jax_unroll4 and train_jax_ragged. The train_jax_unrollN parts run the JAX 3-epoch run again
@@ -39,7 +39,7 @@ step() {  # step NAME SECONDS COMMAND...: runs COMMAND, its output to $OUT/NAME.
   echo "$name: exit $? in $((SECONDS - start)) s" | tee -a "$OUT/steps.txt"
 }
 
-parts=${*:-throughput_torch throughput_jax predict_stream train_jax train_jax_again train_torch}
+parts=${*:-throughput_torch throughput_jax predict_stream profile_torch train_jax train_jax_again train_torch}
 want() { [[ " $parts " == *" $1 "* ]]; }
 
 # Throughput: the BidirectionalGRU loops worth measuring on each backend, the original math and
@@ -69,6 +69,9 @@ XLA_FLAGS="--xla_gpu_enable_command_buffer=+WHILE,+CONDITIONAL" throughput throu
 want predict_stream && step predict_stream 240 env KERAS_BACKEND=jax python3 scripts/benchmark.py --data "$DATA" \
   --gpu --backend jax --backend torch --port=default --port=reset_after --torch --steps $((8 * STEPS)) \
   --warmup "$WARMUP" --parts full/predict full/stream bucketed/predict bucketed/stream --output "$OUT/predict_stream.json"
+# Where the PyTorch backend's batches spend their time: device busy against wall, operator by operator.
+want profile_torch && step profile_torch 120 env KERAS_BACKEND=torch python3 benchmarks/profile_torch.py --data "$DATA" \
+  --steps "$STEPS" --warmup "$WARMUP" --output "$OUT/profile_torch.json"
 
 # The full 3-epoch run of the training script, seed 0. On JAX the script keeps its compiled steps
 # (attention.backends.cache_compiled_programs); here in a folder that starts empty in each call,

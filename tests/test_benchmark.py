@@ -2,6 +2,7 @@
 
 import importlib.util
 import json
+import os
 import runpy
 import subprocess
 import sys
@@ -219,6 +220,25 @@ def test_streamed_rate_is_all_samples_over_the_whole_time():
     batches = [(np.zeros((4, w)), np.zeros(4)) for w in (10, 20, 30)]
     summary = harness.summarize_stream(0.5, batches)
     assert summary["samples_per_s"] == 24.0 and summary["steps"] == 3 and summary["mean_width"] == 20.0
+
+
+@pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="torch is not installed (the torch extra)")
+def test_torch_profile_splits_each_batch_by_operator(tmp_path):
+    output = tmp_path / "profile.json"
+    command = [sys.executable, str(REPO / "benchmarks" / "profile_torch.py"), "--batch-size", "4", "--steps", "2",
+               "--warmup", "1", "--top", "3", "--output", str(output)]
+    proc = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "KERAS_BACKEND": "torch", "CUDA_VISIBLE_DEVICES": ""})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    results = json.loads(output.read_text())
+    for mode in ("train", "predict"):
+        assert results[mode]["seconds_per_batch"] > 0 and len(results[mode]["top"]) == 3
+        ops = {op["op"] for op in results[mode]["top"]}
+        assert "aten::bmm" in ops  # the stacked loop's matmuls lead on a CPU
+    assert results["train"]["top"][0]["calls_per_batch"] > results["predict"]["top"][0]["calls_per_batch"]
+    refused = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=60,
+                             env={**os.environ, "KERAS_BACKEND": "jax"})
+    assert refused.returncode != 0 and "profiles the PyTorch backend" in refused.stderr
 
 
 def test_benchmark_runs_go_to_an_ignored_folder():

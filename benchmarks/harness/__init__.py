@@ -14,10 +14,11 @@ from benchmarks.harness.configs import (MISSING_TF_KERAS, MISSING_TORCH, PART_NA
                                         parse_variant)
 from benchmarks.harness.report import (environment, flops_per_sample, gpu_name, rate, table, variants_table,
                                        write_results)
-from benchmarks.harness.workers import (merge_rounds, peak_rss_mib, run_all, run_worker, summarize,
+from benchmarks.harness.workers import (as_dataset, merge_rounds, peak_rss_mib, run_all, run_worker, summarize,
                                         summarize_stream)
 
-__all__ = ["MISSING_TF_KERAS", "MISSING_TORCH", "PART_NAMES", "STREAM_PARTS", "TORCH_CONSTANTS", "bucketed_batches",
-           "environment", "flops_per_sample", "gpu_name", "load_batches", "load_padded", "merge_rounds",
-           "parse_variant", "peak_rss_mib", "random_batches", "rate", "run_all", "run_worker", "save_batches",
-           "summarize", "summarize_stream", "table", "variants_table", "warm_every_shape", "widen", "write_results"]
+__all__ = ["MISSING_TF_KERAS", "MISSING_TORCH", "PART_NAMES", "STREAM_PARTS", "TORCH_CONSTANTS", "as_dataset",
+           "bucketed_batches", "environment", "flops_per_sample", "gpu_name", "load_batches", "load_padded",
+           "merge_rounds", "parse_variant", "peak_rss_mib", "random_batches", "rate", "run_all", "run_worker",
+           "save_batches", "summarize", "summarize_stream", "table", "variants_table", "warm_every_shape", "widen",
+           "write_results"]

@@ -244,11 +244,11 @@ def _port_steps(job: dict):
                        "intra": threads[0], "inter": threads[1], "backend": keras.backend.backend(),
                        "keras": keras.__version__}
     job["_model"] = model  # for _fit_times; keys with "_" stay out of the results
-    job["_stream"] = lambda batches: model.predict(_dataset(batches, "predict"), verbose=0)
+    job["_stream"] = lambda batches: model.predict(as_dataset(batches, "predict"), verbose=0)
     return (lambda x, y: model.train_on_batch(x, y)), (lambda x, y: model.predict_on_batch(x))
 
 
-def _dataset(batches: list, mode: str):
+def as_dataset(batches: list, mode: str):
     """`batches` as a `keras.utils.PyDataset` of `(x, y)` (training) or `(x,)` (prediction)."""
     import keras
 
@@ -295,9 +295,9 @@ def _fit_times(model, batches: list, mode: str) -> list[float]:
             last[0] = now
 
     if mode == "train":
-        model.fit(_dataset(batches, mode), epochs=1, shuffle=False, verbose=0, callbacks=[Timer()])
+        model.fit(as_dataset(batches, mode), epochs=1, shuffle=False, verbose=0, callbacks=[Timer()])
     else:
-        model.predict(_dataset(batches, mode), verbose=0, callbacks=[Timer()])
+        model.predict(as_dataset(batches, mode), verbose=0, callbacks=[Timer()])
     return times
 
 
