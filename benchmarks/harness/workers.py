@@ -10,9 +10,12 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
+
+if TYPE_CHECKING:  # the harness imports Keras only in the workers, after their backend and threads are set
+    import keras
 
 
 from benchmarks.harness.batches import load_batches, warm_every_shape, widen
@@ -248,7 +251,7 @@ def _port_steps(job: dict):
     return (lambda x, y: model.train_on_batch(x, y)), (lambda x, y: model.predict_on_batch(x))
 
 
-def as_dataset(batches: list, mode: str):
+def as_dataset(batches: list, mode: str) -> keras.utils.PyDataset:
     """`batches` as a `keras.utils.PyDataset` of `(x, y)` (training) or `(x,)` (prediction)."""
     import keras
 
