@@ -8,8 +8,8 @@
 # or some of its parts: throughput_torch, throughput_jax, predict_stream, profile_torch, train_jax,
 # train_jax_again, train_torch (the default run, in that order), or, not in the default run, the
 # candidates that BENCHMARKS.md reports as measured and not kept: throughput_torch_candidates (the
-# PyTorch loop's steps compiled, TensorFloat-32), throughput_jax_graphs (XLA command buffers), train_jax_unroll1,
-# train_jax_unroll4 and train_jax_ragged. The train_jax_unrollN parts run the JAX 3-epoch run again
+# PyTorch loop's steps compiled, TensorFloat-32), throughput_jax_graphs (XLA command buffers),
+# train_jax_unroll1, train_jax_unroll4 and train_jax_ragged. The train_jax_unrollN parts run the JAX 3-epoch run again
 # with another attention.bidirectional.JAX_GPU_UNROLL: an unrolled scan runs faster but compiles
 # slower, and the training and validation of a 3-epoch run compile two programs (four with
 # train_jax_ragged). Each part has its own time limit, so one that hangs leaves the others their
