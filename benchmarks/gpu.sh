@@ -3,18 +3,21 @@
 # TensorFlow. From the project root, with Keras's wheels in .whl/ and the data in gpu/imdb.npz
 # (../shared/GPU.md; `attention.imdb.export_npz(ARCHIVE, "gpu/imdb.npz")`):
 #
-#     OUT=/some/folder bash benchmarks/gpu.sh    # about 7 minutes: give the device call 540 s
+#     OUT=/some/folder bash benchmarks/gpu.sh    # about 8 minutes: give the device call 570 s
 #
-# or some of its parts: throughput_torch, throughput_jax, predict_stream, profile_torch, train_jax,
-# train_jax_again, train_torch (the default run, in that order), or, not in the default run, the
-# candidates that BENCHMARKS.md reports as measured and not kept: throughput_torch_candidates (the
-# PyTorch loop's steps compiled, TensorFloat-32), throughput_jax_graphs (XLA command buffers),
-# train_jax_unroll1, train_jax_unroll4 and train_jax_ragged. The train_jax_unrollN parts run the JAX 3-epoch run again
-# with another attention.bidirectional.JAX_GPU_UNROLL: an unrolled scan runs faster but compiles
-# slower, and the training and validation of a 3-epoch run compile two programs (four with
-# train_jax_ragged). Each part has its own time limit, so one that hangs leaves the others their
-# time, and the benchmark writes what it has after each configuration; results (JSON, logs, run
-# folders) go to $OUT/gpu-results.tgz. STEPS=2 WARMUP=1 MAX_SAMPLES=512 make a quick trial run.
+# or some of its parts: fused_kernels, throughput_torch, throughput_jax, train_jax, train_torch_fused,
+# train_torch (the default run, in that order), or, not in the default run:
+# predict_stream, profile_torch, train_jax_again, and the candidates that BENCHMARKS.md reports as
+# measured and not kept: throughput_torch_candidates (the PyTorch loop's steps compiled,
+# TensorFloat-32), throughput_jax_graphs (XLA command buffers), train_jax_unroll1,
+# train_jax_unroll4 and train_jax_ragged. fused_kernels checks the PyTorch loop as Triton kernels
+# (benchmarks/torch_fused.py) against the hand-written loop and times both; throughput_torch and
+# train_torch_fused then run the model with it. The train_jax_unrollN parts run the JAX 3-epoch
+# run again with another attention.bidirectional.JAX_GPU_UNROLL: an unrolled scan runs faster but
+# compiles slower, and the training and validation of a 3-epoch run compile two programs (four
+# with train_jax_ragged). Each part has its own time limit, so one that hangs leaves the others
+# their time, and the benchmark writes what it has after each configuration; results (JSON, logs,
+# run folders) go to $OUT/gpu-results.tgz. STEPS=2 WARMUP=1 MAX_SAMPLES=512 make a quick trial run.
 set -u
 OUT=${OUT:-benchmarks/runs/gpu}
 STEPS=${STEPS:-10}
@@ -39,14 +42,15 @@ step() {  # step NAME SECONDS COMMAND...: runs COMMAND, its output to $OUT/NAME.
   echo "$name: exit $? in $((SECONDS - start)) s" | tee -a "$OUT/steps.txt"
 }
 
-parts=${*:-throughput_torch throughput_jax predict_stream profile_torch train_jax train_jax_again train_torch}
+parts=${*:-fused_kernels throughput_torch throughput_jax train_torch_fused train_torch train_jax}
 want() { [[ " $parts " == *" $1 "* ]]; }
 
 # Throughput: the BidirectionalGRU loops worth measuring on each backend, the original math and
 # --reset-after, against the PyTorch rewrite (cuDNN, padded batches) in the same run. default is
 # what "auto" picks: on PyTorch the hoisted stacked loop replayed as CUDA graphs ("graphed"; cuDNN
 # for reset_after), on JAX the hoisted stacked loop with its scan unrolled (JAX_GPU_UNROLL).
-# The candidates: compiled is PyTorch's loop with each step compiled by torch.compile
+# The candidates: fused is PyTorch's loop as two Triton kernels, one launch each for all steps
+# (benchmarks/torch_fused.py), compiled the loop with each step compiled by torch.compile
 # (benchmarks/torch_compiled.py), tf32 its float32 matmuls in TensorFloat-32 (TensorFlow's and
 # JAX's default on a GPU, not PyTorch's); unrollN sets the scan's unrolling (JAX).
 # Settled in earlier runs and left out: autograd (2.5x slower), reset_after+graphed (slower than
@@ -58,7 +62,9 @@ throughput() {  # throughput PART BACKEND SECONDS PORTS...
     --gpu --backend "$backend" "${@/#/--port=}" --torch --steps "$STEPS" --warmup "$WARMUP" \
     --output "$OUT/$part.json"
 }
-throughput throughput_torch torch 100 default reset_after
+want fused_kernels && step fused_kernels 120 env KERAS_BACKEND=torch python3 benchmarks/fused_kernels.py \
+  --output "$OUT/fused_kernels.json"
+throughput throughput_torch torch 200 default fused tf32+fused reset_after
 throughput throughput_torch_candidates torch 240 default compiled tf32 tf32+compiled reset_after
 throughput throughput_jax jax 100 default reset_after
 # XLA running each scan as CUDA graphs, its while loops as conditional nodes, instead of
@@ -84,19 +90,20 @@ train() {  # train PART BACKEND SECONDS
 }
 train train_jax jax 80
 train train_jax_again jax 60
-train_jax_with() {  # train_jax_with PART SETTING: the JAX run with one of the package's settings changed first
-  want "$1" && step "$1" 80 env KERAS_BACKEND=jax python3 -c "
+train_with() {  # train_with PART BACKEND SETTING: the 3-epoch run with one of the package's settings changed first
+  want "$1" && step "$1" 120 env KERAS_BACKEND=$2 python3 -c "
 import runpy, sys
-import attention.bidirectional, attention.pipeline
-$2
+import attention.bidirectional, attention.pipeline, attention.torch_loop
+$3
 sys.argv[0] = 'scripts/train_imdb.py'
 runpy.run_path(sys.argv[0], run_name='__main__')" --data "$DATA" --seed 0 --logdir "$OUT/logdir_${1#train_}" \
     ${MAX_SAMPLES:+--max-samples "$MAX_SAMPLES"}
 }
-train_jax_with train_jax_unroll1 "attention.bidirectional.JAX_GPU_UNROLL = 1"
-train_jax_with train_jax_unroll4 "attention.bidirectional.JAX_GPU_UNROLL = 4"
+train_with train_jax_unroll1 jax "attention.bidirectional.JAX_GPU_UNROLL = 1"
+train_with train_jax_unroll4 jax "attention.bidirectional.JAX_GPU_UNROLL = 4"
 # Each epoch's last batch at its own size (168 reviews): two more programs to compile.
-train_jax_with train_jax_ragged "attention.pipeline.JAX_GPU_FIXED_BATCH = False"
+train_with train_jax_ragged jax "attention.pipeline.JAX_GPU_FIXED_BATCH = False"
+train_with train_torch_fused torch "import benchmarks.torch_fused; attention.torch_loop.recurrence = benchmarks.torch_fused.recurrence"
 train train_torch torch 60
 # What comes back stays small and few: one tarball (without checkpoints and models) beside steps.txt.
 rm -rf "$OUT"/logdir_*/*/checkpoints "$OUT"/logdir_*/*/model.*

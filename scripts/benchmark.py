@@ -66,7 +66,7 @@ parser.add_argument("--port", action="append", metavar="VARIANT",
                          "'+'-joined tokens of reset_after, xla, keras|projected|concat|fast|block|tf1cell (the GRU "
                          "class), per_direction|stacked|stacked_hoisted|graphed|cudnn (BidirectionalGRU's loop), "
                          "autograd (PyTorch: the loop's gradient step by step), compiled (PyTorch: its steps "
-                         "compiled), tf32 (PyTorch: TensorFloat-32 matmuls), heap (glibc keeps freed blocks), "
+                         "compiled), fused (PyTorch: the loop as Triton kernels), tf32 (PyTorch: TensorFloat-32 matmuls), heap (glibc keeps freed blocks), "
                          "unrollN (the stacked loop's scan "
                          "unrolled N steps), widthN (JAX: bucketed widths in multiples of N), intraN, "
                          "interN (0: TensorFlow's choice), onednn0 (default: default)")

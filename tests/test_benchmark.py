@@ -151,6 +151,7 @@ def test_gpu_loop_variants_parse():
     assert harness.parse_variant("autograd+stacked", "port")["autograd"]
     assert harness.parse_variant("compiled+graphed", "port")["compiled"]
     assert harness.parse_variant("tf32+compiled", "port")["tf32"]
+    assert harness.parse_variant("tf32+fused", "port")["fused"]
     assert harness.parse_variant("width64+unroll2", "port")["width_step"] == 64
     with pytest.raises(ValueError, match="'width0'"):
         harness.parse_variant("width0", "port")

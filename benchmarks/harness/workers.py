@@ -228,6 +228,11 @@ def _port_steps(job: dict):
         from benchmarks import torch_compiled
 
         torch_loop.recurrence = torch_compiled.recurrence
+    if job.get("fused"):
+        from attention import torch_loop
+        from benchmarks import torch_fused
+
+        torch_loop.recurrence = torch_fused.recurrence
     if job.get("heap"):
         assert reuse_freed_memory(), "the C allocator refused the setting"
     if job.get("tf32"):
@@ -244,6 +249,7 @@ def _port_steps(job: dict):
     job["in_force"] = {"gru_class": type(getattr(bi_gru, "cell", None) if job["gru"] == "tf1cell" else bi_gru).__name__,
                        "loop": loop, "torch_loop": by_hand,  # attention.torch_loop's hand-written gradient
                        "compiled": bool(by_hand and job.get("compiled")),  # its steps compiled
+                       "fused": bool(by_hand and job.get("fused")),  # its steps in Triton kernels
                        "intra": threads[0], "inter": threads[1], "backend": keras.backend.backend(),
                        "keras": keras.__version__}
     job["_model"] = model  # for _fit_times; keys with "_" stay out of the results

@@ -1,0 +1,99 @@
+"""The fused recurrence (`benchmarks.torch_fused`) against the hand-written loop (`attention.torch_loop`) on a GPU.
+
+    python benchmarks/fused_kernels.py --output fused.json
+
+Both run the default model's recurrence (two directions, `--units` units) over one batch of
+post-padded rows of random lengths, with random inputs and kernels: their outputs and
+gradients are compared, and each is timed (median of `--repeats`, after a warm-up that
+compiles and autotunes the kernels), forward only and forward with backward, with float32
+matmuls in full precision and in TensorFloat-32. The hand-written loop runs op by op here
+(the model replays it as CUDA graphs). Prints a table, and the config Triton's autotuner picked.
+"""
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # this checkout's package
+os.environ.setdefault("KERAS_BACKEND", "torch")  # `attention` imports Keras; nothing here needs TensorFlow
+
+from attention.arguments import positive_int  # noqa: E402
+
+parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+parser.add_argument("--steps", type=positive_int, default=250, help="timesteps (default: %(default)s)")
+parser.add_argument("--batch-size", type=positive_int, default=256, help="(default: %(default)s)")
+parser.add_argument("--units", type=positive_int, default=150, help="GRU units (default: %(default)s)")
+parser.add_argument("--repeats", type=positive_int, default=10, help="timed runs of each (default: %(default)s)")
+parser.add_argument("--output", help="also write the results to this JSON file")
+args = parser.parse_args()
+
+import torch  # noqa: E402
+
+from attention import torch_loop  # noqa: E402
+from benchmarks import torch_fused  # noqa: E402
+
+device = "cuda" if torch.cuda.is_available() else "cpu"
+sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+generator = torch.Generator(device).manual_seed(0)
+T, B, H = args.steps, args.batch_size, args.units
+inputs = 0.5 * torch.randn(T, 2, B, 3 * H, device=device, generator=generator)
+recurrent = torch.randn(2, H, 3 * H, device=device, generator=generator) / H**0.5
+d_outputs = torch.randn(T, 2, B, H, device=device, generator=generator)
+lengths = torch.randint(T // 4, T + 1, (B,), device=device, generator=generator)
+steps = torch.arange(T, device=device)[:, None]
+masks = torch.stack([steps < lengths, steps.flip(0) < lengths], dim=1)[..., None]  # the backward direction reversed
+
+
+def run(recurrence, train: bool) -> list:
+    x, kernel = inputs.clone().requires_grad_(train), recurrent.clone().requires_grad_(train)
+    with torch.set_grad_enabled(train):
+        outputs = recurrence(x, kernel, masks)
+        return [outputs, *torch.autograd.grad(outputs, (x, kernel), d_outputs)] if train else [outputs]
+
+
+def seconds(recurrence, train: bool) -> float:
+    times = []
+    for _ in range(args.repeats):
+        sync()
+        start = time.perf_counter()
+        run(recurrence, train)
+        sync()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+results = {"device": torch.cuda.get_device_name() if device == "cuda" else "cpu", "torch": torch.__version__,
+           "steps": T, "batch_size": B, "units": H, "repeats": args.repeats, "runs": []}
+print(f"{results['device']}: {T} steps, batch {B}, {H} units, median of {args.repeats}\n")
+print("| matmuls | loop | forward ms | forward + backward ms | largest difference (outputs, d_inputs, d_kernel) |")
+print("|---|---|---:|---:|---|")
+for precision in ("highest", "high"):
+    torch.set_float32_matmul_precision(precision)
+    expected = [t.detach() for t in run(torch_loop.recurrence, True)]
+    start = time.perf_counter()
+    got = [t.detach() for t in run(torch_fused.recurrence, True)]  # compiles and autotunes both kernels
+    run(torch_fused.recurrence, False)
+    first_call = time.perf_counter() - start
+    # Each difference relative to the largest value of what it compares.
+    differences = [float((g - e).abs().max() / e.abs().max()) for g, e in zip(got, expected)]
+    for name, recurrence in (("hand-written", torch_loop.recurrence), ("fused", torch_fused.recurrence)):
+        row = {"precision": precision, "loop": name, "forward_ms": 1e3 * seconds(recurrence, False),
+               "train_ms": 1e3 * seconds(recurrence, True)}
+        if name == "fused":
+            row.update(relative_differences=differences, first_call_s=first_call,
+                       configs={kernel: {"picked": {str(key): str(config) for key, config in tuner.cache.items()},
+                                         "last_timings_ms": {str(config): timings for config, timings
+                                                             in getattr(tuner, "configs_timings", {}).items()}}
+                                for kernel, tuner in torch_fused.TUNED.items()})
+        results["runs"].append(row)
+        shown = ", ".join(f"{d:.1e}" for d in differences) if name == "fused" else ""
+        print(f"| {'TF32' if precision == 'high' else 'float32'} | {name} | {row['forward_ms']:.2f} | "
+              f"{row['train_ms']:.2f} | {shown} |")
+print("\nautotuned:", json.dumps(results["runs"][-1].get("configs"), indent=1))
+if args.output:
+    Path(args.output).write_text(json.dumps(results, indent=1) + "\n")

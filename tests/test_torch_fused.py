@@ -1,0 +1,89 @@
+"""`benchmarks.torch_fused`, the `fused` benchmark token: the hand-written loop as two Triton kernels.
+
+Runs where Triton can: on a CUDA GPU, or on a CPU under Triton's interpreter
+(`TRITON_INTERPRET=1`; with Triton 3.6 it needs NumPy below 2.4). Elsewhere, CI
+included, the module is skipped.
+"""
+
+import os
+
+import keras
+import numpy as np
+import pytest
+
+if keras.backend.backend() != "torch":
+    pytest.skip("the fused kernels are PyTorch's", allow_module_level=True)
+
+import torch  # noqa: E402
+
+pytest.importorskip("triton")
+if not (torch.cuda.is_available() or os.environ.get("TRITON_INTERPRET") == "1"):
+    pytest.skip("Triton runs on a CUDA GPU, or on a CPU with TRITON_INTERPRET=1", allow_module_level=True)
+
+from torch_ops import Captures  # noqa: E402
+
+import attention.bidirectional as bidirectional  # noqa: E402
+from attention import build_model, torch_loop  # noqa: E402
+from attention.torch_graphs import cuda_graphed  # noqa: E402
+from benchmarks import torch_fused  # noqa: E402
+
+DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
+# Float64 under the interpreter (NumPy); float32 on a GPU, in full precision.
+DTYPE, TOLERANCE = (torch.float32, 1e-5) if DEVICE == "cuda" else (torch.float64, 1e-12)
+
+
+@pytest.fixture(autouse=True)
+def full_float32_matmuls():
+    precision = torch.get_float32_matmul_precision()
+    torch.set_float32_matmul_precision("highest")
+    yield
+    torch.set_float32_matmul_precision(precision)
+
+
+@pytest.mark.parametrize("masked", [True, False])
+def test_same_outputs_and_gradients_as_the_hand_written_loop(masked):
+    # More rows than a program takes and more units than a slice of the matmuls, so that both
+    # the rows and the columns are cut into blocks with a ragged last one; steps masked anywhere.
+    steps, batch, units = 5, torch_fused.ROWS + 4, torch_fused.CHUNK + 8
+    generator = torch.Generator().manual_seed(0)
+    inputs = torch.randn(steps, 2, batch, 3 * units, dtype=DTYPE, generator=generator).to(DEVICE)
+    recurrent = (torch.randn(2, units, 3 * units, dtype=DTYPE, generator=generator) / units**0.5).to(DEVICE)
+    masks = (torch.rand(steps, 2, batch, 1, generator=generator) > 0.3).to(DEVICE) if masked else None
+    d_outputs = torch.randn(steps, 2, batch, units, dtype=DTYPE, generator=generator).to(DEVICE)
+    results = []
+    for recurrence in (torch_loop.recurrence, torch_fused.recurrence):
+        x, kernel = inputs.clone().requires_grad_(True), recurrent.clone().requires_grad_(True)
+        outputs = recurrence(x, kernel, masks)
+        gradients = torch.autograd.grad(outputs, (x, kernel), d_outputs)
+        with torch.no_grad():
+            inference = recurrence(inputs, recurrent, masks)
+        results.append([outputs.detach(), *gradients, inference])
+    assert results[1][0].abs().sum() > 0 and results[1][2].abs().sum() > 0
+    if masked:
+        assert (results[1][0][~masks.expand(-1, -1, -1, units)] == 0).all()  # zero output at a masked step
+    for expected, got in zip(*results):
+        torch.testing.assert_close(got, expected, rtol=TOLERANCE, atol=TOLERANCE)
+
+
+def test_the_graphed_layer_runs_the_fused_kernels(monkeypatch):
+    # The benchmark's default loop on a GPU with the fused token: the layer's weights through
+    # keras.StatelessScope, widths rounded up with masked steps.
+    keras.utils.set_random_seed(0)
+    layer = build_model(50, 8, 6, 4).get_layer("bi_gru")
+    x = torch.tensor(np.random.default_rng(0).normal(size=(3, 11, 8)).astype("float32"), device=DEVICE)
+    mask = torch.tensor(np.arange(11) < np.array([[11], [4], [1]]), device=DEVICE)
+
+    def outputs_and_gradients(loop):
+        x_ = x.clone().requires_grad_(True)
+        y, y_rev = loop(x_, mask, layer.forward_layer, layer.backward_layer, True)
+        loss = (y * torch.linspace(-1, 1, y.numel(), device=DEVICE).reshape(y.shape)).sum() + (y_rev**2).sum()
+        return [y, y_rev, *torch.autograd.grad(loss, [x_, *(v.value for v in layer.weights)])]
+
+    expected = outputs_and_gradients(bidirectional.stacked_gru)
+    calls = []
+    monkeypatch.setattr(torch_loop, "recurrence", lambda *args: calls.append(1) or torch_fused.recurrence(*args))
+    captures = Captures(check_ops=False) if DEVICE == "cpu" else None  # on a GPU, CUDA graphs
+    got = outputs_and_gradients(cuda_graphed(bidirectional.stacked_gru, make_graphed=captures, device_type=DEVICE))
+    assert calls and (captures is None or captures.shapes == [(3, 32, 8)])
+    for a, b in zip(expected, got):
+        torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-5)
