@@ -42,8 +42,8 @@ program, and the slices in flight."""
 CONFIGS = [triton.Config({"ROWS": 16, "COLS": cols, "CHUNK": chunk}, num_warps=warps, num_stages=stages)
            for cols, chunk, warps, stages in [(32, 32, 4, 2), (32, 32, 4, 3), (32, 32, 8, 2), (64, 32, 4, 2),
                                               (32, 64, 4, 2), (64, 64, 8, 2)]]
-"""What Triton's autotuner tries on a GPU, once per shape and precision (a config that does not fit is
-skipped). Each compiles for an H100 (sm_90a) with Triton 3.6, checked without a GPU."""
+"""What Triton's autotuner tries on a GPU, once per width, masking and precision (a config that does
+not fit is skipped). Each compiles for an H100 (sm_90a) with Triton 3.6, checked without a GPU."""
 
 _INTERPRETED = os.environ.get("TRITON_INTERPRET") == "1"  # the interpreter has no libdevice
 
@@ -82,7 +82,9 @@ def _accumulate(acc, a, a_rows, row_ok, w, w_stride, cols, col_ok, depth,
     return acc
 
 
-@triton.jit
+# One compiled kernel for every batch, length and width (Triton would compile again for each
+# divisibility by 16 of these, which the address arithmetic here does not use).
+@triton.jit(do_not_specialize=["steps", "batch", "units"])
 def _forward_kernel(inputs, recurrent, masks, states, gates, rh, candidates, steps, batch, units,
                     HAS_MASK: tl.constexpr, KEEP: tl.constexpr, ROWS: tl.constexpr, COLS: tl.constexpr,
                     CHUNK: tl.constexpr, PRECISION: tl.constexpr, EXACT_TANH: tl.constexpr):
@@ -141,7 +143,7 @@ def _forward_kernel(inputs, recurrent, masks, states, gates, rh, candidates, ste
         tl.debug_barrier()
 
 
-@triton.jit
+@triton.jit(do_not_specialize=["steps", "batch", "units"])
 def _backward_kernel(d_outputs, transposed, masks, states, gates, candidates, d_inputs, d_states, steps, batch, units,
                      HAS_MASK: tl.constexpr, ROWS: tl.constexpr, COLS: tl.constexpr, CHUNK: tl.constexpr,
                      PRECISION: tl.constexpr):
@@ -221,7 +223,8 @@ def _launcher(kernel: Any) -> Any:
     if _INTERPRETED:
         return lambda grid: lambda *args, **kwargs: kernel[grid({"ROWS": ROWS})](
             *args, ROWS=ROWS, COLS=COLS, CHUNK=CHUNK, num_warps=WARPS, num_stages=STAGES, **kwargs)
-    tuned = TUNED[kernel.__name__] = triton.autotune(CONFIGS, key=["batch", "units", "HAS_MASK", "PRECISION"])(kernel)
+    # Tuned once per width, masking and precision: a program's work does not depend on the batch.
+    tuned = TUNED[kernel.__name__] = triton.autotune(CONFIGS, key=["units", "HAS_MASK", "PRECISION"])(kernel)
     return lambda grid: tuned[grid]
 
 
