@@ -22,7 +22,8 @@ BACKENDS = ("jax", "torch")
 # pytest-xdist runs beside the rest of the suite.
 PORTABLE = {
     "layer": ["test_layer.py", "test_layer_properties.py"],
-    "recurrence": ["test_gru.py", "test_bidirectional.py", "test_graphed_loop.py", "test_torch_compiled.py"],
+    "recurrence": ["test_gru.py", "test_bidirectional.py", "test_graphed_loop.py", "test_torch_compiled.py",
+                   "test_torch_fused.py"],
     "data_and_scripts": ["test_preprocessing.py", "test_pipeline.py", "test_ragged.py", "test_imdb.py",
                          "test_imdb_cache.py", "test_imdb_errors.py", "test_labelled.py", "test_labelled_forms.py",
                          "test_labelled_errors.py", "test_runs.py", "test_train.py", "test_train_text.py",
