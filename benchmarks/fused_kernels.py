@@ -1,13 +1,15 @@
-"""The fused recurrence (`benchmarks.torch_fused`) against the hand-written loop (`attention.torch_loop`) on a GPU.
+"""The fused recurrence (`benchmarks.torch_fused`) against the PyTorch loops it replaces, on a GPU.
 
     python benchmarks/fused_kernels.py --output fused.json
 
-Both run the default model's recurrence (two directions, `--units` units) over one batch of
-post-padded rows of random lengths, with random inputs and kernels: their outputs and
-gradients are compared, and each is timed (median of `--repeats`, after a warm-up that
-compiles and autotunes the kernels), forward only and forward with backward, with float32
-matmuls in full precision and in TensorFloat-32. The hand-written loop runs op by op here
-(the model replays it as CUDA graphs). Prints a table, and the config Triton's autotuner picked.
+Each runs the default model's recurrence (two directions, `--units` units) over one batch of
+post-padded rows of random lengths, with random inputs and kernels: the original math against
+the hand-written loop (`attention.torch_loop`), and `reset_after`'s against a plain PyTorch loop
+under autograd. Their outputs and gradients are compared, and each is timed (median of
+`--repeats`, after a first call that compiles and autotunes the kernels), forward only and
+forward with backward, with float32 matmuls in full precision and in TensorFloat-32. The loops
+run op by op here (the model replays the hand-written one as CUDA graphs). Prints a table, and
+the configs Triton's autotuner picked.
 """
 
 import argparse
@@ -43,17 +45,38 @@ generator = torch.Generator(device).manual_seed(0)
 T, B, H = args.steps, args.batch_size, args.units
 inputs = 0.5 * torch.randn(T, 2, B, 3 * H, device=device, generator=generator)
 recurrent = torch.randn(2, H, 3 * H, device=device, generator=generator) / H**0.5
+recurrent_bias = 0.1 * torch.randn(2, 1, 3 * H, device=device, generator=generator)
 d_outputs = torch.randn(T, 2, B, H, device=device, generator=generator)
 lengths = torch.randint(T // 4, T + 1, (B,), device=device, generator=generator)
 steps = torch.arange(T, device=device)[:, None]
 masks = torch.stack([steps < lengths, steps.flip(0) < lengths], dim=1)[..., None]  # the backward direction reversed
 
 
+def reset_after_loop(inputs: torch.Tensor, recurrent: torch.Tensor, masks: torch.Tensor,
+                     recurrent_bias: torch.Tensor) -> torch.Tensor:
+    """`torch_fused.recurrence(..., reset_after=True)` step by step, differentiated by autograd."""
+    h, states = inputs.new_zeros(inputs.shape[1:-1] + (H,)), []
+    for t in range(inputs.shape[0]):
+        hidden = torch.baddbmm(recurrent_bias, h, recurrent)
+        z, r = torch.sigmoid(inputs[t, ..., : 2 * H] + hidden[..., : 2 * H]).chunk(2, dim=-1)
+        c = torch.tanh(inputs[t, ..., 2 * H :] + r * hidden[..., 2 * H :])
+        h = torch.where(masks[t], c + z * (h - c), h)
+        states.append(h)
+    return torch.stack(states) * masks
+
+
+LOOPS = {  # math: (reference, fused), each called with inputs, recurrent kernels, masks and recurrent bias
+    "original": (lambda x, u, m, b: torch_loop.recurrence(x, u, m), lambda x, u, m, b: torch_fused.recurrence(x, u, m)),
+    "reset_after": (reset_after_loop, lambda x, u, m, b: torch_fused.recurrence(x, u, m, b, reset_after=True)),
+}
+
+
 def run(recurrence, train: bool) -> list:
-    x, kernel = inputs.clone().requires_grad_(train), recurrent.clone().requires_grad_(train)
+    x, kernel, bias = (t.clone().requires_grad_(train) for t in (inputs, recurrent, recurrent_bias))
     with torch.set_grad_enabled(train):
-        outputs = recurrence(x, kernel, masks)
-        return [outputs, *torch.autograd.grad(outputs, (x, kernel), d_outputs)] if train else [outputs]
+        outputs = recurrence(x, kernel, masks, bias)
+        return [outputs, *torch.autograd.grad(outputs, (x, kernel, bias), d_outputs, allow_unused=True)] if train \
+            else [outputs]
 
 
 def seconds(recurrence, train: bool) -> float:
@@ -70,30 +93,31 @@ def seconds(recurrence, train: bool) -> float:
 results = {"device": torch.cuda.get_device_name() if device == "cuda" else "cpu", "torch": torch.__version__,
            "steps": T, "batch_size": B, "units": H, "repeats": args.repeats, "runs": []}
 print(f"{results['device']}: {T} steps, batch {B}, {H} units, median of {args.repeats}\n")
-print("| matmuls | loop | forward ms | forward + backward ms | largest difference (outputs, d_inputs, d_kernel) |")
-print("|---|---|---:|---:|---|")
-for precision in ("highest", "high"):
-    torch.set_float32_matmul_precision(precision)
-    expected = [t.detach() for t in run(torch_loop.recurrence, True)]
-    start = time.perf_counter()
-    got = [t.detach() for t in run(torch_fused.recurrence, True)]  # compiles and autotunes both kernels
-    run(torch_fused.recurrence, False)
-    first_call = time.perf_counter() - start
-    # Each difference relative to the largest value of what it compares.
-    differences = [float((g - e).abs().max() / e.abs().max()) for g, e in zip(got, expected)]
-    for name, recurrence in (("hand-written", torch_loop.recurrence), ("fused", torch_fused.recurrence)):
-        row = {"precision": precision, "loop": name, "forward_ms": 1e3 * seconds(recurrence, False),
-               "train_ms": 1e3 * seconds(recurrence, True)}
-        if name == "fused":
-            row.update(relative_differences=differences, first_call_s=first_call,
-                       configs={kernel: {"picked": {str(key): str(config) for key, config in tuner.cache.items()},
-                                         "last_timings_ms": {str(config): timings for config, timings
-                                                             in getattr(tuner, "configs_timings", {}).items()}}
-                                for kernel, tuner in torch_fused.TUNED.items()})
-        results["runs"].append(row)
-        shown = ", ".join(f"{d:.1e}" for d in differences) if name == "fused" else ""
-        print(f"| {'TF32' if precision == 'high' else 'float32'} | {name} | {row['forward_ms']:.2f} | "
-              f"{row['train_ms']:.2f} | {shown} |")
-print("\nautotuned:", json.dumps(results["runs"][-1].get("configs"), indent=1))
+print("| math | matmuls | loop | forward ms | forward + backward ms | largest difference (outputs, gradients) |")
+print("|---|---|---|---:|---:|---|")
+for math, (reference, fused) in LOOPS.items():
+    for precision in ("highest", "high"):
+        torch.set_float32_matmul_precision(precision)
+        expected = [t for t in run(reference, True) if t is not None]
+        start = time.perf_counter()
+        got = [t for t in run(fused, True) if t is not None]  # compiles and autotunes both kernels
+        run(fused, False)
+        first_call = time.perf_counter() - start
+        # Each difference relative to the largest value of what it compares.
+        differences = [float((g - e).abs().max() / e.abs().max()) for g, e in zip(got, expected)]
+        for name, recurrence in (("reference", reference), ("fused", fused)):
+            row = {"math": math, "precision": precision, "loop": name,
+                   "forward_ms": 1e3 * seconds(recurrence, False), "train_ms": 1e3 * seconds(recurrence, True)}
+            if name == "fused":
+                row.update(relative_differences=differences, first_call_s=first_call)
+            results["runs"].append(row)
+            shown = ", ".join(f"{d:.1e}" for d in differences) if name == "fused" else ""
+            print(f"| {math} | {'TF32' if precision == 'high' else 'float32'} | {name} | {row['forward_ms']:.2f} | "
+                  f"{row['train_ms']:.2f} | {shown} |")
+results["autotuned"] = {kernel: {"picked": {str(key): str(config) for key, config in tuner.cache.items()},
+                                 "last_timings_ms": {str(config): timings for config, timings
+                                                     in getattr(tuner, "configs_timings", {}).items()}}
+                        for kernel, tuner in torch_fused.TUNED.items()}
+print("\nautotuned:", json.dumps(results["autotuned"], indent=1))
 if args.output:
     Path(args.output).write_text(json.dumps(results, indent=1) + "\n")

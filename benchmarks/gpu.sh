@@ -3,21 +3,22 @@
 # TensorFlow. From the project root, with Keras's wheels in .whl/ and the data in gpu/imdb.npz
 # (../shared/GPU.md; `attention.imdb.export_npz(ARCHIVE, "gpu/imdb.npz")`):
 #
-#     OUT=/some/folder bash benchmarks/gpu.sh    # about 8 minutes: give the device call 570 s
+#     OUT=/some/folder bash benchmarks/gpu.sh    # about 8 minutes: give the device call 600 s
 #
-# or some of its parts: fused_kernels, throughput_torch, throughput_jax, train_jax, train_torch_fused,
-# train_torch (the default run, in that order), or, not in the default run:
-# predict_stream, profile_torch, train_jax_again, and the candidates that BENCHMARKS.md reports as
+# or some of its parts: fused_kernels, throughput_torch, throughput_jax, train_torch_fused,
+# train_torch (the default run, in that order), or, not in the default run: predict_stream,
+# profile_torch, train_jax, train_jax_again, and the candidates that BENCHMARKS.md reports as
 # measured and not kept: throughput_torch_candidates (the PyTorch loop's steps compiled,
 # TensorFloat-32), throughput_jax_graphs (XLA command buffers), train_jax_unroll1,
 # train_jax_unroll4 and train_jax_ragged. fused_kernels checks the PyTorch loop as Triton kernels
-# (benchmarks/torch_fused.py) against the hand-written loop and times both; throughput_torch and
-# train_torch_fused then run the model with it. The train_jax_unrollN parts run the JAX 3-epoch
-# run again with another attention.bidirectional.JAX_GPU_UNROLL: an unrolled scan runs faster but
-# compiles slower, and the training and validation of a 3-epoch run compile two programs (four
-# with train_jax_ragged). Each part has its own time limit, so one that hangs leaves the others
-# their time, and the benchmark writes what it has after each configuration; results (JSON, logs,
-# run folders) go to $OUT/gpu-results.tgz. STEPS=2 WARMUP=1 MAX_SAMPLES=512 make a quick trial run.
+# (benchmarks/torch_fused/), both GRU maths, against the loops it replaces and times them;
+# throughput_torch and train_torch_fused then run the model with it. The train_jax_unrollN parts
+# run the JAX 3-epoch run again with another attention.bidirectional.JAX_GPU_UNROLL: an unrolled
+# scan runs faster but compiles slower, and the training and validation of a 3-epoch run compile
+# two programs (four with train_jax_ragged). Each part has its own time limit, so one that hangs
+# leaves the others their time, and the benchmark writes what it has after each configuration;
+# results (JSON, logs, run folders) go to $OUT/gpu-results.tgz. STEPS=2 WARMUP=1 MAX_SAMPLES=512
+# make a quick trial run.
 set -u
 OUT=${OUT:-benchmarks/runs/gpu}
 STEPS=${STEPS:-10}
@@ -42,7 +43,7 @@ step() {  # step NAME SECONDS COMMAND...: runs COMMAND, its output to $OUT/NAME.
   echo "$name: exit $? in $((SECONDS - start)) s" | tee -a "$OUT/steps.txt"
 }
 
-parts=${*:-fused_kernels throughput_torch throughput_jax train_torch_fused train_torch train_jax}
+parts=${*:-fused_kernels throughput_torch throughput_jax train_torch_fused train_torch}
 want() { [[ " $parts " == *" $1 "* ]]; }
 
 # Throughput: the BidirectionalGRU loops worth measuring on each backend, the original math and
@@ -50,7 +51,7 @@ want() { [[ " $parts " == *" $1 "* ]]; }
 # what "auto" picks: on PyTorch the hoisted stacked loop replayed as CUDA graphs ("graphed"; cuDNN
 # for reset_after), on JAX the hoisted stacked loop with its scan unrolled (JAX_GPU_UNROLL).
 # The candidates: fused is PyTorch's loop as two Triton kernels, one launch each for all steps
-# (benchmarks/torch_fused.py), compiled the loop with each step compiled by torch.compile
+# (benchmarks/torch_fused/), compiled the loop with each step compiled by torch.compile
 # (benchmarks/torch_compiled.py), tf32 its float32 matmuls in TensorFloat-32 (TensorFlow's and
 # JAX's default on a GPU, not PyTorch's); unrollN sets the scan's unrolling (JAX).
 # Settled in earlier runs and left out: autograd (2.5x slower), reset_after+graphed (slower than
@@ -62,9 +63,9 @@ throughput() {  # throughput PART BACKEND SECONDS PORTS...
     --gpu --backend "$backend" "${@/#/--port=}" --torch --steps "$STEPS" --warmup "$WARMUP" \
     --output "$OUT/$part.json"
 }
-want fused_kernels && step fused_kernels 120 env KERAS_BACKEND=torch python3 benchmarks/fused_kernels.py \
+want fused_kernels && step fused_kernels 180 env KERAS_BACKEND=torch python3 benchmarks/fused_kernels.py \
   --output "$OUT/fused_kernels.json"
-throughput throughput_torch torch 200 default fused tf32+fused reset_after
+throughput throughput_torch torch 240 default fused tf32+fused reset_after reset_after+fused
 throughput throughput_torch_candidates torch 240 default compiled tf32 tf32+compiled reset_after
 throughput throughput_jax jax 100 default reset_after
 # XLA running each scan as CUDA graphs, its while loops as conditional nodes, instead of
@@ -103,7 +104,7 @@ train_with train_jax_unroll1 jax "attention.bidirectional.JAX_GPU_UNROLL = 1"
 train_with train_jax_unroll4 jax "attention.bidirectional.JAX_GPU_UNROLL = 4"
 # Each epoch's last batch at its own size (168 reviews): two more programs to compile.
 train_with train_jax_ragged jax "attention.pipeline.JAX_GPU_FIXED_BATCH = False"
-train_with train_torch_fused torch "import benchmarks.torch_fused; attention.torch_loop.recurrence = benchmarks.torch_fused.recurrence"
+train_with train_torch_fused torch "import benchmarks.torch_fused; attention.bidirectional.stacked_gru = benchmarks.torch_fused.stacked_gru"
 train train_torch torch 60
 # What comes back stays small and few: one tarball (without checkpoints and models) beside steps.txt.
 rm -rf "$OUT"/logdir_*/*/checkpoints "$OUT"/logdir_*/*/model.*

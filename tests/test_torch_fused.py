@@ -65,11 +65,16 @@ def test_same_outputs_and_gradients_as_the_hand_written_loop(masked):
         torch.testing.assert_close(got, expected, rtol=TOLERANCE, atol=TOLERANCE)
 
 
-def test_the_graphed_layer_runs_the_fused_kernels(monkeypatch):
-    # The benchmark's default loop on a GPU with the fused token: the layer's weights through
-    # keras.StatelessScope, widths rounded up with masked steps.
+@pytest.mark.parametrize("reset_after", [False, True])
+def test_the_graphed_layer_runs_the_fused_kernels(reset_after):
+    # What the benchmark runs with the fused token, with either GRU math: the layer's weights
+    # through keras.StatelessScope (the recurrent bias too with reset_after), widths rounded up
+    # with masked steps. The package's loop is the reference: attention.torch_loop for the
+    # original math, Keras's ops under autograd for reset_after.
     keras.utils.set_random_seed(0)
-    layer = build_model(50, 8, 6, 4).get_layer("bi_gru")
+    layer = build_model(50, 8, 6, 4, reset_after=reset_after).get_layer("bi_gru")
+    for weight in layer.weights:  # biases away from their zero or one start, so that their gradients tell
+        weight.assign(weight + np.random.default_rng(1).normal(0, 0.3, weight.shape).astype("float32"))
     x = torch.tensor(np.random.default_rng(0).normal(size=(3, 11, 8)).astype("float32"), device=DEVICE)
     mask = torch.tensor(np.arange(11) < np.array([[11], [4], [1]]), device=DEVICE)
 
@@ -80,10 +85,9 @@ def test_the_graphed_layer_runs_the_fused_kernels(monkeypatch):
         return [y, y_rev, *torch.autograd.grad(loss, [x_, *(v.value for v in layer.weights)])]
 
     expected = outputs_and_gradients(bidirectional.stacked_gru)
-    calls = []
-    monkeypatch.setattr(torch_loop, "recurrence", lambda *args: calls.append(1) or torch_fused.recurrence(*args))
     captures = Captures(check_ops=False) if DEVICE == "cpu" else None  # on a GPU, CUDA graphs
-    got = outputs_and_gradients(cuda_graphed(bidirectional.stacked_gru, make_graphed=captures, device_type=DEVICE))
-    assert calls and (captures is None or captures.shapes == [(3, 32, 8)])
+    got = outputs_and_gradients(cuda_graphed(torch_fused.stacked_gru, make_graphed=captures, device_type=DEVICE))
+    assert captures is None or captures.shapes == [(3, 32, 8)]
+    assert len(got) == 2 + 1 + len(layer.weights) and all(g.abs().sum() > 0 for g in got)
     for a, b in zip(expected, got):
         torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-5)

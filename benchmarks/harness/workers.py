@@ -229,10 +229,11 @@ def _port_steps(job: dict):
 
         torch_loop.recurrence = torch_compiled.recurrence
     if job.get("fused"):
-        from attention import torch_loop
         from benchmarks import torch_fused
 
-        torch_loop.recurrence = torch_fused.recurrence
+        stacked.stacked_gru = torch_fused.stacked_gru  # either GRU math
+        if job["reset_after"]:
+            bidirectional.loop = "graphed"  # "auto" would take PyTorch's own GRU kernel
     if job.get("heap"):
         assert reuse_freed_memory(), "the C allocator refused the setting"
     if job.get("tf32"):
@@ -245,11 +246,13 @@ def _port_steps(job: dict):
         bidirectional.loop = job["loop"]
     bi_gru = bidirectional.forward_layer
     loop = bidirectional.loop_in_force() if hasattr(bidirectional, "loop_in_force") else "per_direction"
-    by_hand = loop in ("stacked_hoisted", "graphed") and stacked._recurrence_by_hand(bi_gru.cell)
+    fused = bool(job.get("fused") and loop in ("stacked", "stacked_hoisted", "graphed")  # Triton's kernels
+                 and torch_fused.runs_on(keras.ops.zeros(()).device))
+    by_hand = loop in ("stacked_hoisted", "graphed") and stacked._recurrence_by_hand(bi_gru.cell) and not fused
     job["in_force"] = {"gru_class": type(getattr(bi_gru, "cell", None) if job["gru"] == "tf1cell" else bi_gru).__name__,
                        "loop": loop, "torch_loop": by_hand,  # attention.torch_loop's hand-written gradient
                        "compiled": bool(by_hand and job.get("compiled")),  # its steps compiled
-                       "fused": bool(by_hand and job.get("fused")),  # its steps in Triton kernels
+                       "fused": fused,
                        "intra": threads[0], "inter": threads[1], "backend": keras.backend.backend(),
                        "keras": keras.__version__}
     job["_model"] = model  # for _fit_times; keys with "_" stay out of the results
