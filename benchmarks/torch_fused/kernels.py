@@ -38,6 +38,15 @@ def _accumulate(acc, a, a_rows, row_ok, w, w_stride, cols, col_ok, depth,
     return acc
 
 
+@triton.jit
+def _state_gradients(d_after, d_outputs, tile, tile_ok, keep):
+    """The gradient that reaches the state after a step, its own and its output's (zero at a masked
+    step), and the part of it that the step's new state takes (none at a masked step)."""
+    d_state = tl.load(d_after + tile, mask=tile_ok, other=0.0)
+    d_state += tl.where(keep, tl.load(d_outputs + tile, mask=tile_ok, other=0.0), 0.0)
+    return d_state, tl.where(keep, d_state, 0.0)
+
+
 # One compiled kernel for every batch, length and width (Triton would compile again for each
 # divisibility by 16 of these, which the address arithmetic here does not use).
 @triton.jit(do_not_specialize=["steps", "batch", "units"])
@@ -156,20 +165,15 @@ def backward_kernel(d_outputs, transposed, masks, states, gates, rh, candidates,
         d_x = d_inputs + t * 3 * slab
         h_t = states + t * slab
         g_t = gates + t * 2 * slab
+        keep = row_ok[:, None]  # every step kept, without a mask
         if HAS_MASK:
             keep = (tl.load(masks + (t * directions + direction) * batch + rows, mask=row_ok, other=0) != 0)[:, None]
         if RESET_AFTER:
             for j in range(0, units, COLS):  # every pre-activation's gradient, and the state's but for the matmul
                 cols = j + tl.arange(0, COLS)
                 tile_ok = row_ok[:, None] & (cols < units)[None, :]
-                d_state = tl.load(d_after + h_rows[:, None] + cols[None, :], mask=tile_ok, other=0.0)
-                d_y = tl.load(d_outputs + t * slab + h_rows[:, None] + cols[None, :], mask=tile_ok, other=0.0)
-                if HAS_MASK:
-                    d_state += tl.where(keep, d_y, 0.0)  # the output is zero at a masked step
-                    d_new = tl.where(keep, d_state, 0.0)
-                else:
-                    d_state += d_y  # the output is the state
-                    d_new = d_state
+                d_state, d_new = _state_gradients(d_after, d_outputs + t * slab, h_rows[:, None] + cols[None, :],
+                                                  tile_ok, keep)
                 z = tl.load(g_t + g_rows[:, None] + cols[None, :], mask=tile_ok, other=0.0)
                 r = tl.load(g_t + g_rows[:, None] + units + cols[None, :], mask=tile_ok, other=0.0)
                 hh = tl.load(rh + t * slab + h_rows[:, None] + cols[None, :], mask=tile_ok, other=0.0)
@@ -180,11 +184,9 @@ def backward_kernel(d_outputs, transposed, masks, states, gates, rh, candidates,
                 tl.store(d_x + x_rows[:, None] + units + cols[None, :], d_c * hh * r * (1.0 - r), mask=tile_ok)
                 tl.store(d_x + x_rows[:, None] + 2 * units + cols[None, :], d_c, mask=tile_ok)
                 tl.store(d_hidden + t * slab + h_rows[:, None] + cols[None, :], d_c * r, mask=tile_ok)
-                if HAS_MASK:
-                    d_h = tl.where(keep, d_state * z, d_state)  # a masked step passes it back unchanged
-                else:
-                    d_h = d_new * z
-                tl.store(d_before + h_rows[:, None] + cols[None, :], d_h, mask=tile_ok)
+                # A masked step passes the state's gradient back unchanged.
+                tl.store(d_before + h_rows[:, None] + cols[None, :], tl.where(keep, d_state * z, d_state),
+                         mask=tile_ok)
             tl.debug_barrier()
             for j in range(0, units, COLS):  # the matmul, the gates' part and the candidate's
                 cols = j + tl.arange(0, COLS)
@@ -200,13 +202,8 @@ def backward_kernel(d_outputs, transposed, masks, states, gates, rh, candidates,
             for j in range(0, units, COLS):  # the gradients of z's and the candidate's pre-activations
                 cols = j + tl.arange(0, COLS)
                 tile_ok = row_ok[:, None] & (cols < units)[None, :]
-                d_state = tl.load(d_after + h_rows[:, None] + cols[None, :], mask=tile_ok, other=0.0)
-                d_y = tl.load(d_outputs + t * slab + h_rows[:, None] + cols[None, :], mask=tile_ok, other=0.0)
-                if HAS_MASK:
-                    d_state += tl.where(keep, d_y, 0.0)  # the output is zero at a masked step
-                    d_new = tl.where(keep, d_state, 0.0)
-                else:
-                    d_new = d_state + d_y  # the output is the state
+                _, d_new = _state_gradients(d_after, d_outputs + t * slab, h_rows[:, None] + cols[None, :], tile_ok,
+                                            keep)
                 z = tl.load(g_t + g_rows[:, None] + cols[None, :], mask=tile_ok, other=0.0)
                 c = tl.load(candidates + t * slab + h_rows[:, None] + cols[None, :], mask=tile_ok, other=0.0)
                 h = tl.load(h_t + h_rows[:, None] + cols[None, :], mask=tile_ok, other=0.0)
@@ -224,16 +221,12 @@ def backward_kernel(d_outputs, transposed, masks, states, gates, rh, candidates,
                 r = tl.load(g_t + g_rows[:, None] + units + cols[None, :], mask=tile_ok, other=0.0)
                 h = tl.load(h_t + h_rows[:, None] + cols[None, :], mask=tile_ok, other=0.0)
                 tl.store(d_x + x_rows[:, None] + units + cols[None, :], d_rh * h * r * (1.0 - r), mask=tile_ok)
-                d_state = tl.load(d_after + h_rows[:, None] + cols[None, :], mask=tile_ok, other=0.0)
-                d_y = tl.load(d_outputs + t * slab + h_rows[:, None] + cols[None, :], mask=tile_ok, other=0.0)
+                d_state, _ = _state_gradients(d_after, d_outputs + t * slab, h_rows[:, None] + cols[None, :],
+                                              tile_ok, keep)
                 z = tl.load(g_t + g_rows[:, None] + cols[None, :], mask=tile_ok, other=0.0)
-                if HAS_MASK:
-                    d_state += tl.where(keep, d_y, 0.0)
-                    # A masked step passes the state's gradient back unchanged.
-                    d_h = tl.where(keep, d_state * z, d_state) + d_rh * r
-                else:
-                    d_h = (d_state + d_y) * z + d_rh * r
-                tl.store(d_before + h_rows[:, None] + cols[None, :], d_h, mask=tile_ok)
+                # A masked step passes the state's gradient back unchanged.
+                tl.store(d_before + h_rows[:, None] + cols[None, :], tl.where(keep, d_state * z, d_state) + d_rh * r,
+                         mask=tile_ok)
             tl.debug_barrier()
             for j in range(0, units, COLS):  # the gates' matmul
                 cols = j + tl.arange(0, COLS)
