@@ -39,6 +39,25 @@ def _accumulate(acc, a, a_rows, row_ok, w, w_stride, cols, col_ok, depth,
 
 
 @triton.jit
+def _gate_sums(x_t, x_rows, h_t, h_rows, row_ok, kernel, units, cols, col_ok, CHUNK: tl.constexpr,
+               PRECISION: tl.constexpr):
+    """z's and r's inputs at a step plus the state's matmul with their kernels, for `cols` (before the sigmoid)."""
+    tile_ok = row_ok[:, None] & col_ok[None, :]
+    z = tl.load(x_t + x_rows[:, None] + cols[None, :], mask=tile_ok, other=0.0)
+    r = tl.load(x_t + x_rows[:, None] + units + cols[None, :], mask=tile_ok, other=0.0)
+    z = _accumulate(z, h_t, h_rows, row_ok, kernel, 3 * units, cols, col_ok, units, CHUNK, PRECISION)
+    r = _accumulate(r, h_t, h_rows, row_ok, kernel + units, 3 * units, cols, col_ok, units, CHUNK, PRECISION)
+    return z, r
+
+
+@triton.jit
+def _store_new_state(h_t, h_next, tile, tile_ok, c, z, keep):
+    """Stores the state after a step, `c + z * (h - c)` from the state `h` before it (`h` itself at a masked step)."""
+    h = tl.load(h_t + tile, mask=tile_ok, other=0.0)
+    tl.store(h_next + tile, tl.where(keep, c + z * (h - c), h), mask=tile_ok)
+
+
+@triton.jit
 def _state_gradients(d_after, d_outputs, tile, tile_ok, keep):
     """The gradient that reaches the state after a step, its own and its output's (zero at a masked
     step), and the part of it that the step's new state takes (none at a masked step)."""
@@ -73,6 +92,7 @@ def forward_kernel(inputs, recurrent, recurrent_bias, masks, states, gates, rh, 
         else:  # one step's buffers
             rh_t = rh
             g_t = gates
+        keep = row_ok[:, None]  # every step kept, without a mask
         if HAS_MASK:
             keep = (tl.load(masks + (t * directions + direction) * batch + rows, mask=row_ok, other=0) != 0)[:, None]
         if RESET_AFTER:
@@ -81,26 +101,18 @@ def forward_kernel(inputs, recurrent, recurrent_bias, masks, states, gates, rh, 
                 cols = j + tl.arange(0, COLS)
                 col_ok = cols < units
                 tile_ok = row_ok[:, None] & col_ok[None, :]
-                z = tl.load(x_t + x_rows[:, None] + cols[None, :], mask=tile_ok, other=0.0)
-                r = tl.load(x_t + x_rows[:, None] + units + cols[None, :], mask=tile_ok, other=0.0)
+                z, r = _gate_sums(x_t, x_rows, h_t, h_rows, row_ok, kernel, units, cols, col_ok, CHUNK, PRECISION)
                 hh = tl.zeros([ROWS, COLS], dtype=z.dtype)
                 if HAS_BIAS:
                     z += tl.load(bias + cols, mask=col_ok, other=0.0)[None, :]
                     r += tl.load(bias + units + cols, mask=col_ok, other=0.0)[None, :]
                     hh += tl.load(bias + 2 * units + cols, mask=col_ok, other=0.0)[None, :]
-                z = tl.sigmoid(_accumulate(z, h_t, h_rows, row_ok, kernel, 3 * units, cols, col_ok, units,
-                                           CHUNK, PRECISION))
-                r = tl.sigmoid(_accumulate(r, h_t, h_rows, row_ok, kernel + units, 3 * units, cols, col_ok, units,
-                                           CHUNK, PRECISION))
+                z, r = tl.sigmoid(z), tl.sigmoid(r)
                 hh = _accumulate(hh, h_t, h_rows, row_ok, kernel + 2 * units, 3 * units, cols, col_ok, units,
                                  CHUNK, PRECISION)
                 c = _tanh(tl.load(x_t + x_rows[:, None] + 2 * units + cols[None, :], mask=tile_ok, other=0.0) + r * hh,
                           EXACT_TANH)
-                h = tl.load(h_t + h_rows[:, None] + cols[None, :], mask=tile_ok, other=0.0)
-                h_new = c + z * (h - c)
-                if HAS_MASK:
-                    h_new = tl.where(keep, h_new, h)
-                tl.store(states + (t + 1) * slab + h_rows[:, None] + cols[None, :], h_new, mask=tile_ok)
+                _store_new_state(h_t, states + (t + 1) * slab, h_rows[:, None] + cols[None, :], tile_ok, c, z, keep)
                 if KEEP:
                     tl.store(g_t + g_rows[:, None] + cols[None, :], z, mask=tile_ok)
                     tl.store(g_t + g_rows[:, None] + units + cols[None, :], r, mask=tile_ok)
@@ -113,12 +125,8 @@ def forward_kernel(inputs, recurrent, recurrent_bias, masks, states, gates, rh, 
                 cols = j + tl.arange(0, COLS)
                 col_ok = cols < units
                 tile_ok = row_ok[:, None] & col_ok[None, :]
-                z = tl.load(x_t + x_rows[:, None] + cols[None, :], mask=tile_ok, other=0.0)
-                r = tl.load(x_t + x_rows[:, None] + units + cols[None, :], mask=tile_ok, other=0.0)
-                z = tl.sigmoid(_accumulate(z, h_t, h_rows, row_ok, kernel, 3 * units, cols, col_ok, units,
-                                           CHUNK, PRECISION))
-                r = tl.sigmoid(_accumulate(r, h_t, h_rows, row_ok, kernel + units, 3 * units, cols, col_ok, units,
-                                           CHUNK, PRECISION))
+                z, r = _gate_sums(x_t, x_rows, h_t, h_rows, row_ok, kernel, units, cols, col_ok, CHUNK, PRECISION)
+                z, r = tl.sigmoid(z), tl.sigmoid(r)
                 h = tl.load(h_t + h_rows[:, None] + cols[None, :], mask=tile_ok, other=0.0)
                 tl.store(rh_t + h_rows[:, None] + cols[None, :], r * h, mask=tile_ok)
                 tl.store(g_t + g_rows[:, None] + cols[None, :], z, mask=tile_ok)
@@ -133,11 +141,7 @@ def forward_kernel(inputs, recurrent, recurrent_bias, masks, states, gates, rh, 
                 c = _tanh(_accumulate(c, rh_t, h_rows, row_ok, kernel + 2 * units, 3 * units, cols, col_ok, units,
                                       CHUNK, PRECISION), EXACT_TANH)
                 z = tl.load(g_t + g_rows[:, None] + cols[None, :], mask=tile_ok, other=0.0)
-                h = tl.load(h_t + h_rows[:, None] + cols[None, :], mask=tile_ok, other=0.0)
-                h_new = c + z * (h - c)
-                if HAS_MASK:
-                    h_new = tl.where(keep, h_new, h)
-                tl.store(states + (t + 1) * slab + h_rows[:, None] + cols[None, :], h_new, mask=tile_ok)
+                _store_new_state(h_t, states + (t + 1) * slab, h_rows[:, None] + cols[None, :], tile_ok, c, z, keep)
                 if KEEP:
                     tl.store(candidates + t * slab + h_rows[:, None] + cols[None, :], c, mask=tile_ok)
             tl.debug_barrier()
