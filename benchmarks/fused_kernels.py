@@ -98,9 +98,9 @@ print("|---|---|---|---:|---:|---|")
 for math, (reference, fused) in LOOPS.items():
     for precision in ("highest", "high"):
         torch.set_float32_matmul_precision(precision)
-        expected = [t for t in run(reference, True) if t is not None]
+        expected = [t.detach() for t in run(reference, True) if t is not None]
         start = time.perf_counter()
-        got = [t for t in run(fused, True) if t is not None]  # compiles and autotunes both kernels
+        got = [t.detach() for t in run(fused, True) if t is not None]  # compiles and autotunes both kernels
         run(fused, False)
         first_call = time.perf_counter() - start
         # Each difference relative to the largest value of what it compares.
