@@ -94,7 +94,7 @@ train train_jax_again jax 60
 train_with() {  # train_with PART BACKEND SETTING: the 3-epoch run with one of the package's settings changed first
   want "$1" && step "$1" 120 env KERAS_BACKEND=$2 python3 -c "
 import runpy, sys
-import attention.bidirectional, attention.pipeline, attention.torch_loop
+import attention.bidirectional, attention.pipeline
 $3
 sys.argv[0] = 'scripts/train_imdb.py'
 runpy.run_path(sys.argv[0], run_name='__main__')" --data "$DATA" --seed 0 --logdir "$OUT/logdir_${1#train_}" \

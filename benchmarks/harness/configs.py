@@ -26,13 +26,14 @@ def parse_variant(spec: str, side: str) -> dict:
     cudnn (the `BidirectionalGRU` loop; default: its `"auto"`), autograd (PyTorch: the hoisted
     loop differentiated by autograd step by step instead of `attention.torch_loop`'s hand-written
     gradient), compiled (PyTorch: that gradient and its forward loop with each step compiled,
-    `benchmarks.torch_compiled`), fused (PyTorch: that loop and its gradient each one Triton
-    kernel over all steps, `benchmarks.torch_fused`), tf32 (PyTorch: float32 matmuls on a GPU
-    in TensorFloat-32, as TensorFlow and JAX run them by default), heap (glibc's allocator
-    keeps freed blocks of up to 2 GB instead of unmapping them: `workers.reuse_freed_memory`),
-    unrollN (the stacked loop's `scan` unrolled N steps at a time, in place of
-    `attention.bidirectional.JAX_GPU_UNROLL` on a JAX GPU and 1 elsewhere), widthN (JAX: bucketed batches cut to multiples of N steps
-    instead of `attention.pipeline.default_width_step`).
+    `benchmarks.torch_compiled`), fused (PyTorch: the stacked loop and its gradient, with
+    either GRU math, as Triton kernels over all steps, `benchmarks.torch_fused`), tf32
+    (PyTorch: float32 matmuls on a GPU in TensorFloat-32, as TensorFlow and JAX run them by
+    default), heap (glibc's allocator keeps freed blocks of up to 2 GB instead of unmapping
+    them: `workers.reuse_freed_memory`), unrollN (the stacked loop's `scan` unrolled N steps at
+    a time, in place of `attention.bidirectional.JAX_GPU_UNROLL` on a JAX GPU and 1
+    elsewhere), widthN (JAX: bucketed batches cut to multiples of N steps instead of
+    `attention.pipeline.default_width_step`).
     Reference: tf2 (TF 2 control flow and resource variables instead of TF1 behaviour).
     Torch (`benchmarks/torch_reference.py`): packed (a packed sequence into the GRU), intraN,
     interN (PyTorch's thread pools).

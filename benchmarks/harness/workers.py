@@ -228,12 +228,14 @@ def _port_steps(job: dict):
         from benchmarks import torch_compiled
 
         torch_loop.recurrence = torch_compiled.recurrence
+    fused_here = False  # whether Triton's kernels run on this device
     if job.get("fused"):
         from benchmarks import torch_fused
 
         stacked.stacked_gru = torch_fused.stacked_gru  # either GRU math
         if job["reset_after"]:
             bidirectional.loop = "graphed"  # "auto" would take PyTorch's own GRU kernel
+        fused_here = torch_fused.runs_on(keras.ops.zeros(()).device)
     if job.get("heap"):
         assert reuse_freed_memory(), "the C allocator refused the setting"
     if job.get("tf32"):
@@ -246,8 +248,7 @@ def _port_steps(job: dict):
         bidirectional.loop = job["loop"]
     bi_gru = bidirectional.forward_layer
     loop = bidirectional.loop_in_force() if hasattr(bidirectional, "loop_in_force") else "per_direction"
-    fused = bool(job.get("fused") and loop in ("stacked", "stacked_hoisted", "graphed")  # Triton's kernels
-                 and torch_fused.runs_on(keras.ops.zeros(()).device))
+    fused = fused_here and loop in ("stacked", "stacked_hoisted", "graphed")
     by_hand = loop in ("stacked_hoisted", "graphed") and stacked._recurrence_by_hand(bi_gru.cell) and not fused
     job["in_force"] = {"gru_class": type(getattr(bi_gru, "cell", None) if job["gru"] == "tf1cell" else bi_gru).__name__,
                        "loop": loop, "torch_loop": by_hand,  # attention.torch_loop's hand-written gradient
