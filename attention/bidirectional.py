@@ -190,10 +190,7 @@ def stacked_gru(x: Any, mask: Any, forward: ConcatGRU, backward: ConcatGRU, hois
         time order.
     """
     xs = ops.transpose(x, (1, 0, 2))  # (time, batch, features)
-    masks = None
-    if mask is not None:
-        masks = ops.expand_dims(ops.transpose(ops.cast(mask, "bool"), (1, 0)), -1)
-        masks = _both(masks, masks)  # (time, direction, batch, 1)
+    masks = _step_masks(mask)
     if hoisted or forward.cell.reset_after:
         inputs, recurrent, recurrent_bias = _projected_inputs(xs, forward, backward)
         if _recurrence_by_hand(forward.cell):
@@ -215,6 +212,14 @@ def stacked_gru(x: Any, mask: Any, forward: ConcatGRU, backward: ConcatGRU, hois
 
         _, outputs = scan(body, h0, (inputs, masks), unroll)
     return _in_time_order(outputs)
+
+
+def _step_masks(mask: Any) -> Any:
+    """`(batch, time)` masks as the loop reads them, `(time, direction, batch, 1)` booleans (`None` stays `None`)."""
+    if mask is None:
+        return None
+    masks = ops.expand_dims(ops.transpose(ops.cast(mask, "bool"), (1, 0)), -1)
+    return _both(masks, masks)
 
 
 def _in_time_order(outputs: Any) -> tuple:

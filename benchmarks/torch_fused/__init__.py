@@ -83,12 +83,9 @@ def stacked_gru(x: Any, mask: Any, forward: Any, backward: Any, hoisted: bool = 
             and cell.activation is keras.activations.tanh and cell.recurrent_activation is keras.activations.sigmoid):
         return _PACKAGE_STACKED_GRU(x, mask, forward, backward, hoisted, unroll)
     xs = ops.transpose(x, (1, 0, 2))  # (time, batch, features)
-    masks = None
-    if mask is not None:
-        masks = ops.expand_dims(ops.transpose(ops.cast(mask, "bool"), (1, 0)), -1)
-        masks = bidirectional._both(masks, masks)  # (time, direction, batch, 1)
     inputs, recurrent, recurrent_bias = bidirectional._projected_inputs(xs, forward, backward)
-    return bidirectional._in_time_order(recurrence(inputs, recurrent, masks, recurrent_bias, cell.reset_after))
+    outputs = recurrence(inputs, recurrent, bidirectional._step_masks(mask), recurrent_bias, cell.reset_after)
+    return bidirectional._in_time_order(outputs)
 
 
 TUNED: dict = {}
