@@ -61,7 +61,7 @@ parser.add_argument("--parts", nargs="+", default=list(harness.PART_NAMES),
                     help="what to time: full = (a) identical full-length batches, bucketed = (b) the port's pipeline; "
                          "stream = prediction over all the timed batches, read back once at the end, as "
                          "model.predict over a dataset (default: %(default)s)")
-parser.add_argument("--port", action="append", metavar="VARIANT",
+parser.add_argument("--port", action="append", metavar="VARIANT", type=harness.variant_type("port"),
                     help="port configuration, repeatable: 'default' (build_model() with the training script's threads) or "
                          "'+'-joined tokens of reset_after, xla, keras|projected|concat|fast|block|tf1cell (the GRU "
                          "class), per_direction|stacked|stacked_hoisted|graphed|cudnn (BidirectionalGRU's loop), "
@@ -70,7 +70,7 @@ parser.add_argument("--port", action="append", metavar="VARIANT",
                          "unrollN (the stacked loop's scan "
                          "unrolled N steps), widthN (JAX: bucketed widths in multiples of N), intraN, "
                          "interN (0: TensorFlow's choice), onednn0 (default: default)")
-parser.add_argument("--reference", action="append", metavar="VARIANT",
+parser.add_argument("--reference", action="append", metavar="VARIANT", type=harness.variant_type("reference"),
                     help="reference configuration, repeatable: 'default' (TF1 behaviour) or tokens of tf2 (TF 2 "
                          "control flow), intraN, interN, onednn0 (default: default)")
 parser.add_argument("--no-reference", action="store_true", help="time the port only")
@@ -79,6 +79,7 @@ parser.add_argument("--backend", action="append", choices=["tensorflow", "jax", 
 parser.add_argument("--gpu", action="store_true",
                     help="run the port and the PyTorch rewrite on the GPU (default: CPU only, GPUs hidden)")
 parser.add_argument("--torch", action="append", nargs="?", const="default", metavar="VARIANT",
+                    type=harness.variant_type("torch"),
                     help="also time the original network rewritten in PyTorch (benchmarks/torch_reference.py, needs "
                          "torch), repeatable: 'default' or tokens packed, intraN, interN")
 parser.add_argument("--rounds", type=arguments.positive_int, default=1,

@@ -127,9 +127,13 @@ def _run_command_line(command, argv, monkeypatch):
     ("tf1_reference", ["--data", "x", "--seed", "4294967296"], "argument --seed: expected a seed from 0"),
     ("fit_batches", ["--data", "x", "--batches", "0"], "argument --batches: expected a positive integer, got 0"),
     ("text_loading", ["--data", "x", "--reviews", "-1"], "argument --reviews: expected a positive integer, got -1"),
+    ("benchmark", ["--port", "default", "--port", "warp"], "argument --port: Unknown port variant token 'warp' in 'warp'"),
+    ("benchmark", ["--reference", "block"], "argument --reference: Unknown reference variant token 'block'"),
+    ("benchmark", ["--torch", "stacked"], "argument --torch: Unknown torch variant token 'stacked'"),
 ])
-def test_benchmark_command_lines_refuse_bad_numbers_before_any_work(command, argv, message, capsys, monkeypatch):
-    # Before, --steps -1 "ran" and wrote a table, and --batch-size 0 or --rounds 0 ended in a traceback.
+def test_benchmark_command_lines_refuse_bad_arguments_before_any_work(command, argv, message, capsys, monkeypatch):
+    # Before, --steps -1 "ran" and wrote a table, and --batch-size 0, --rounds 0 or an unknown
+    # variant ended in a traceback.
     with pytest.raises(SystemExit) as exit_:
         _run_command_line(command, argv, monkeypatch)
     assert exit_.value.code == 2

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import argparse
+from typing import Callable
+
 
 
 
@@ -79,3 +82,18 @@ def parse_variant(spec: str, side: str) -> dict:
         else:
             raise ValueError(f"Unknown {side} variant token {token!r} in {spec!r}.")
     return config
+
+
+def variant_type(side: str) -> Callable[[str], str]:
+    """An argparse type for `side`'s variants: a spec that `parse_variant` takes, as given; any
+    other is argparse's usage error, not a traceback once the run has started."""
+
+    def variant(spec: str) -> str:
+        try:
+            parse_variant(spec, side)
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+        return spec
+
+    variant.__name__ = f"{side} variant"  # how argparse names the type in its message
+    return variant
