@@ -21,7 +21,7 @@ BACKENDS = ("jax", "torch")
 # groups that take a few minutes each on JAX: each group is a test of its own per backend, which
 # pytest-xdist runs beside the rest of the suite.
 PORTABLE = {
-    "layer": ["test_layer.py", "test_layer_properties.py"],
+    "layer": ["test_layer.py", "test_layer_properties.py", "test_docs_examples.py"],
     "recurrence": ["test_gru.py", "test_bidirectional.py", "test_graphed_loop.py", "test_torch_compiled.py",
                    "test_torch_fused.py"],
     "data_and_scripts": ["test_preprocessing.py", "test_pipeline.py", "test_ragged.py", "test_imdb.py",
@@ -30,7 +30,8 @@ PORTABLE = {
                          "test_visualize.py", "test_predict.py", "test_trained.py"],
 }
 # What tests TensorFlow, or runs other backends in processes of its own.
-TENSORFLOW_ONLY = {"test_backends.py", "test_benchmark.py", "test_compile_cache.py", "test_parity.py", "test_serving.py",
+TENSORFLOW_ONLY = {"test_backends.py", "test_benchmark.py", "test_compile_cache.py", "test_docs_references.py",
+                   "test_parity.py", "test_serving.py",
                    "test_tokenizer.py"}
 HIDDEN = ("tensorflow", "tf_keras")  # what a JAX or PyTorch machine may not have
 
