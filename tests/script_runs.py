@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import argparse
 import functools
 import importlib.util
+import runpy
+import sys
 from pathlib import Path
 from types import ModuleType
 from typing import Callable
@@ -58,3 +61,41 @@ def fails(main: Callable[[list[str]], object], args: list, capsys: pytest.Captur
     assert [line for line in err.splitlines() if "error" in line] == [err.splitlines()[-1]]
     assert ": error: " in err.splitlines()[-1] and message in err.splitlines()[-1]
     return err
+
+
+class Parsed(BaseException):
+    """Raised once a command's arguments parse: the command goes no further. Not an Exception,
+    so that no `except Exception` of the command's own catches it."""
+
+
+def run_until_parsed(target: str, argv: list[str], monkeypatch: pytest.MonkeyPatch,
+                     env: dict | None = None) -> int | str | None:
+    """Runs `python TARGET ARGV...` in this process as far as its arguments parse, and stops
+    there: nothing is trained, read or written. `target` is a script's path from the project root
+    or ``-m MODULE``; `env`, what the command line sets before ``python``. Returns None where the
+    arguments parse, else the status the command exited with before that (0 after --help;
+    argparse's 2, its message on stderr)."""
+    parse_known_args = argparse.ArgumentParser.parse_known_args
+
+    def parse_then_stop(self, args=None, namespace=None):
+        namespace, extras = parse_known_args(self, args, namespace)
+        if extras:  # parse_args makes them argparse's error
+            return namespace, extras
+        raise Parsed
+
+    monkeypatch.setattr(argparse.ArgumentParser, "parse_known_args", parse_then_stop)
+    monkeypatch.setattr(sys, "argv", [target, *argv])
+    for name, value in (env or {}).items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.syspath_prepend(str(SCRIPTS.parent))
+    try:
+        if target.startswith("-m "):
+            monkeypatch.delitem(sys.modules, target[3:], raising=False)  # run afresh, as `python -m` would
+            runpy.run_module(target[3:], run_name="__main__", alter_sys=True)
+        else:
+            runpy.run_path(str(SCRIPTS.parent / target), run_name="__main__")
+    except Parsed:
+        return None
+    except SystemExit as exit_:
+        return exit_.code
+    raise AssertionError(f"{target} ended without parsing its arguments")

@@ -1,8 +1,11 @@
 """scripts/benchmark.py and its harness: the batches it times and a tiny end-to-end run."""
 
+import ast
+import importlib
 import importlib.util
 import json
 import os
+import re
 import runpy
 import subprocess
 import sys
@@ -16,7 +19,7 @@ sys.path.insert(0, str(REPO))
 
 from attention.defaults import SEQUENCE_LENGTH  # noqa: E402
 from benchmarks import harness  # noqa: E402
-from script_runs import load_benchmark, load_script  # noqa: E402
+from script_runs import load_benchmark, load_script, run_until_parsed  # noqa: E402
 
 
 def test_synthetic_lengths_follow_imdb():
@@ -290,3 +293,56 @@ def test_heap_token_keeps_freed_blocks_for_reuse():
         faults[mode] = int(proc.stdout)
     if sys.platform.startswith("linux") and faults["default"] > 16:  # glibc maps the block afresh each time
         assert faults["heap"] <= 8, faults
+
+
+# benchmarks/gpu.sh's parts in the order it runs them; the first five are its default run.
+GPU_PARTS = ["fused_kernels", "throughput_torch", "throughput_torch_candidates", "throughput_jax", "throughput_jax_graphs",
+             "predict_stream", "profile_torch", "train_jax", "train_jax_again", "train_jax_unroll1", "train_jax_unroll4",
+             "train_jax_ragged", "train_torch_fused", "train_torch"]
+GPU_DEFAULT_RUN = ["fused_kernels", "throughput_torch", "throughput_jax", "train_torch_fused", "train_torch"]
+
+
+def gpu_script_commands(tmp_path: Path, parts: list[str]) -> tuple[list[str], list[tuple[list[str], str]]]:
+    """Runs benchmarks/gpu.sh with `python3` a stand-in that records each command line instead of
+    running it: (the parts it ran, each command's arguments and KERAS_BACKEND)."""
+    bin_dir, log, out = tmp_path / "bin", tmp_path / "commands.jsonl", tmp_path / "out"
+    bin_dir.mkdir(exist_ok=True)
+    log.unlink(missing_ok=True)
+    python3 = bin_dir / "python3"
+    python3.write_text(f"#!{sys.executable} -S\nimport json, os, sys\nwith open({str(log)!r}, 'a') as log:\n"
+                       "    log.write(json.dumps([sys.argv[1:], os.environ.get('KERAS_BACKEND')]) + '\\n')\n")
+    python3.chmod(0o755)
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "OUT": str(out)}
+    run = subprocess.run(["bash", "benchmarks/gpu.sh", *parts], cwd=REPO, env=env, capture_output=True, text=True,
+                         timeout=120)
+    assert run.returncode == 0, run.stderr[-3000:]
+    steps = (out / "steps.txt").read_text().splitlines()
+    (out / "steps.txt").unlink()
+    assert all(re.fullmatch(r"\w+: exit 0 in \d+ s", line) for line in steps), steps
+    return [line.split(":")[0] for line in steps], [tuple(json.loads(line)) for line in log.read_text().splitlines()]
+
+
+def test_gpu_script_runs_its_parts_with_arguments_their_commands_accept(tmp_path, monkeypatch, capsys):
+    # A GPU is lent rarely and briefly: a wrong option, variant or setting in gpu.sh would cost one.
+    assert gpu_script_commands(tmp_path, [])[0] == GPU_DEFAULT_RUN
+    ran, commands = gpu_script_commands(tmp_path, GPU_PARTS[::-1])
+    assert ran == GPU_PARTS
+    checked = 0
+    for argv, backend in commands:
+        target, args = argv[0], argv[1:]
+        if target == "-c":
+            code, args = args[0], args[1:]
+            script = re.search(r"sys\.argv\[0\] = '([^']+)'", code)
+            if script is None:  # the lines that record the versions
+                continue
+            target = script.group(1)
+            # Each setting the run changes first is one the package has (a misspelt name would be a new one).
+            for node in ast.walk(ast.parse(code)):
+                if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Attribute):
+                    owner, name = ast.unparse(node.targets[0].value), node.targets[0].attr
+                    if owner != "sys":
+                        assert hasattr(importlib.import_module(owner), name), f"gpu.sh sets {owner}.{name}, which is not there"
+        status = run_until_parsed(target, args, monkeypatch, {"KERAS_BACKEND": backend})
+        assert status is None, f"gpu.sh: KERAS_BACKEND={backend} python3 {target} {' '.join(args)}\n{capsys.readouterr().err}"
+        checked += 1
+    assert checked == len(GPU_PARTS)

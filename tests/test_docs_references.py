@@ -9,17 +9,16 @@ fails here, not in a reader's shell.
 
 from __future__ import annotations
 
-import argparse
 import ast
 import importlib
 import re
-import subprocess
-import runpy
 import shlex
-import sys
+import subprocess
 from pathlib import Path
 
 import pytest
+
+from script_runs import run_until_parsed
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCUMENTS = ("README.md", "BENCHMARKS.md")
@@ -72,11 +71,6 @@ def environment(prefix: str) -> dict[str, str]:
 COMMANDS = documented_commands()
 
 
-class Parsed(BaseException):
-    """Raised once a command's arguments parse: the command goes no further. Not an Exception,
-    so that no `except Exception` of the command's own catches it."""
-
-
 def test_the_documents_show_commands_of_every_kind():
     targets = {target for _, target, _, _ in COMMANDS}
     assert {"scripts/train_imdb.py", "scripts/train_text.py", "scripts/visualize_attention.py", "scripts/benchmark.py",
@@ -86,27 +80,9 @@ def test_the_documents_show_commands_of_every_kind():
 @pytest.mark.parametrize("document, target, argv, env", COMMANDS,
                          ids=[f"{d}:{t} {' '.join(a)}"[:90] for d, t, a, _ in COMMANDS])
 def test_documented_command_parses(document, target, argv, env, monkeypatch, capsys):
-    parse_known_args = argparse.ArgumentParser.parse_known_args
-
-    def parse_then_stop(self, args=None, namespace=None):
-        namespace, extras = parse_known_args(self, args, namespace)
-        if extras:  # parse_args makes them argparse's error
-            return namespace, extras
-        raise Parsed
-
-    monkeypatch.setattr(argparse.ArgumentParser, "parse_known_args", parse_then_stop)
-    monkeypatch.setattr(sys, "argv", [target, *argv])
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.syspath_prepend(str(ROOT))
-    with pytest.raises((Parsed, SystemExit)) as stop:
-        if target.startswith("-m "):
-            monkeypatch.delitem(sys.modules, target[3:], raising=False)  # run afresh, as `python -m` would
-            runpy.run_module(target[3:], run_name="__main__", alter_sys=True)
-        else:
-            runpy.run_path(str(ROOT / target), run_name="__main__")
-    if stop.type is SystemExit:  # --help exits 0; a bad argument exits 2 with argparse's message
-        assert stop.value.code == 0 and "--help" in argv, f"{document}: {target} {shlex.join(argv)}\n{capsys.readouterr().err}"
+    status = run_until_parsed(target, argv, monkeypatch, env)
+    assert status is None or (status == 0 and "--help" in argv), \
+        f"{document}: {target} {shlex.join(argv)}\n{capsys.readouterr().err}"
 
 
 def cited(pattern: str) -> list[tuple[str, str]]:
