@@ -5,9 +5,6 @@ from __future__ import annotations
 import argparse
 from typing import Callable
 
-
-
-
 TORCH_CONSTANTS = ("NUM_WORDS", "EMBEDDING_DIM", "HIDDEN_SIZE", "ATTENTION_SIZE", "KEEP_PROB", "LEARNING_RATE")
 PART_NAMES = ("full/train", "full/predict", "bucketed/train", "bucketed/predict")
 """What a run times by default: each batch's step waited on (its loss or its outputs read back) before the next."""
