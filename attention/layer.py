@@ -44,7 +44,16 @@ class AttentionLayer(keras.layers.Layer):
             Defaults to `RandomNormal(stddev=0.1)`, as the original.
         bias_initializer: Initializer for `b_omega`. Same default.
         context_initializer: Initializer for `u_omega`. Same default.
-        **kwargs: Base layer keyword arguments, such as `name` and `dtype`.
+        kernel_regularizer: Regularizer for `w_omega`. Defaults to none, as
+            the original.
+        bias_regularizer: Regularizer for `b_omega`. Same default.
+        context_regularizer: Regularizer for `u_omega`. Same default.
+        kernel_constraint: Constraint on `w_omega`, applied by the
+            optimizer after each update. Defaults to none, as the original.
+        bias_constraint: Constraint on `b_omega`. Same default.
+        context_constraint: Constraint on `u_omega`. Same default.
+        **kwargs: Base layer keyword arguments, such as `name`, `dtype` and
+            `activity_regularizer`.
 
     Input shape:
         A 3-D tensor `(batch, time, depth)`, or a tuple/list of two such
@@ -78,6 +87,12 @@ class AttentionLayer(keras.layers.Layer):
         kernel_initializer: Any = None,
         bias_initializer: Any = None,
         context_initializer: Any = None,
+        kernel_regularizer: Any = None,
+        bias_regularizer: Any = None,
+        context_regularizer: Any = None,
+        kernel_constraint: Any = None,
+        bias_constraint: Any = None,
+        context_constraint: Any = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -91,6 +106,12 @@ class AttentionLayer(keras.layers.Layer):
         self.kernel_initializer = keras.initializers.get(kernel_initializer or _default_initializer())
         self.bias_initializer = keras.initializers.get(bias_initializer or _default_initializer())
         self.context_initializer = keras.initializers.get(context_initializer or _default_initializer())
+        self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
+        self.bias_regularizer = keras.regularizers.get(bias_regularizer)
+        self.context_regularizer = keras.regularizers.get(context_regularizer)
+        self.kernel_constraint = keras.constraints.get(kernel_constraint)
+        self.bias_constraint = keras.constraints.get(bias_constraint)
+        self.context_constraint = keras.constraints.get(context_constraint)
         self.supports_masking = True
 
     def _merged_shape(self, input_shape: Any) -> tuple:
@@ -129,13 +150,16 @@ class AttentionLayer(keras.layers.Layer):
     def build(self, input_shape: Any) -> None:
         depth = self._merged_shape(input_shape)[-1]
         self.w_omega = self.add_weight(
-            name="w_omega", shape=(depth, self.attention_size), initializer=self.kernel_initializer
+            name="w_omega", shape=(depth, self.attention_size), initializer=self.kernel_initializer,
+            regularizer=self.kernel_regularizer, constraint=self.kernel_constraint,
         )
         self.b_omega = self.add_weight(
-            name="b_omega", shape=(self.attention_size,), initializer=self.bias_initializer
+            name="b_omega", shape=(self.attention_size,), initializer=self.bias_initializer,
+            regularizer=self.bias_regularizer, constraint=self.bias_constraint,
         )
         self.u_omega = self.add_weight(
-            name="u_omega", shape=(self.attention_size,), initializer=self.context_initializer
+            name="u_omega", shape=(self.attention_size,), initializer=self.context_initializer,
+            regularizer=self.context_regularizer, constraint=self.context_constraint,
         )
 
     def call(self, inputs: Any, mask: Any = None) -> Any:
@@ -240,6 +264,12 @@ class AttentionLayer(keras.layers.Layer):
                 "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
                 "bias_initializer": keras.initializers.serialize(self.bias_initializer),
                 "context_initializer": keras.initializers.serialize(self.context_initializer),
+                "kernel_regularizer": keras.regularizers.serialize(self.kernel_regularizer),
+                "bias_regularizer": keras.regularizers.serialize(self.bias_regularizer),
+                "context_regularizer": keras.regularizers.serialize(self.context_regularizer),
+                "kernel_constraint": keras.constraints.serialize(self.kernel_constraint),
+                "bias_constraint": keras.constraints.serialize(self.bias_constraint),
+                "context_constraint": keras.constraints.serialize(self.context_constraint),
             }
         )
         return config

@@ -78,6 +78,34 @@ def test_custom_initialisers():
     assert not w.any() and (b == 1).all() and not u.any()
 
 
+def test_regularizers_add_their_penalties_to_the_losses():
+    layer = AttentionLayer(3, bias_initializer="ones", kernel_regularizer=keras.regularizers.L2(0.5),
+                           bias_regularizer="l1", context_regularizer=keras.regularizers.L1L2(l1=0.1, l2=0.2))
+    model = keras.Sequential([keras.Input((4, 5)), layer, keras.layers.Dense(1)])
+    w, b, u = weights_of(layer)
+    expected = [0.5 * (w**2).sum(), 0.01 * np.abs(b).sum(), 0.1 * np.abs(u).sum() + 0.2 * (u**2).sum()]
+    got = [float(keras.ops.convert_to_numpy(loss)) for loss in model.losses]
+    np.testing.assert_allclose(sorted(got), sorted(expected), rtol=1e-5)
+    unregularized = AttentionLayer(3)
+    unregularized.build((2, 4, 5))
+    assert unregularized.losses == []
+
+
+def test_constraints_hold_after_training_steps():
+    layer = AttentionLayer(3, kernel_constraint="non_neg", bias_constraint=keras.constraints.MaxNorm(0.05),
+                           context_constraint="unit_norm")
+    model = keras.Sequential([keras.Input((4, 5)), layer, keras.layers.Dense(1)])
+    model.compile(keras.optimizers.SGD(0.5), "mse")
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(8, 4, 5)).astype("float32"), rng.normal(size=(8, 1)).astype("float32")
+    assert (weights_of(layer)[0] < 0).any()  # N(0, 0.1): what the constraint must change
+    model.fit(x, y, epochs=2, batch_size=4, verbose=0)
+    w, b, u = weights_of(layer)
+    assert (w >= 0).all() and w.any()
+    assert np.linalg.norm(b) <= 0.05 + 1e-6
+    np.testing.assert_allclose(np.linalg.norm(u), 1.0, rtol=1e-5)
+
+
 class TestMasking:
     def setup_method(self):
         rng = np.random.default_rng(1)
@@ -245,13 +273,28 @@ def test_hierarchical_model_of_the_paper(tmp_path):
 
 
 def test_config_round_trip():
-    layer = AttentionLayer(7, time_major=True, return_alphas=True, bias_initializer="zeros", name="att")
+    layer = AttentionLayer(7, time_major=True, return_alphas=True, bias_initializer="zeros", name="att",
+                           kernel_regularizer=keras.regularizers.L2(0.3), context_constraint="non_neg",
+                           activity_regularizer="l1")
     config = layer.get_config()
-    assert {"attention_size", "time_major", "return_alphas", "kernel_initializer", "bias_initializer", "context_initializer"} <= set(config)
+    weights = ("kernel", "bias", "context")
+    assert {"attention_size", "time_major", "return_alphas", "activity_regularizer"} | {
+        f"{w}_{kind}" for w in weights for kind in ("initializer", "regularizer", "constraint")} <= set(config)
+    assert config["kernel_regularizer"]["config"]["l2"] == pytest.approx(0.3)
+    assert config["context_constraint"] is not None and config["bias_regularizer"] is None
     clone = AttentionLayer.from_config(config)
     assert clone.get_config() == config
     restored = keras.layers.deserialize(keras.layers.serialize(layer))
     assert isinstance(restored, AttentionLayer) and restored.get_config() == config
+
+
+def test_config_of_a_file_saved_before_regularizers_and_constraints_loads():
+    config = AttentionLayer(4).get_config()
+    older = {k: v for k, v in config.items() if not k.endswith(("_regularizer", "_constraint"))}
+    layer = AttentionLayer.from_config(older)
+    layer.build((2, 3, 6))
+    assert layer.losses == [] and all(w.constraint is None for w in layer.weights)
+    assert layer.get_config() == config
 
 
 def test_compute_output_shape():
