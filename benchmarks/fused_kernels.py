@@ -9,7 +9,8 @@ under autograd. Their outputs and gradients are compared, and each is timed (med
 `--repeats`, after a first call that compiles and autotunes the kernels), forward only and
 forward with backward, with float32 matmuls in full precision and in TensorFloat-32. The loops
 run op by op here (the model replays the hand-written one as CUDA graphs). Prints a table, and
-the configs Triton's autotuner picked.
+the configs Triton's autotuner picked; `--output` is written after each row, so a run stopped
+part way keeps the rows it timed.
 """
 
 import argparse
@@ -25,13 +26,14 @@ sys.path.insert(0, str(REPO))  # this checkout's package
 os.environ.setdefault("KERAS_BACKEND", "torch")  # `attention` imports Keras; nothing here needs TensorFlow
 
 from attention.arguments import positive_int  # noqa: E402
+from attention.atomic import write_json  # noqa: E402
 
 parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
 parser.add_argument("--steps", type=positive_int, default=250, help="timesteps (default: %(default)s)")
 parser.add_argument("--batch-size", type=positive_int, default=256, help="(default: %(default)s)")
 parser.add_argument("--units", type=positive_int, default=150, help="GRU units (default: %(default)s)")
 parser.add_argument("--repeats", type=positive_int, default=10, help="timed runs of each (default: %(default)s)")
-parser.add_argument("--output", help="also write the results to this JSON file")
+parser.add_argument("--output", help="also write the results to this JSON file, row by row")
 args = parser.parse_args()
 
 import torch  # noqa: E402
@@ -111,6 +113,8 @@ for math, (reference, fused) in LOOPS.items():
             if name == "fused":
                 row.update(relative_differences=differences, first_call_s=first_call)
             results["runs"].append(row)
+            if args.output:
+                write_json(args.output, results)
             shown = ", ".join(f"{d:.1e}" for d in differences) if name == "fused" else ""
             print(f"| {math} | {'TF32' if precision == 'high' else 'float32'} | {name} | {row['forward_ms']:.2f} | "
                   f"{row['train_ms']:.2f} | {shown} |")
@@ -120,4 +124,4 @@ results["autotuned"] = {kernel: {"picked": {str(key): str(config) for key, confi
                         for kernel, tuner in torch_fused.TUNED.items()}
 print("\nautotuned:", json.dumps(results["autotuned"], indent=1))
 if args.output:
-    Path(args.output).write_text(json.dumps(results, indent=1) + "\n")
+    write_json(args.output, results)

@@ -302,31 +302,44 @@ GPU_PARTS = ["fused_kernels", "throughput_torch", "throughput_torch_candidates",
 GPU_DEFAULT_RUN = ["fused_kernels", "throughput_torch", "throughput_jax", "train_torch_fused", "train_torch"]
 
 
-def gpu_script_commands(tmp_path: Path, parts: list[str]) -> tuple[list[str], list[tuple[list[str], str]]]:
+def gpu_script_commands(tmp_path: Path, parts: list[str], budget: int | None = None) -> tuple[list[str], list, list[int]]:
     """Runs benchmarks/gpu.sh with `python3` a stand-in that records each command line instead of
-    running it: (the parts it ran, each command's arguments and KERAS_BACKEND)."""
-    bin_dir, log, out = tmp_path / "bin", tmp_path / "commands.jsonl", tmp_path / "out"
+    running it, and `timeout` one that records each limit: (the lines of its steps.txt, each command's
+    arguments and KERAS_BACKEND, each part's limit in seconds)."""
+    bin_dir, log, limits, out = tmp_path / "bin", tmp_path / "commands.jsonl", tmp_path / "limits.txt", tmp_path / "out"
     bin_dir.mkdir(exist_ok=True)
-    log.unlink(missing_ok=True)
+    for path in (log, limits, out / "steps.txt"):
+        path.unlink(missing_ok=True)
     python3 = bin_dir / "python3"
     python3.write_text(f"#!{sys.executable} -S\nimport json, os, sys\nwith open({str(log)!r}, 'a') as log:\n"
                        "    log.write(json.dumps([sys.argv[1:], os.environ.get('KERAS_BACKEND')]) + '\\n')\n")
-    python3.chmod(0o755)
+    timeout = bin_dir / "timeout"
+    timeout.write_text(f"#!{sys.executable} -S\nimport os, sys\nwith open({str(limits)!r}, 'a') as log:\n"
+                       "    log.write(sys.argv[1] + '\\n')\nos.execvp(sys.argv[2], sys.argv[2:])\n")
+    for stand_in in (python3, timeout):
+        stand_in.chmod(0o755)
     env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "OUT": str(out)}
+    if budget is not None:
+        env["BUDGET"] = str(budget)
     run = subprocess.run(["bash", "benchmarks/gpu.sh", *parts], cwd=REPO, env=env, capture_output=True, text=True,
                          timeout=120)
     assert run.returncode == 0, run.stderr[-3000:]
-    steps = (out / "steps.txt").read_text().splitlines()
-    (out / "steps.txt").unlink()
+    read = lambda path: path.read_text().splitlines() if path.exists() else []  # noqa: E731
+    return (read(out / "steps.txt"), [tuple(json.loads(line)) for line in read(log)],
+            [int(line) for line in read(limits)])
+
+
+def parts_run(steps: list[str]) -> list[str]:
+    """The parts that steps.txt says ran, each of which must have ended well."""
     assert all(re.fullmatch(r"\w+: exit 0 in \d+ s", line) for line in steps), steps
-    return [line.split(":")[0] for line in steps], [tuple(json.loads(line)) for line in log.read_text().splitlines()]
+    return [line.split(":")[0] for line in steps]
 
 
 def test_gpu_script_runs_its_parts_with_arguments_their_commands_accept(tmp_path, monkeypatch, capsys):
     # A GPU is lent rarely and briefly: a wrong option, variant or setting in gpu.sh would cost one.
-    assert gpu_script_commands(tmp_path, [])[0] == GPU_DEFAULT_RUN
-    ran, commands = gpu_script_commands(tmp_path, GPU_PARTS[::-1])
-    assert ran == GPU_PARTS
+    assert parts_run(gpu_script_commands(tmp_path, [])[0]) == GPU_DEFAULT_RUN
+    steps, commands, limits = gpu_script_commands(tmp_path, GPU_PARTS[::-1])
+    assert parts_run(steps) == GPU_PARTS and len(limits) == len(GPU_PARTS) and max(limits) <= 570
     checked = 0
     for argv, backend in commands:
         target, args = argv[0], argv[1:]
@@ -346,3 +359,15 @@ def test_gpu_script_runs_its_parts_with_arguments_their_commands_accept(tmp_path
         assert status is None, f"gpu.sh: KERAS_BACKEND={backend} python3 {target} {' '.join(args)}\n{capsys.readouterr().err}"
         checked += 1
     assert checked == len(GPU_PARTS)
+
+
+def test_gpu_script_keeps_its_parts_within_one_budget(tmp_path):
+    # One device call holds every part: a part gets at most what the budget leaves, and one with
+    # too little left is skipped, so that the results are still packed before the call ends.
+    steps, commands, limits = gpu_script_commands(tmp_path, [], budget=100)
+    assert parts_run(steps) == GPU_DEFAULT_RUN and len(limits) == len(GPU_DEFAULT_RUN)
+    assert 90 <= max(limits) <= 100  # fused_kernels' own limit is 180 s
+    steps, commands, limits = gpu_script_commands(tmp_path, [], budget=5)
+    assert [line.split(":")[0] for line in steps] == GPU_DEFAULT_RUN
+    assert all(re.fullmatch(r"\w+: skipped with -?\d+ s of the budget left", line) for line in steps), steps
+    assert not limits and all(argv[0] == "-c" and "sys.argv[0]" not in argv[1] for argv, _ in commands)
