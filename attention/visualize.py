@@ -80,8 +80,7 @@ def attention_scorer(model: keras.Model) -> keras.Model:
 
 def attend(
     model: keras.Model, vocabulary: Vocabulary, ids: np.ndarray, batch_size: int = defaults.BATCH_SIZE,
-    progress: bool = False,
-    scorer: keras.Model | None = None,
+    progress: bool = False, scorer: keras.Model | None = None,
 ) -> list[Attention]:
     """Runs the model on padded word ids and returns each review's words and weights.
 
@@ -90,8 +89,8 @@ def attend(
     Texts are batched by length with the padding trimmed (the masked model
     gives the same numbers), so short texts cost little. Batches are of the
     training's size: on a 2-core CPU, 2,048 test reviews ran 1.2x to 1.3x as
-    fast as in batches of 64 on each backend (README.md). With `progress`, more than one
-    batch of texts shows a tqdm bar (on stderr) while they run.
+    fast as in batches of 64 on each backend (README.md). With `progress`,
+    more than one batch of texts shows a tqdm bar (on stderr) while they run.
     `scorer`: `attention_scorer(model)`, built once by a caller that attends to
     texts a few at a time (a new one per call is a new graph to trace on
     TensorFlow); by default one is built for this call.
