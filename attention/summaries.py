@@ -15,10 +15,12 @@ import socket
 import struct
 import time
 import zlib
+from pathlib import Path
 
 import numpy as np
 from tensorboard.compat.proto import event_pb2, summary_pb2
 from tensorboard.plugins.histogram.summary import histogram_pb
+from tensorboard.plugins.hparams.summary_v2 import hparams_pb
 from tensorboard.plugins.image import metadata as image_metadata
 from tensorboard.plugins.scalar.summary import scalar_pb
 from tensorboard.summary.writer.record_writer import RecordWriter
@@ -79,8 +81,28 @@ class SummaryWriter:
         """A serialised `GraphDef` (TensorFlow's op graph), shown in the Graphs tab."""
         self._write(event_pb2.Event(wall_time=time.time(), graph_def=graph_def))
 
+    def hparams(self, settings: dict, trial_id: str) -> None:
+        """A run's settings for TensorBoard's HParams tab; those that are not a bool, a number or a
+        string (which it cannot show) are left out."""
+        shown = {k: v for k, v in settings.items() if isinstance(v, (bool, int, float, str))}
+        self._add(hparams_pb(shown, trial_id=trial_id), step=0)
+
     def flush(self) -> None:
         self._writer.flush()
 
     def close(self) -> None:
         self._writer.close()
+
+
+def record_settings(run_dir: str | os.PathLike, settings: dict, trial_id: str) -> None:
+    """Writes a run's settings into its own folder, once, for TensorBoard's HParams tab.
+
+    The tab then shows a row per run: its settings beside the metrics of its
+    `train/` and `validation/` folders. A folder that already has events (a
+    resumed run) keeps the settings it has.
+    """
+    if any(Path(run_dir).glob("events.out.tfevents.*")):
+        return
+    writer = SummaryWriter(run_dir)
+    writer.hparams(settings, trial_id)
+    writer.close()

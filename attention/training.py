@@ -32,7 +32,7 @@ from attention.model import build_model
 from attention.pipeline import make_dataset, num_batches
 from attention.preprocessing import fit_in_vocabulary, get_vocabulary_size, zero_pad
 from attention.serving import export_text_model, serving_dir
-from attention.summaries import SummaryWriter
+from attention.summaries import SummaryWriter, record_settings
 from attention.vocabulary import Vocabulary, vocabulary_path
 
 try:
@@ -312,6 +312,8 @@ def train_classifier(
                                     num_classes=len(classes))
         if initial_epoch:
             print(f"Resuming run {run.name} after epoch {initial_epoch}.")
+        settings = {k: v for k, v in run.config.items() if k != "logdir"}
+        record_settings(run.directory, {**settings, "seed": run.seed, "backend": keras.backend.backend()}, run.name)
 
         train_data = make_dataset(x_train, y_train, args.batch_size, shuffle=True, bucketing=args.bucketing,
                                   seed=run.seed, first_epoch=initial_epoch)

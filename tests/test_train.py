@@ -14,6 +14,7 @@ import keras
 import numpy as np
 import pytest
 from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+from tensorboard.plugins.hparams import metadata as hparams_metadata
 from tensorboard.util import tensor_util
 
 import attention
@@ -52,6 +53,19 @@ def event_tags(run_dir):
     return tags, graphs
 
 
+def run_settings(run_dir):
+    """What the run folder's own event files give TensorBoard's HParams tab: (run name, settings) per session."""
+    sessions = []
+    for path in run_dir.glob("events.out.tfevents.*"):
+        for event in EventFileLoader(str(path)).Load():
+            for value in event.summary.value:
+                if value.metadata.plugin_data.plugin_name == hparams_metadata.PLUGIN_NAME:
+                    start = hparams_metadata.parse_session_start_info_plugin_data(value.metadata.plugin_data.content)
+                    settings = {k: getattr(v, v.WhichOneof("kind")) for k, v in start.hparams.items()}
+                    sessions.append((start.group_name, settings))
+    return sessions
+
+
 @pytest.fixture(scope="module")
 def first_run(trained):
     """The tiny training run of conftest.py: (logdir, cache folder, run folder)."""
@@ -68,6 +82,17 @@ def test_tensorboard_logs(first_run):
         assert (name, "histograms") in tags["train"]
     assert ("attention", "images") in tags["train"]
     assert ("train" in graphs) == (keras.backend.backend() == "tensorflow")  # only TensorFlow has an op graph
+
+
+def test_run_records_its_settings_for_the_hparams_tab(first_run):
+    _, _, run_dir = first_run
+    record = json.loads((run_dir / "run.json").read_text())
+    ((name, settings),) = run_settings(run_dir)
+    assert name == run_dir.name and settings["seed"] == record["seed"] == 1
+    assert settings["backend"] == keras.backend.backend() and settings["hidden_size"] == record["config"]["hidden_size"] == 6
+    assert settings["learning_rate"] == pytest.approx(record["config"]["learning_rate"]) and settings["reset_after"] is False
+    # Left out: what every run of the folder shares, and settings TensorBoard cannot show (None).
+    assert "logdir" not in settings and record["config"]["model_path"] is None and "model_path" not in settings
 
 
 def test_saved_model_loads_and_predicts(first_run, tiny_imdb):
@@ -129,6 +154,7 @@ def test_interrupted_run_resumes(tiny_imdb, tmp_path, train, monkeypatch, capsys
     train(*args)
     assert "after epoch 1" in capsys.readouterr().out
     assert run_dirs(tmp_path / "logs") == [run_dir]
+    assert len(run_settings(run_dir)) == 1  # the resumed run is the same row of the HParams tab
     history = [json.loads(line)["epoch"] for line in (run_dir / "checkpoints" / "history.jsonl").read_text().splitlines()]
     assert history == [1, 2]
     assert keras.models.load_model(run_dir / "model.keras").optimizer.iterations.numpy() == 2 * 3
