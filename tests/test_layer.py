@@ -91,6 +91,19 @@ def test_regularizers_add_their_penalties_to_the_losses():
     assert unregularized.losses == []
 
 
+def test_the_keras_2_attention_with_context_layer_maps_onto_this_one(rng):
+    # README: that layer's math, W (features x features), b and u, with its 1e-7 in the softmax's sum.
+    x = rng.normal(size=(3, 6, 8)).astype("float32")
+    mask = np.arange(6) < np.array([[4], [2], [6]])
+    layer = AttentionLayer(8, kernel_initializer="glorot_uniform", bias_initializer="zeros",
+                           context_initializer="glorot_uniform")
+    out = keras.ops.convert_to_numpy(layer(x, mask=mask))
+    w, b, u = weights_of(layer)
+    a = np.exp(np.tanh(x @ w + b) @ u) * mask
+    a /= a.sum(axis=1, keepdims=True) + 1e-7
+    np.testing.assert_allclose(out, (x * a[..., None]).sum(axis=1), atol=1e-6)
+
+
 def test_constraints_hold_after_training_steps():
     layer = AttentionLayer(3, kernel_constraint="non_neg", bias_constraint=keras.constraints.MaxNorm(0.05),
                            context_constraint="unit_norm")
