@@ -3,19 +3,24 @@
 Prints, for each text, a tab-separated line: its number, a probability (two
 classes: the second's, IMDB's P(positive); more: the predicted class's), the
 predicted class and the text; then, with more than two classes, every class's
-probability; then the words the model attended to most. Texts come from the
-arguments or, when none are given, one per line from standard input (blank
-lines are skipped), which is read and answered 1,024 lines at a time (a line
-at a time from a terminal):
+probability; then the words the model attended to most. With `--format jsonl`,
+one JSON object a text instead, for other programs: its `number`, `text`,
+`predicted` class, every class's `probabilities` and its `top_words` (each a
+`word` as the model saw it, its `weight` and its `position` among those words).
+Texts come from the arguments or, when none are given, one per line from
+standard input (blank lines are skipped), which is read and answered 1,024
+lines at a time (a line at a time from a terminal):
 
     python -m attention.predict --model logdir/RUN/model.keras "A great film." "Dull."
     python -m attention.predict --model logdir/RUN/model.keras < reviews.txt
+    python -m attention.predict --model logdir/RUN/model.keras --format jsonl < reviews.txt > answers.jsonl
 """
 
 from __future__ import annotations
 
 import argparse
 import itertools
+import json
 import sys
 import textwrap
 from collections.abc import Iterable, Iterator
@@ -62,6 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_model_argument(parser)
     parser.add_argument("--top-k", type=positive_int, default=10, help="how many of the most attended words to print (default: 10)")
+    parser.add_argument("--format", choices=["text", "jsonl"], default="text",
+                        help="tab-separated lines to read, or a JSON object a line for programs (default: text)")
     parser.add_argument("texts", nargs="*", metavar="TEXT", help="texts to classify (default: lines of standard input)")
     return parser
 
@@ -90,15 +97,23 @@ def main(argv: list[str] | None = None) -> None:
             ids = encode_texts(model, vocabulary, chunk, first=done + 1)
         except ValueError as error:
             fail(error)
-        print_answers(chunk, attend(model, vocabulary, ids, progress=True, scorer=scorer), done + 1, args.top_k)
+        items = attend(model, vocabulary, ids, progress=True, scorer=scorer)
+        print_answers(chunk, items, done + 1, args.top_k, as_json=args.format == "jsonl")
         done += len(chunk)
     if not done:
         fail("no text given: pass texts as arguments or one per line on standard input")
 
 
-def print_answers(texts: list[str], items: list[Attention], first: int, top_k: int) -> None:
+def print_answers(texts: list[str], items: list[Attention], first: int, top_k: int, as_json: bool = False) -> None:
     """Prints the lines of each text's answer (the module's docstring), numbering from `first`."""
     for number, (text, item) in enumerate(zip(texts, items), start=first):
+        if as_json:
+            top = [{"word": word, "weight": weight, "position": i} for i, word, weight in top_words(item, top_k)]
+            probabilities = {c: float(p) for c, p in zip(item.classes, item.probabilities)}
+            answer = {"number": number, "text": text, "predicted": item.predicted, "probabilities": probabilities,
+                      "top_words": top}
+            print(json.dumps(answer, ensure_ascii=False))
+            continue
         words = ", ".join(f"{word} {weight:.3f}" for _, word, weight in top_words(item, top_k))
         echo = textwrap.shorten(" ".join(text.split()), width=80, placeholder="...")
         print(f"{number}\t{item.probability:.4f}\t{item.predicted}\t{echo}")

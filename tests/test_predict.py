@@ -4,6 +4,7 @@
 """
 
 import io
+import json
 import re
 import subprocess
 import sys
@@ -42,6 +43,23 @@ def test_predict_from_stdin(trained):
     assert [line.split("\t")[0] for line in lines[::2]] == ["1", "2"]  # the blank line is skipped
     assert lines[0].endswith("\tgreat film") and lines[2].endswith("\tawful plot")
     assert re.fullmatch(r"\ttop words: (great|film) \d\.\d{3}", lines[1])
+
+
+def test_predict_writes_json_lines_for_programs(trained, capsys):
+    texts = ["great film", "awful plot, \u00e9t\u00e9"]
+    predict_main(["--model", str(trained[0]), "--top-k", "2", *texts])
+    lines = capsys.readouterr().out.splitlines()
+    predict_main(["--model", str(trained[0]), "--top-k", "2", "--format", "jsonl", *texts])
+    answers = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [a["number"] for a in answers] == [1, 2] and [a["text"] for a in answers] == texts
+    for answer, line in zip(answers, lines[::2]):
+        probabilities = answer["probabilities"]
+        assert list(probabilities) == ["negative", "positive"] and sum(probabilities.values()) == pytest.approx(1)
+        assert answer["predicted"] == max(probabilities, key=probabilities.get) == line.split("\t")[2]
+        assert f"{probabilities['positive']:.4f}" == line.split("\t")[1]  # the text format's probability
+        weights = [w["weight"] for w in answer["top_words"]]
+        assert len(weights) == 2 and weights == sorted(weights, reverse=True)
+    assert {w["word"]: w["position"] for w in answers[0]["top_words"]} == {"great": 0, "film": 1}
 
 
 def test_predict_shows_a_progress_bar_past_one_batch(trained, capsys):
