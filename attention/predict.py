@@ -27,6 +27,7 @@ from collections.abc import Iterable, Iterator
 from typing import BinaryIO, TextIO
 
 from attention.arguments import HelpFormatter, add_model_argument, load_model_argument, positive_int
+from attention.atomic import finite_json
 from attention.trained import encode_texts
 from attention.visualize import Attention, attend, attention_scorer, top_words
 
@@ -112,7 +113,7 @@ def print_answers(texts: list[str], items: list[Attention], first: int, top_k: i
             probabilities = {c: float(p) for c, p in zip(item.classes, item.probabilities)}
             answer = {"number": number, "text": text, "predicted": item.predicted, "probabilities": probabilities,
                       "top_words": top}
-            print(json.dumps(answer, ensure_ascii=False))
+            print(json.dumps(finite_json(answer), ensure_ascii=False, allow_nan=False))  # NaN is no JSON: null
             continue
         words = ", ".join(f"{word} {weight:.3f}" for _, word, weight in top_words(item, top_k))
         echo = textwrap.shorten(" ".join(text.split()), width=80, placeholder="...")
