@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # loading a model needs Keras; the argument types do not
     import keras
+    import numpy as np
 
     from attention.vocabulary import Vocabulary
 
@@ -143,6 +144,43 @@ def load_model_argument(parser: argparse.ArgumentParser, path: str) -> tuple[ker
         return load_trained(path)
     except ModelFileError as error:
         parser.exit(2, f"{parser.prog}: error: {error}\n")
+
+
+def add_validation_data_arguments(parser: argparse.ArgumentParser) -> None:
+    """`--data` and `--cache-dir`: where a trained model's validation texts are (`load_validation_argument`)."""
+    parser.add_argument("--data", help="source of the validation texts, as given to the training script "
+                        "(default: the --data recorded in run.json beside the model, if any)")
+    parser.add_argument("--cache-dir", help="folder of the tokenised-data cache (default: as recorded in run.json, "
+                        "else ~/.keras/datasets)")
+
+
+def load_validation_argument(
+    parser: argparse.ArgumentParser, args: argparse.Namespace, model: keras.Model, vocabulary: Vocabulary,
+    indices: list[int] | None = None,
+) -> tuple[np.ndarray, np.ndarray, dict]:
+    """The validation texts of the run that saved `args.model` (`trained.load_test_reviews`), for a command line.
+
+    Read as that run's training read them, from `--data` and `--cache-dir`, or else
+    from what its `run.json` recorded. Data that cannot be read, or an index outside
+    the set, ends the process with status 2 and one line on stderr.
+
+    Returns:
+        `(ids, labels, config)`: the padded word ids, the labels and the run's recorded arguments.
+    """
+    from attention.data.errors import DatasetError
+    from attention.trained import load_test_reviews, run_config
+
+    config = run_config(args.model)
+    data = args.data if args.data is not None else config.get("data")
+    cache_dir = args.cache_dir if args.cache_dir is not None else config.get("cache_dir")
+    try:
+        ids, labels = load_test_reviews(model, vocabulary, indices, data, cache_dir, config)
+    except DatasetError as error:
+        origin = "" if args.data is not None or data is None else " (the --data recorded in run.json; pass --data)"
+        parser.exit(2, f"{parser.prog}: error: {error}{origin}\n")
+    except IndexError as error:
+        parser.exit(2, f"{parser.prog}: error: {error}\n")
+    return ids, labels, config
 
 
 def add_training_arguments(parser: argparse.ArgumentParser) -> None:

@@ -25,13 +25,14 @@ class TqdmProgress(keras.callbacks.Callback):
     `loss: ..., val_loss: ..., acc: ..., val_acc: ...`, with the epoch's mean
     training loss and accuracy. Passed to `predict` on the validation texts
     after training (the per-class report), it shows a bar for that pass too,
-    removed when it ends.
+    named `report`, removed when it ends.
     """
 
-    def __init__(self, train_batches: int, test_batches: int | None = None) -> None:
+    def __init__(self, train_batches: int, test_batches: int | None = None, report: str = "validation report") -> None:
         super().__init__()
         self.train_batches = train_batches
         self.test_batches = test_batches
+        self.report = report
         self._bar: tqdm | None = None
         self._in_fit = False
 
@@ -69,7 +70,7 @@ class TqdmProgress(keras.callbacks.Callback):
 
     def on_predict_begin(self, logs: dict | None = None) -> None:
         self._close()
-        self._bar = tqdm(total=self.test_batches, desc="validation report", leave=False)
+        self._bar = tqdm(total=self.test_batches, desc=self.report, leave=False)
 
     def on_predict_batch_end(self, batch: int, logs: dict | None = None) -> None:
         if self._bar is not None:

@@ -1,14 +1,45 @@
-"""How well a trained classifier does on held-out texts: per-class scores and a confusion matrix."""
+"""How well a trained classifier does on held-out texts: per-class scores and a confusion matrix.
+
+As a command, scores a model trained by train_imdb.py or train_text.py on
+labelled texts: each class's precision, recall and F1, the accuracy, the
+macro-F1 and the confusion matrix, printed (and written as JSON with
+`--output`). Without `--test-data` it scores the run's own validation texts,
+read as its training read them (the report the training printed). With it, it
+scores new texts in any form train_text.py's `--data` takes (their `test/`
+split, if they have one), labelled with the model's class names; a model of
+train_imdb.py also reads IMDB's `neg` and `pos` folders and the labels 0 and 1:
+
+    python -m attention.evaluation --model logdir/RUN/model.keras
+    python -m attention.evaluation --model logdir/RUN --test-data next_month.csv --text-column body --label-column queue
+    python -m attention.evaluation --model logdir/RUN --test-data aclImdb_v1.tar.gz --output report.json
+"""
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Sequence
 
 import keras
 import numpy as np
 
+from attention import defaults
+from attention.arguments import (
+    HelpFormatter, add_model_argument, add_validation_data_arguments, check_writable, load_model_argument,
+    load_validation_argument, positive_int,
+)
+from attention.atomic import write_json
+from attention.callbacks import TqdmProgress
+from attention.data.errors import DatasetError
+from attention.data.labelled import held_out_texts
+from attention.data.sources import Records, open_source
 from attention.model import class_probabilities
-from attention.pipeline import batch_indices, make_dataset, sequence_lengths
+from attention.pipeline import batch_indices, make_dataset, num_batches, sequence_lengths
+from attention.trained import embedding_rows, run_config
+from attention.vocabulary import BINARY_CLASSES, Vocabulary
+
+# The names IMDB gives train_imdb.py's two classes elsewhere: the archive's class
+# folders and Keras's labels.
+IMDB_LABELS = {"neg": "negative", "pos": "positive", "0": "negative", "1": "positive"}
 
 
 def predict_probabilities(
@@ -28,6 +59,12 @@ def predict_probabilities(
     in_order = np.empty_like(logits)
     in_order[order] = logits
     return class_probabilities(in_order)
+
+
+def evaluate(model: keras.Model, x: np.ndarray, y: Sequence[int], classes: Sequence[str], batch_size: int,
+             callbacks: Sequence[keras.callbacks.Callback] = ()) -> dict:
+    """The `classification_report` of the model's predictions for padded word ids `x` with labels `y`."""
+    return classification_report(y, predict_probabilities(model, x, batch_size, callbacks).argmax(axis=1), classes)
 
 
 def classification_report(y_true: Sequence[int], y_pred: Sequence[int], classes: Sequence[str]) -> dict:
@@ -92,3 +129,80 @@ def confusion_image(confusion: Sequence[Sequence[int]], cell: int = 24) -> np.nd
     image = np.repeat(np.repeat(image, cell, axis=0), cell, axis=1)
     image[cell - 1 :: cell, :] = image[:, cell - 1 :: cell] = 200.0  # grid lines between cells
     return np.round(image).astype("uint8")
+
+
+def encode_labelled(model: keras.Model, vocabulary: Vocabulary, records: Records) -> tuple[np.ndarray, np.ndarray]:
+    """Labelled texts as the model reads them: padded word ids, and each label's class index.
+
+    Texts are encoded as the training encoded its validation texts (a text of
+    unknown words is read as such, not refused).
+
+    Raises:
+        DatasetError: A text is empty, or a label is none of the model's classes;
+            the message says where.
+    """
+    classes = vocabulary.class_names
+    index = {name: i for i, name in enumerate(classes)}
+    if classes == list(BINARY_CLASSES):
+        index = {**{alias: index[name] for alias, name in IMDB_LABELS.items()}, **index}
+    for i, (text, label) in enumerate(zip(records.texts, records.labels)):
+        if not text.strip():
+            raise DatasetError(f"{records.where(i)}: the text is empty.")
+        if label not in index:
+            raise DatasetError(f"{records.where(i)}: the label {label!r} is not one of the model's classes "
+                               f"({', '.join(classes)}).")
+    if not len(records):
+        raise DatasetError(f"{records.origin}: no texts.")
+    labels = np.array([index[label] for label in records.labels], dtype=np.int64)
+    return vocabulary.encode(records.texts, embedding_rows(model)), labels
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of ``python -m attention.evaluation``."""
+    parser = argparse.ArgumentParser(prog="python -m attention.evaluation", description=__doc__,
+                                     formatter_class=HelpFormatter)
+    add_model_argument(parser)
+    parser.add_argument("--test-data", help="labelled texts to score: a folder of class folders, a .tar.gz of one, "
+                        "or a .csv, .tsv or .jsonl file (optionally .gz) (default: the run's validation texts)")
+    parser.add_argument("--text-column", default="text", help="the text's column (CSV, TSV) or field (JSON Lines) of --test-data")
+    parser.add_argument("--label-column", default="label", help="the label's column (CSV, TSV) or field (JSON Lines) of --test-data")
+    add_validation_data_arguments(parser)
+    parser.add_argument("--batch-size", type=positive_int,
+                        help=f"texts per batch (default: the training's, else {defaults.BATCH_SIZE})")
+    parser.add_argument("--output", help="also write the report to this JSON file")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Runs the command line; errors end the process with status 2 and one line on stderr."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    fail = lambda error: parser.exit(2, f"{parser.prog}: error: {error}\n")  # noqa: E731
+    if args.test_data is not None and args.data is not None:
+        fail("--data finds the run's own validation texts, --test-data gives others: pass one of them")
+    if args.output and (problem := check_writable(args.output)):
+        fail(f"--output: {problem}")
+    model, vocabulary = load_model_argument(parser, args.model)
+    if args.test_data is not None:
+        try:
+            source = open_source(args.test_data, text_column=args.text_column, label_column=args.label_column)
+            records = held_out_texts(source)
+            x, y = encode_labelled(model, vocabulary, records)
+        except DatasetError as error:
+            fail(error)
+        what = records.origin
+    else:
+        x, y, _ = load_validation_argument(parser, args, model, vocabulary)
+        what = "the run's validation texts"
+    batch_size = args.batch_size or run_config(args.model).get("batch_size") or defaults.BATCH_SIZE
+    progress = TqdmProgress(0, num_batches(len(x), batch_size), report=f"scoring {len(x)} texts")
+    report = evaluate(model, x, y, vocabulary.class_names, batch_size, [progress])
+    print(f"{args.model} on {len(x)} texts of {what}:")
+    print(format_report(report))
+    if args.output:
+        write_json(args.output, {"model": args.model, "test_data": args.test_data, "texts": len(x), "report": report})
+        print(f"Report written to {args.output}")
+
+
+if __name__ == "__main__":
+    main()

@@ -150,7 +150,7 @@ def encode_texts(model: keras.Model, vocabulary: Vocabulary, texts: Sequence[str
 def load_test_reviews(
     model: keras.Model,
     vocabulary: Vocabulary,
-    indices: Sequence[int],
+    indices: Sequence[int] | None = None,
     data: str | os.PathLike | None = None,
     cache_dir: str | os.PathLike | None = None,
     config: dict | None = None,
@@ -158,7 +158,8 @@ def load_test_reviews(
     """Validation texts prepared exactly as the training script prepared them.
 
     Args:
-        indices: Positions in the validation (IMDB: test) set, in its encoded order.
+        indices: Positions in the validation (IMDB: test) set, in its encoded order
+            (default: every text, in that order).
         data, cache_dir: As given to the training script.
         config: The run's recorded arguments (``run_config``): a model of
             ``train_text.py`` reads its validation texts as that run did.
@@ -184,6 +185,7 @@ def load_test_reviews(
         _, (x_test, y_test) = imdb.load_data(
             data, num_words=vocabulary.num_words, index_from=vocabulary.index_from, cache_dir=cache_dir
         )
+    indices = range(len(x_test)) if indices is None else indices
     outside = [i for i in indices if not 0 <= i < len(x_test)]
     if outside:
         raise IndexError(

@@ -27,7 +27,7 @@ from attention.callbacks import (
     AttentionSummaries, EpochCheckpoint, StopOnNonFiniteLoss, TqdmProgress, TrainingDiverged, latest_checkpoint,
     restore_state,
 )
-from attention.evaluation import classification_report, confusion_image, format_report, predict_probabilities
+from attention.evaluation import confusion_image, evaluate, format_report
 from attention.model import build_model
 from attention.pipeline import make_dataset, num_batches
 from attention.preprocessing import fit_in_vocabulary, get_vocabulary_size, zero_pad
@@ -333,8 +333,7 @@ def train_classifier(
                   callbacks=callbacks, shuffle=False, verbose=0)
         seconds = round(time.perf_counter() - start, 1)
 
-        predicted = predict_probabilities(model, x_test, args.batch_size, [progress]).argmax(axis=1)
-        report = classification_report(y_test, predicted, classes)
+        report = evaluate(model, x_test, y_test, classes, args.batch_size, [progress])
         print(format_report(report))
         writer = SummaryWriter(run.directory / "validation")
         step = args.num_epochs * train_batches

@@ -9,10 +9,12 @@ weight, with the predicted probabilities of its classes; or, with
 import argparse
 from pathlib import Path
 
-from attention import imdb
-from attention.arguments import HelpFormatter, add_model_argument, load_model_argument, non_negative_int, positive_int
+from attention.arguments import (
+    HelpFormatter, add_model_argument, add_validation_data_arguments, load_model_argument, load_validation_argument,
+    non_negative_int, positive_int,
+)
 from attention.atomic import atomic_path
-from attention.trained import encode_texts, load_test_reviews, run_config
+from attention.trained import encode_texts
 from attention.visualize import attend, render_html, render_text
 
 
@@ -21,10 +23,7 @@ add_model_argument(parser)
 source = parser.add_mutually_exclusive_group()
 source.add_argument("--index", type=non_negative_int, nargs="+", metavar="N", help="validation (IMDB: test) texts to show (default: 0, as the original)")
 source.add_argument("--text", action="append", help="a text to show instead of test reviews (repeat for several)")
-parser.add_argument("--data", help="source of the validation texts, as given to the training script "
-                    "(default: the --data recorded in run.json beside the model, if any)")
-parser.add_argument("--cache-dir", help="folder of the tokenised-data cache (default: as recorded in run.json, "
-                    "else ~/.keras/datasets)")
+add_validation_data_arguments(parser)
 parser.add_argument("--format", choices=["html", "text"], default="html", help="an HTML page, or text on the terminal")
 parser.add_argument("--output", default="visualization.html", help="where to write the HTML page")
 parser.add_argument("--title", help="the page's title (default: 'Attention of RUN/model.keras')")
@@ -44,16 +43,7 @@ def main(argv: list[str] | None = None) -> None:
         captions, labels = [f"Text {n}" for n in range(1, len(args.text) + 1)], None
     else:
         indices = args.index or [0]
-        config = run_config(args.model)
-        data = args.data if args.data is not None else config.get("data")
-        cache_dir = args.cache_dir if args.cache_dir is not None else config.get("cache_dir")
-        try:
-            ids, labels = load_test_reviews(model, vocabulary, indices, data, cache_dir, config)
-        except imdb.DatasetError as error:
-            origin = "" if args.data is not None or data is None else " (the --data recorded in run.json; pass --data)"
-            fail(f"{error}{origin}")
-        except IndexError as error:
-            fail(error)
+        ids, labels, config = load_validation_argument(parser, args, model, vocabulary, indices)
         noun = "Validation text" if config.get("script") == "train_text" else "Test review"
         captions = [f"{noun} {i}" for i in indices]
 

@@ -74,7 +74,8 @@ COMMANDS = documented_commands()
 def test_the_documents_show_commands_of_every_kind():
     targets = {target for _, target, _, _ in COMMANDS}
     assert {"scripts/train_imdb.py", "scripts/train_text.py", "scripts/visualize_attention.py", "scripts/benchmark.py",
-            "-m attention.predict", "-m attention.serving", "benchmarks/tf1_reference.py"} <= targets
+            "-m attention.predict", "-m attention.serving", "-m attention.evaluation",
+            "benchmarks/tf1_reference.py"} <= targets
 
 
 @pytest.mark.parametrize("document, target, argv, env", COMMANDS,

@@ -11,6 +11,7 @@ from tensorboard.backend.event_processing.event_file_loader import EventFileLoad
 
 from attention.data import ranks
 from attention.data.ratings import RATING_CLASSES, rating_task, write_task
+from attention.evaluation import main as evaluate_main
 from attention.predict import main as predict_main
 from attention.vocabulary import Vocabulary, vocabulary_path
 from fake_data import forbid, load, write_csv
@@ -112,6 +113,20 @@ def test_predict_prints_every_class(rating_run, capsys):
     assert list(shares) == list(RATING_CLASSES)
     assert sum(map(float, shares.values())) == pytest.approx(1.0, abs=1e-3)
     assert float(first[1]) == pytest.approx(max(map(float, shares.values())), abs=1e-4)
+
+
+def test_evaluation_reads_the_runs_texts_or_new_ones_with_its_classes(rating_run, tmp_path, capsys):
+    record = json.loads((rating_run / "run.json").read_text())
+    evaluate_main(["--model", str(rating_run), "--output", str(tmp_path / "again.json")])
+    assert json.loads((tmp_path / "again.json").read_text())["report"] == record["results"]["validation_report"]
+    # The validation file itself, read as new texts labelled with the run's class names.
+    test_csv = record["config"]["validation_data"]
+    evaluate_main(["--model", str(rating_run), "--test-data", test_csv, "--output", str(tmp_path / "new.json")])
+    report = json.loads((tmp_path / "new.json").read_text())["report"]
+    assert list(report["classes"]) == list(RATING_CLASSES)
+    supports = [c["support"] for c in report["classes"].values()]
+    assert supports == [c["support"] for c in record["results"]["validation_report"]["classes"].values()]
+    assert f"on 48 texts of {test_csv}" in capsys.readouterr().out
 
 
 @pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="the export is a TensorFlow SavedModel")

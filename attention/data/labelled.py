@@ -24,7 +24,7 @@ from attention.data.errors import DatasetError
 from attention.data.sources import Records, Source, open_source
 from attention.data.sources.files import NO_SPLIT
 
-__all__ = ["Labelled", "load_labelled", "class_order"]
+__all__ = ["Labelled", "load_labelled", "class_order", "held_out_texts"]
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -157,10 +157,7 @@ def _split(train_source: Source, val_source: Source | None, fraction: float | No
     if train is None:
         raise DatasetError(f"{train_source.path} has test/ but no train/ texts.")
     if val_source is not None:
-        other = val_source.read(verbose)
-        for split in ("test", NO_SPLIT, "train"):
-            if split in other:
-                return train, other[split]
+        return train, held_out_texts(val_source, verbose)
     if fraction is not None:
         return _stratified_split(train, fraction, seed)
     if "test" in splits:
@@ -169,6 +166,19 @@ def _split(train_source: Source, val_source: Source | None, fraction: float | No
         f"{train_source.path} has no validation texts (no test/ split): "
         f"pass --validation-data SOURCE or --validation-split FRACTION."
     )
+
+
+def held_out_texts(source: Source, verbose: bool = True) -> Records:
+    """The texts of a source given to validate or test on: its ``test/`` split if it has one, else all its texts.
+
+    Raises:
+        DatasetError: The source cannot be read, or holds no texts.
+    """
+    splits = source.read(verbose)
+    for split in ("test", NO_SPLIT, "train"):  # a layout with only train/ lends those
+        if split in splits:
+            return splits[split]
+    raise DatasetError(f"{source.path} holds no texts.")
 
 
 def _stratified_split(records: Records, fraction: float, seed: int) -> tuple[Records, Records]:

@@ -1,0 +1,72 @@
+"""python -m attention.evaluation: a trained model scored on labelled texts, the run's own or new ones.
+
+`trained` is one tiny training run of train_imdb.py (conftest.py).
+"""
+
+import json
+
+import numpy as np
+import pytest
+
+from attention.data.labelled import held_out_texts
+from attention.data.sources import open_source
+from attention.evaluation import encode_labelled, format_report, main as evaluate_main
+from attention.trained import load_test_reviews
+from fake_data import as_lists, write_csv
+from script_runs import fails
+
+
+def run_report(model_path) -> dict:
+    return json.loads((model_path.parent / "run.json").read_text())["results"]["validation_report"]
+
+
+def test_without_test_data_it_repeats_the_report_of_the_training(trained, tmp_path, capsys):
+    output = tmp_path / "report.json"
+    evaluate_main(["--model", str(trained[0]), "--output", str(output)])
+    out = capsys.readouterr().out
+    written = json.loads(output.read_text())
+    assert written["report"] == run_report(trained[0]) and written["texts"] == 48
+    assert format_report(written["report"]) in out and "on 48 texts of the run's validation texts" in out
+
+
+def test_new_texts_are_encoded_as_the_training_encoded_its_validation_texts(trained, loaded):
+    model, vocabulary = loaded
+    records = held_out_texts(open_source(trained[1]), verbose=False)  # its test/ split; labels neg and pos
+    x, y = encode_labelled(model, vocabulary, records)
+    x_validation, y_validation = load_test_reviews(model, vocabulary, None, trained[1], trained[2])
+    # The same texts in another order (Keras's IMDB shuffle): the same rows with the same labels.
+    pairs = sorted(zip(map(tuple, as_lists(x)), y.tolist()))
+    assert pairs == sorted(zip(map(tuple, as_lists(x_validation)), np.asarray(y_validation).tolist()))
+    assert sorted(set(y.tolist())) == [0, 1]
+
+
+def test_scores_a_table_with_the_models_class_names(trained, tmp_path, capsys):
+    rows = [("a great and wonderful film", "positive"), ("awful boring terrible", "negative"),
+            ("superb acting", "1"), ("the plot was dull", "0"), ("loved it", "positive")]
+    table = write_csv(tmp_path / "new.csv", rows, header="body,sentiment")
+    output = tmp_path / "report.json"
+    evaluate_main(["--model", str(trained[0]), "--test-data", str(table), "--text-column", "body",
+                   "--label-column", "sentiment", "--output", str(output)])
+    report = json.loads(output.read_text())["report"]
+    assert list(report["classes"]) == ["negative", "positive"]
+    assert [c["support"] for c in report["classes"].values()] == [2, 3]
+    confusion = np.array(report["confusion_matrix"])
+    assert confusion.sum() == 5 and report["accuracy"] == pytest.approx(np.trace(confusion) / 5)
+    assert f"on 5 texts of {table}" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("rows, message", [
+    ([("a great film", "positive"), ("dull", "neutral")], "new.csv, line 3: the label 'neutral' is not one of the "
+                                                          "model's classes (negative, positive)"),
+    ([("a great film", "positive"), ("  ", "negative")], "new.csv, line 3: the text is empty"),
+])
+def test_bad_test_data_costs_one_line(trained, tmp_path, capsys, rows, message):
+    table = write_csv(tmp_path / "new.csv", rows)
+    fails(evaluate_main, ["--model", trained[0], "--test-data", table], capsys, message)
+
+
+def test_missing_test_data_or_column_costs_one_line(trained, tmp_path, capsys):
+    fails(evaluate_main, ["--model", trained[0], "--test-data", tmp_path / "absent.csv"], capsys, "does not exist")
+    table = write_csv(tmp_path / "new.csv", [("a great film", "positive")])
+    fails(evaluate_main, ["--model", trained[0], "--test-data", table, "--label-column", "stars"], capsys, "stars")
+    fails(evaluate_main, ["--model", trained[0], "--test-data", table, "--data", trained[1]], capsys, "pass one of them")
