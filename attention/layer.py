@@ -52,6 +52,10 @@ class AttentionLayer(keras.layers.Layer):
             optimizer after each update. Defaults to none, as the original.
         bias_constraint: Constraint on `b_omega`. Same default.
         context_constraint: Constraint on `u_omega`. Same default.
+        use_bias: Whether the projection adds `b_omega`, as the original
+            does. Without it (`use_bias=False`), `v = tanh(x . w_omega)`
+            and the layer has no `b_omega`; the `bias_*` arguments are then
+            unused.
         **kwargs: Base layer keyword arguments, such as `name`, `dtype` and
             `activity_regularizer`.
 
@@ -93,6 +97,7 @@ class AttentionLayer(keras.layers.Layer):
         kernel_constraint: Any = None,
         bias_constraint: Any = None,
         context_constraint: Any = None,
+        use_bias: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -103,6 +108,7 @@ class AttentionLayer(keras.layers.Layer):
         self.attention_size = attention_size
         self.time_major = bool(time_major)
         self.return_alphas = bool(return_alphas)
+        self.use_bias = bool(use_bias)
         self.kernel_initializer = keras.initializers.get(kernel_initializer or _default_initializer())
         self.bias_initializer = keras.initializers.get(bias_initializer or _default_initializer())
         self.context_initializer = keras.initializers.get(context_initializer or _default_initializer())
@@ -156,7 +162,7 @@ class AttentionLayer(keras.layers.Layer):
         self.b_omega = self.add_weight(
             name="b_omega", shape=(self.attention_size,), initializer=self.bias_initializer,
             regularizer=self.bias_regularizer, constraint=self.bias_constraint,
-        )
+        ) if self.use_bias else None
         self.u_omega = self.add_weight(
             name="u_omega", shape=(self.attention_size,), initializer=self.context_initializer,
             regularizer=self.context_regularizer, constraint=self.context_constraint,
@@ -186,7 +192,8 @@ class AttentionLayer(keras.layers.Layer):
             depth = part.shape[-1]
             scores.append(ops.tensordot(part, self.w_omega[start : start + depth], axes=1))
             start += depth
-        v = ops.tanh(sum(scores[1:], scores[0]) + self.b_omega)
+        projected = sum(scores[1:], scores[0])
+        v = ops.tanh(projected + self.b_omega if self.use_bias else projected)
         # The softmax runs in float32 so that float16 scores cannot overflow.
         vu = ops.cast(ops.tensordot(v, self.u_omega, axes=1), "float32")
         if mask is not None:
@@ -270,6 +277,7 @@ class AttentionLayer(keras.layers.Layer):
                 "kernel_constraint": keras.constraints.serialize(self.kernel_constraint),
                 "bias_constraint": keras.constraints.serialize(self.bias_constraint),
                 "context_constraint": keras.constraints.serialize(self.context_constraint),
+                "use_bias": self.use_bias,
             }
         )
         return config

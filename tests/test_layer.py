@@ -104,6 +104,22 @@ def test_the_keras_2_attention_with_context_layer_maps_onto_this_one(rng):
     np.testing.assert_allclose(out, (x * a[..., None]).sum(axis=1), atol=1e-6)
 
 
+def test_without_bias_the_projection_has_no_b_omega(rng):
+    # Keras 2's AttentionWithContext(bias=False) too: v = tanh(x . W), with no weight for a bias.
+    x = rng.normal(size=(3, 6, 8)).astype("float32")
+    lengths = [4, 2, 6]
+    layer = AttentionLayer(5, use_bias=False, bias_initializer="ones", bias_regularizer="l2", return_alphas=True)
+    out, alphas = (keras.ops.convert_to_numpy(t) for t in layer(x, mask=np.arange(6) < np.array(lengths)[:, None]))
+    assert [w.path.split("/")[-1] for w in layer.weights] == ["w_omega", "u_omega"] and layer.b_omega is None
+    assert layer.losses == []  # no bias, so nothing for its regularizer
+    w, u = layer.w_omega.numpy(), layer.u_omega.numpy()
+    for row, n in enumerate(lengths):  # each row as the original math on the row cut to its length, b = 0
+        expected_out, expected_alphas = reference(x[row : row + 1, :n], w, 0.0, u)
+        np.testing.assert_allclose(out[row], expected_out[0], atol=1e-5)
+        np.testing.assert_allclose(alphas[row, :n], expected_alphas[0], atol=1e-6)
+        assert not alphas[row, n:].any()
+
+
 def test_constraints_hold_after_training_steps():
     layer = AttentionLayer(3, kernel_constraint="non_neg", bias_constraint=keras.constraints.MaxNorm(0.05),
                            context_constraint="unit_norm")
@@ -288,9 +304,10 @@ def test_hierarchical_model_of_the_paper(tmp_path):
 def test_config_round_trip():
     layer = AttentionLayer(7, time_major=True, return_alphas=True, bias_initializer="zeros", name="att",
                            kernel_regularizer=keras.regularizers.L2(0.3), context_constraint="non_neg",
-                           activity_regularizer="l1")
+                           activity_regularizer="l1", use_bias=False)
     config = layer.get_config()
     weights = ("kernel", "bias", "context")
+    assert config["use_bias"] is False
     assert {"attention_size", "time_major", "return_alphas", "activity_regularizer"} | {
         f"{w}_{kind}" for w in weights for kind in ("initializer", "regularizer", "constraint")} <= set(config)
     assert config["kernel_regularizer"]["config"]["l2"] == pytest.approx(0.3)
@@ -303,11 +320,11 @@ def test_config_round_trip():
 
 def test_config_of_a_file_saved_before_regularizers_and_constraints_loads():
     config = AttentionLayer(4).get_config()
-    older = {k: v for k, v in config.items() if not k.endswith(("_regularizer", "_constraint"))}
+    older = {k: v for k, v in config.items() if not k.endswith(("_regularizer", "_constraint")) and k != "use_bias"}
     layer = AttentionLayer.from_config(older)
     layer.build((2, 3, 6))
     assert layer.losses == [] and all(w.constraint is None for w in layer.weights)
-    assert layer.get_config() == config
+    assert layer.get_config() == config and len(layer.weights) == 3
 
 
 def test_compute_output_shape():
