@@ -22,7 +22,7 @@ sys.path.insert(0, str(REPO))  # this checkout's package
 if os.environ.setdefault("KERAS_BACKEND", "torch") != "torch":
     sys.exit(f"profile_torch.py profiles the PyTorch backend; KERAS_BACKEND is {os.environ['KERAS_BACKEND']!r}")
 
-from attention.arguments import non_negative_int, positive_int  # noqa: E402
+from attention.arguments import non_negative_int, positive_int, sequence_length  # noqa: E402
 
 parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
 parser.add_argument("--data", help="IMDB data (archive, folder or imdb.npz); synthetic reviews of IMDB's lengths "
@@ -30,6 +30,8 @@ parser.add_argument("--data", help="IMDB data (archive, folder or imdb.npz); syn
 parser.add_argument("--steps", type=positive_int, default=10, help="timed batches (default: %(default)s)")
 parser.add_argument("--warmup", type=non_negative_int, default=3, help="untimed batches first (default: %(default)s)")
 parser.add_argument("--batch-size", type=positive_int, default=256, help="(default: %(default)s)")
+parser.add_argument("--sequence-length", type=sequence_length, default=250,
+                    help="steps a batch keeps, its first ones (default: %(default)s, the reviews' padded length)")
 parser.add_argument("--reset-after", action="store_true", help="the cuDNN-style GRU instead of the original's")
 parser.add_argument("--top", type=positive_int, default=20, help="operators listed per mode (default: %(default)s)")
 parser.add_argument("--output", help="also write the results to this JSON file")
@@ -46,7 +48,9 @@ from benchmarks.harness import as_dataset, load_padded, random_batches  # noqa: 
 gpu = torch.cuda.is_available()
 sync = torch.cuda.synchronize if gpu else (lambda: None)
 x, y, source = load_padded(args.data)
-print(f"data: {source}; batch {args.batch_size}, {args.warmup} warm-up + {args.steps} timed batches per mode")
+x = x[:, : args.sequence_length]
+print(f"data: {source}; batch {args.batch_size} x {x.shape[1]} steps, {args.warmup} warm-up + {args.steps} timed "
+      f"batches per mode")
 batches = random_batches(x, y, args.batch_size, args.warmup + args.steps, np.random.default_rng(0))
 set_random_seed(0)
 model = build_model(reset_after=args.reset_after)
@@ -64,7 +68,8 @@ def seconds(run, timed: list) -> float:
 
 
 results = {"data": source, "device": torch.cuda.get_device_name() if gpu else "cpu", "torch": torch.__version__,
-           "batch_size": args.batch_size, "steps": args.steps, "reset_after": args.reset_after}
+           "batch_size": args.batch_size, "sequence_length": x.shape[1], "steps": args.steps,
+           "reset_after": args.reset_after}
 for mode, run in runs.items():
     if args.warmup:
         run(batches[: args.warmup])

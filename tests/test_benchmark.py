@@ -234,11 +234,12 @@ def test_streamed_rate_is_all_samples_over_the_whole_time():
 def test_torch_profile_splits_each_batch_by_operator(tmp_path):
     output = tmp_path / "profile.json"
     command = [sys.executable, str(REPO / "benchmarks" / "profile_torch.py"), "--batch-size", "4", "--steps", "2",
-               "--warmup", "1", "--top", "3", "--output", str(output)]
+               "--warmup", "1", "--top", "3", "--sequence-length", "24", "--output", str(output)]
     proc = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300,
                           env={**os.environ, "KERAS_BACKEND": "torch", "CUDA_VISIBLE_DEVICES": ""})
     assert proc.returncode == 0, proc.stderr[-2000:]
     results = json.loads(output.read_text())
+    assert results["sequence_length"] == 24 and "batch 4 x 24 steps" in proc.stdout
     for mode in ("train", "predict"):
         assert results[mode]["seconds_per_batch"] > 0 and len(results[mode]["top"]) == 3
         ops = {op["op"] for op in results[mode]["top"]}
