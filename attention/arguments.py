@@ -196,6 +196,8 @@ def add_training_arguments(parser: argparse.ArgumentParser) -> None:
     add("--sequence-length", type=sequence_length, default=defaults.SEQUENCE_LENGTH,
         help="texts are cut to this length minus one and padded (the original zero_pad)")
     add("--embedding-dim", type=positive_int, default=defaults.EMBEDDING_DIM, help="word embedding size")
+    add("--embeddings", help="start the word embeddings from these pre-trained vectors (GloVe's or word2vec's text "
+        "format, optionally .gz, of --embedding-dim numbers; words without a vector start at random)")
     add("--hidden-size", type=positive_int, default=defaults.HIDDEN_SIZE, help="GRU units per direction")
     add("--attention-size", type=positive_int, default=defaults.ATTENTION_SIZE, help="attention projection size")
     add("--keep-prob", type=keep_probability, default=defaults.KEEP_PROB, help="dropout keep probability")

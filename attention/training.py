@@ -27,6 +27,8 @@ from attention.callbacks import (
     AttentionSummaries, EpochCheckpoint, StopOnNonFiniteLoss, TqdmProgress, TrainingDiverged, latest_checkpoint,
     restore_state,
 )
+from attention.data.errors import DatasetError
+from attention.embeddings import read_vectors, set_embeddings
 from attention.evaluation import confusion_image, evaluate, format_report
 from attention.model import build_model
 from attention.pipeline import make_dataset, num_batches
@@ -34,6 +36,9 @@ from attention.preprocessing import fit_in_vocabulary, get_vocabulary_size, zero
 from attention.serving import export_text_model, serving_dir
 from attention.summaries import SummaryWriter, record_settings
 from attention.vocabulary import Vocabulary, vocabulary_path
+
+# Training options added after runs were first recorded: unused (None), they leave a run's key as it was.
+ADDED_OPTIONS = ("embeddings",)
 
 try:
     import fcntl
@@ -101,6 +106,8 @@ class Run:
     def config_key(config: dict) -> str:
         """A hash of everything that changes what a run computes."""
         relevant = {k: v for k, v in config.items() if k not in ("logdir", "resume")}
+        # Options added since: left out unused, so that runs started before them still resume.
+        relevant = {k: v for k, v in relevant.items() if not (k in ADDED_OPTIONS and v is None)}
         return hashlib.sha256(json.dumps(relevant, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
     @classmethod
@@ -296,6 +303,12 @@ def train_classifier(
     x_test = fit_in_vocabulary(x_test, vocabulary_size)
     x_train = zero_pad(x_train, args.sequence_length)
     x_test = zero_pad(x_test, args.sequence_length)
+    # Read before the run starts, so that a bad file costs nothing.
+    vectors = None
+    if args.embeddings:
+        if vocabulary.word_index is None:
+            raise DatasetError("--embeddings: the data has no word index, so no word can be matched to a vector")
+        vectors = read_vectors(args.embeddings, vocabulary.word_index, args.embedding_dim)
 
     run = Run.open(args.logdir, config, resume=args.resume, seed=args.seed)
     for name in run.skipped:
@@ -310,6 +323,10 @@ def train_classifier(
                 model = build_model(vocabulary_size, args.embedding_dim, args.hidden_size, args.attention_size,
                                     args.keep_prob, args.learning_rate, reset_after=args.reset_after,
                                     num_classes=len(classes))
+                if vectors:
+                    rows = set_embeddings(model, vocabulary, vectors)
+                    print(f"Word vectors for {rows:,} of the {vocabulary_size - vocabulary.index_from - 1:,} words "
+                          f"from {args.embeddings}")
         if initial_epoch:
             print(f"Resuming run {run.name} after epoch {initial_epoch}.")
         settings = {k: v for k, v in run.config.items() if k != "logdir"}
@@ -378,7 +395,7 @@ def run_command(parser: argparse.ArgumentParser, argv: list[str] | None, train: 
     cache_compiled_programs()
     try:
         train(args, fail)
-    except RunError as error:
+    except (RunError, DatasetError) as error:
         fail(error)
     except RunStopped as stopped:
         fail(stopped, stopped.status)

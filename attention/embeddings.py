@@ -1,0 +1,162 @@
+"""Pre-trained word vectors in, a trained model's word vectors out, in the GloVe text format.
+
+Each line of that format is a word and its numbers, separated by spaces (word2vec's
+text format is the same after a first line `count dimension`, which is skipped);
+the file may be `.gz`. `read_vectors` keeps only the words a vocabulary has, so the
+largest files (GloVe's 840B tokens, 5.6 GB) take no more memory than the vocabulary;
+`set_embeddings` puts them into a model's `Embedding` rows before training
+(`--embeddings` of the training scripts). As a command, writes the word vectors a
+model learned, one line per word of its vocabulary, for another model's
+`--embeddings` or TensorBoard's projector:
+
+    python -m attention.embeddings --model logdir/RUN/model.keras --output vectors.txt
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import math
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from attention.arguments import HelpFormatter, add_model_argument, check_writable, load_model_argument
+from attention.atomic import atomic_path
+from attention.data.errors import DatasetError
+from attention.vocabulary import Vocabulary
+
+__all__ = ["read_vectors", "set_embeddings", "write_vectors"]
+
+
+def read_vectors(path: str | os.PathLike, words: Iterable[str], dimension: int) -> dict[str, np.ndarray]:
+    """The vectors of `words` in a GloVe or word2vec text file.
+
+    A word without a vector of its own takes that of a cased form (`Good` for
+    `good`), as in word2vec's vectors, which keep case; the first one the file
+    lists.
+
+    Args:
+        path: The file (`.gz` is read as gzip).
+        words: The words wanted; others are skipped unread.
+        dimension: The numbers a vector must have (the model's embedding size).
+
+    Returns:
+        `{word: float32 vector}` for the words the file has.
+
+    Raises:
+        DatasetError: The file is missing or unreadable, its vectors are not of
+            `dimension` numbers, a wanted vector is not numbers, or it holds none
+            of the words; the message says where.
+    """
+    path = Path(path).expanduser()
+    wanted = set(words)
+    exact: dict[str, np.ndarray] = {}
+    cased: dict[str, np.ndarray] = {}
+    opener = gzip.open if path.suffix == ".gz" else open
+    checked = False
+    try:
+        with opener(path, "rb") as lines:
+            for number, raw in enumerate(lines, start=1):
+                try:
+                    parts = raw.decode("utf-8").split()
+                except UnicodeDecodeError:
+                    raise DatasetError(f"{path}, line {number}: not UTF-8 text") from None
+                if not parts or (number == 1 and len(parts) == 2 and all(p.isdigit() for p in parts)):
+                    continue  # a blank line, or word2vec's header (count and dimension)
+                # The first vector says the file's dimension; a later word may hold spaces
+                # (some GloVe files have such words), so its numbers are the last ones.
+                if len(parts) - 1 != dimension and (not checked or len(parts) - 1 < dimension):
+                    raise DatasetError(
+                        f"{path}, line {number}: a vector of {len(parts) - 1} numbers, but the model's embeddings "
+                        f"have {dimension} (--embedding-dim {len(parts) - 1} takes these vectors)"
+                    )
+                checked = True
+                word = " ".join(parts[:-dimension])
+                target = word if word in wanted else word.lower()
+                if target not in wanted or (target != word and (target in exact or target in cased)):
+                    continue
+                try:
+                    vector = np.array(parts[-dimension:], dtype=np.float32)
+                except ValueError:
+                    raise DatasetError(f"{path}, line {number}: the vector of {word!r} is not all numbers") from None
+                if not np.isfinite(vector).all():
+                    raise DatasetError(f"{path}, line {number}: the vector of {word!r} is not finite")
+                (exact if target == word else cased)[target] = vector
+    except FileNotFoundError:
+        raise DatasetError(f"{path} does not exist (expected word vectors in the GloVe or word2vec text format)") from None
+    except (OSError, EOFError) as error:
+        raise DatasetError(f"cannot read {path}: {getattr(error, 'strerror', None) or error}") from None
+    found = {**cased, **exact}
+    if not found:
+        raise DatasetError(f"{path} has a vector for none of the vocabulary's {len(wanted):,} words")
+    return found
+
+
+def set_embeddings(model: keras.Model, vocabulary: Vocabulary, vectors: dict[str, np.ndarray]) -> int:
+    """Puts each word's vector into its row of the model's `Embedding`; other rows keep theirs.
+
+    Returns:
+        How many rows were set.
+    """
+    layer = _embedding(model)
+    table = keras.ops.convert_to_numpy(layer.embeddings).copy()
+    rows = 0
+    for word, rank in (vocabulary.word_index or {}).items():
+        index = rank + vocabulary.index_from
+        if word in vectors and index < len(table):
+            table[index] = vectors[word]
+            rows += 1
+    layer.embeddings.assign(table)
+    return rows
+
+
+def write_vectors(model: keras.Model, vocabulary: Vocabulary, path: str | os.PathLike) -> int:
+    """Writes the model's vector of each vocabulary word it has a row for, most frequent first.
+
+    Returns:
+        How many words were written.
+    """
+    table = keras.ops.convert_to_numpy(_embedding(model).embeddings)
+    ranked = sorted((vocabulary.word_index or {}).items(), key=lambda item: item[1])
+    lines = [f"{word} " + " ".join(f"{v:.6g}" for v in table[rank + vocabulary.index_from])
+             for word, rank in ranked if rank + vocabulary.index_from < len(table) and " " not in word]
+    with atomic_path(path) as tmp:
+        tmp.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    return len(lines)
+
+
+def _embedding(model: keras.Model) -> keras.layers.Embedding:
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.Embedding):
+            return layer
+    raise ValueError(f"model {model.name!r} has no Embedding layer")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of ``python -m attention.embeddings``."""
+    parser = argparse.ArgumentParser(prog="python -m attention.embeddings", description=__doc__,
+                                     formatter_class=HelpFormatter)
+    add_model_argument(parser)
+    parser.add_argument("--output", required=True, help="the text file to write (GloVe's format)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Runs the command line; errors end the process with status 2 and one line on stderr."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if problem := check_writable(args.output):
+        parser.exit(2, f"{parser.prog}: error: --output: {problem}\n")
+    model, vocabulary = load_model_argument(parser, args.model)
+    if vocabulary.word_index is None:
+        parser.exit(2, f"{parser.prog}: error: the model's vocabulary has no words (its data had no word index)\n")
+    count = write_vectors(model, vocabulary, args.output)
+    print(f"Wrote {count:,} word vectors of {math.prod(_embedding(model).embeddings.shape[1:])} numbers to {args.output}")
+
+
+if __name__ == "__main__":
+    main()
