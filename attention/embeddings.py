@@ -6,8 +6,8 @@ the file may be `.gz`. `read_vectors` keeps only the words a vocabulary has, so 
 largest files (GloVe's 840B tokens, 5.6 GB) take no more memory than the vocabulary;
 `set_embeddings` puts them into a model's `Embedding` rows before training
 (`--embeddings` of the training scripts). As a command, writes the word vectors a
-model learned, one line per word of its vocabulary, for another model's
-`--embeddings` or TensorBoard's projector:
+model learned, one line per word of its vocabulary, most frequent first, for another
+model's `--embeddings` or any tool that reads GloVe's format:
 
     python -m attention.embeddings --model logdir/RUN/model.keras --output vectors.txt
 """

@@ -141,6 +141,8 @@ def encode_labelled(model: keras.Model, vocabulary: Vocabulary, records: Records
         DatasetError: A text is empty, or a label is none of the model's classes;
             the message says where.
     """
+    if vocabulary.word_index is None:
+        raise DatasetError("the model's vocabulary has no word index (its data had none), so text cannot be encoded")
     classes = vocabulary.class_names
     index = {name: i for i, name in enumerate(classes)}
     if classes == list(BINARY_CLASSES):
@@ -164,8 +166,10 @@ def build_parser() -> argparse.ArgumentParser:
     add_model_argument(parser)
     parser.add_argument("--test-data", help="labelled texts to score: a folder of class folders, a .tar.gz of one, "
                         "or a .csv, .tsv or .jsonl file (optionally .gz) (default: the run's validation texts)")
-    parser.add_argument("--text-column", default="text", help="the text's column (CSV, TSV) or field (JSON Lines) of --test-data")
-    parser.add_argument("--label-column", default="label", help="the label's column (CSV, TSV) or field (JSON Lines) of --test-data")
+    parser.add_argument("--text-column", default="text",
+                        help="the text's column (CSV, TSV) or field (JSON Lines) of --test-data")
+    parser.add_argument("--label-column", default="label",
+                        help="the label's column (CSV, TSV) or field (JSON Lines) of --test-data")
     add_validation_data_arguments(parser)
     parser.add_argument("--batch-size", type=positive_int,
                         help=f"texts per batch (default: the training's, else {defaults.BATCH_SIZE})")

@@ -47,8 +47,9 @@ def train(args: argparse.Namespace, fail) -> None:
     vocabulary = Vocabulary(word_index, args.num_words, args.index_from, sequence_length=args.sequence_length,
                             classes=list(BINARY_CLASSES))
 
-    # An absolute data path keeps run.json usable from any folder.
-    config = {**vars(args), "data": args.data and os.path.abspath(args.data)}
+    # Absolute paths keep run.json usable from any folder.
+    paths = {k: getattr(args, k) and os.path.abspath(getattr(args, k)) for k in ("data", "embeddings")}
+    config = {**vars(args), **paths}
     config = {k: v for k, v in config.items() if k != "resume"}
     train_classifier(args, (x_train, y_train, x_test, y_test), vocabulary, config)
     print(f"Run 'tensorboard --logdir={args.logdir}' to checkout tensorboard logs.")

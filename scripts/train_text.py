@@ -40,7 +40,7 @@ def train(args: argparse.Namespace, fail) -> None:
     vocabulary = Vocabulary(data.word_index, data.num_words, args.index_from, sequence_length=args.sequence_length,
                             classes=data.classes)
     # Absolute data paths keep run.json usable from any folder.
-    paths = {k: getattr(args, k) and os.path.abspath(getattr(args, k)) for k in ("data", "validation_data")}
+    paths = {k: getattr(args, k) and os.path.abspath(getattr(args, k)) for k in ("data", "validation_data", "embeddings")}
     config = {k: v for k, v in {**vars(args), **paths}.items() if k != "resume"}
     config["script"] = "train_text"
     train_classifier(args, (data.x_train, data.y_train, data.x_validation, data.y_validation), vocabulary, config)

@@ -71,7 +71,7 @@ def test_vectors_go_to_their_words_rows():
     np.testing.assert_array_equal(after[untouched], before[untouched])
 
 
-def test_training_starts_from_the_vectors_and_writes_them_back(tmp_path, capsys):
+def test_training_starts_from_the_vectors_and_writes_them_back(tmp_path, capsys, monkeypatch):
     rows = [(f"the film was {w} {w}", label) for w, label in
             [("great", "pos"), ("superb", "pos"), ("awful", "neg"), ("dull", "neg")] * 4]
     table = write_csv(tmp_path / "texts.csv", rows)
@@ -79,12 +79,13 @@ def test_training_starts_from_the_vectors_and_writes_them_back(tmp_path, capsys)
     given = {w: np.random.default_rng(i).normal(size=4).round(3) for i, w in enumerate(words)}
     vectors = write_text(tmp_path / "vectors.txt", [f"{w} " + " ".join(map(str, v)) for w, v in given.items()])
     # With a negligible learning rate, the trained rows are still the given vectors.
+    monkeypatch.chdir(tmp_path)
     load_script("train_text").main([str(a) for a in [
         "--data", table, "--validation-split", "0.25", "--logdir", tmp_path / "logs", "--cache-dir", tmp_path / "cache",
-        *SMALL, "--embedding-dim", "4", "--learning-rate", "1e-9", "--embeddings", vectors]])
-    assert f"Word vectors for 7 of the 7 words from {vectors}" in capsys.readouterr().out
+        *SMALL, "--embedding-dim", "4", "--learning-rate", "1e-9", "--embeddings", "vectors.txt"]])
+    assert "Word vectors for 7 of the 7 words from vectors.txt" in capsys.readouterr().out
     run = only_run(tmp_path / "logs")
-    assert json.loads((run / "run.json").read_text())["config"]["embeddings"] == str(vectors.resolve())
+    assert json.loads((run / "run.json").read_text())["config"]["embeddings"] == str(vectors.resolve())  # absolute
     embeddings_main(["--model", str(run / "model.keras"), "--output", str(tmp_path / "out.txt")])
     written = read_vectors(tmp_path / "out.txt", words, 4)
     assert set(written) == set(words)
