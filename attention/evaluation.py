@@ -7,9 +7,11 @@ macro-F1 and the confusion matrix, printed (and written as JSON with
 read as its training read them (the report the training printed). With it, it
 scores new texts in any form train_text.py's `--data` takes (their `test/`
 split, if they have one), labelled with the model's class names; a model of
-train_imdb.py also reads IMDB's `neg` and `pos` folders and the labels 0 and 1:
+train_imdb.py also reads IMDB's `neg` and `pos` folders and the labels 0 and 1.
+`--errors K` also shows the K misclassified texts the model was surest of, with
+the words it attended to most:
 
-    python -m attention.evaluation --model logdir/RUN/model.keras
+    python -m attention.evaluation --model logdir/RUN/model.keras --errors 5
     python -m attention.evaluation --model logdir/RUN --test-data next_month.csv --text-column body --label-column queue
     python -m attention.evaluation --model logdir/RUN --test-data aclImdb_v1.tar.gz --output report.json
 """
@@ -17,6 +19,7 @@ train_imdb.py also reads IMDB's `neg` and `pos` folders and the labels 0 and 1:
 from __future__ import annotations
 
 import argparse
+import textwrap
 from collections.abc import Sequence
 
 import keras
@@ -25,7 +28,7 @@ import numpy as np
 from attention import defaults
 from attention.arguments import (
     HelpFormatter, add_model_argument, add_validation_data_arguments, check_writable, load_model_argument,
-    load_validation_argument, positive_int,
+    load_validation_argument, non_negative_int, positive_int,
 )
 from attention.atomic import write_json
 from attention.callbacks import TqdmProgress
@@ -35,6 +38,7 @@ from attention.data.sources import Records, open_source
 from attention.model import class_probabilities
 from attention.pipeline import batch_indices, make_dataset, num_batches, sequence_lengths
 from attention.trained import embedding_rows, run_config
+from attention.visualize import Attention, attend, top_words_json
 from attention.vocabulary import BINARY_CLASSES, Vocabulary
 
 # The names IMDB gives train_imdb.py's two classes elsewhere: the archive's class
@@ -131,6 +135,28 @@ def confusion_image(confusion: Sequence[Sequence[int]], cell: int = 24) -> np.nd
     return np.round(image).astype("uint8")
 
 
+def confident_errors(model: keras.Model, vocabulary: Vocabulary, x: np.ndarray, y: Sequence[int],
+                     probabilities: np.ndarray, k: int) -> list[tuple[int, Attention]]:
+    """The `k` misclassified texts the model was surest of, surest first: `(row, what it made of the text)`."""
+    predicted = probabilities.argmax(axis=1)
+    wrong = np.flatnonzero(predicted != np.asarray(y))
+    wrong = wrong[np.argsort(-probabilities[wrong, predicted[wrong]], kind="stable")][:k]
+    return list(zip(wrong.tolist(), attend(model, vocabulary, x[wrong])))
+
+
+def format_errors(errors: list[dict]) -> str:
+    """The misclassified texts of `attention.evaluation --errors`, for the console."""
+    if not errors:
+        return "No text misclassified."
+    lines = [f"The {len(errors)} misclassified texts the model was surest of:"]
+    for n, error in enumerate(errors, start=1):
+        words = ", ".join(f"{w['word']} {w['weight']:.3f}" for w in error["top_words"])
+        lines += [f"{n}. {error['where']}: {error['true']}, predicted {error['predicted']} ({error['probability']:.4f})",
+                  f"\ttop words: {words}",
+                  "\t" + textwrap.shorten(" ".join(error["text"].split()), 100, placeholder="...")]
+    return "\n".join(lines)
+
+
 def encode_labelled(model: keras.Model, vocabulary: Vocabulary, records: Records) -> tuple[np.ndarray, np.ndarray]:
     """Labelled texts as the model reads them: padded word ids, and each label's class index.
 
@@ -173,6 +199,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_validation_data_arguments(parser)
     parser.add_argument("--batch-size", type=positive_int,
                         help=f"texts per batch (default: the training's, else {defaults.BATCH_SIZE})")
+    parser.add_argument("--errors", type=non_negative_int, default=0, metavar="K",
+                        help="also show the K misclassified texts the model was surest of, with the words it attended to")
     parser.add_argument("--output", help="also write the report to this JSON file")
     return parser
 
@@ -195,16 +223,35 @@ def main(argv: list[str] | None = None) -> None:
         except DatasetError as error:
             fail(error)
         what = records.origin
+
+        def place(row: int, item: Attention) -> tuple[str, str]:
+            return records.where(row), records.texts[row]
     else:
-        x, y, _ = load_validation_argument(parser, args, model, vocabulary)
+        x, y, config = load_validation_argument(parser, args, model, vocabulary)
         what = "the run's validation texts"
+        # As visualize_attention.py --index names them, which shows the same text.
+        noun = "validation text" if config.get("script") == "train_text" else "test review"
+
+        def place(row: int, item: Attention) -> tuple[str, str]:
+            return f"{noun} {row}", " ".join(item.words)
+    classes = vocabulary.class_names
     batch_size = args.batch_size or run_config(args.model).get("batch_size") or defaults.BATCH_SIZE
     progress = TqdmProgress(0, num_batches(len(x), batch_size), report=f"scoring {len(x)} texts")
-    report = evaluate(model, x, y, vocabulary.class_names, batch_size, [progress])
+    probabilities = predict_probabilities(model, x, batch_size, [progress])
+    report = classification_report(y, probabilities.argmax(axis=1), classes)
     print(f"{args.model} on {len(x)} texts of {what}:")
     print(format_report(report))
+    errors = []
+    for row, item in confident_errors(model, vocabulary, x, y, probabilities, args.errors):
+        where, text = place(row, item)
+        errors.append({"where": where, "true": classes[y[row]], "predicted": classes[probabilities[row].argmax()],
+                       "probability": float(probabilities[row].max()), "top_words": top_words_json(item, 5),
+                       "text": text})
+    if args.errors:
+        print("\n" + format_errors(errors))
     if args.output:
-        write_json(args.output, {"model": args.model, "test_data": args.test_data, "texts": len(x), "report": report})
+        result = {"model": args.model, "test_data": args.test_data, "texts": len(x), "report": report}
+        write_json(args.output, {**result, "errors": errors} if args.errors else result)
         print(f"Report written to {args.output}")
 
 

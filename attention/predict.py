@@ -29,7 +29,7 @@ from typing import BinaryIO, TextIO
 from attention.arguments import HelpFormatter, add_model_argument, load_model_argument, positive_int
 from attention.atomic import finite_json
 from attention.trained import encode_texts
-from attention.visualize import Attention, attend, attention_scorer, top_words
+from attention.visualize import Attention, attend, attention_scorer, top_words, top_words_json
 
 
 # Standard input is classified this many lines at a time: the first answers come
@@ -109,10 +109,9 @@ def print_answers(texts: list[str], items: list[Attention], first: int, top_k: i
     """Prints the lines of each text's answer (the module's docstring), numbering from `first`."""
     for number, (text, item) in enumerate(zip(texts, items), start=first):
         if as_json:
-            top = [{"word": word, "weight": weight, "position": i} for i, word, weight in top_words(item, top_k)]
             probabilities = {c: float(p) for c, p in zip(item.classes, item.probabilities)}
             answer = {"number": number, "text": text, "predicted": item.predicted, "probabilities": probabilities,
-                      "top_words": top}
+                      "top_words": top_words_json(item, top_k)}
             print(json.dumps(finite_json(answer), ensure_ascii=False, allow_nan=False))  # NaN is no JSON: null
             continue
         words = ", ".join(f"{word} {weight:.3f}" for _, word, weight in top_words(item, top_k))

@@ -37,6 +37,7 @@ __all__ = [
     "render_html",
     "render_text",
     "top_words",
+    "top_words_json",
 ]
 
 class Attention(NamedTuple):
@@ -124,6 +125,11 @@ def top_words(item: Attention, k: int) -> list[tuple[int, str, float]]:
     """
     order = sorted(range(len(item.words)), key=lambda i: (-item.weights[i], i))[: max(k, 0)]
     return [(i, item.words[i], float(item.weights[i])) for i in order]
+
+
+def top_words_json(item: Attention, k: int) -> list[dict]:
+    """`top_words` for JSON: a `{"word", "weight", "position"}` object each, strongest first."""
+    return [{"word": word, "weight": weight, "position": i} for i, word, weight in top_words(item, k)]
 
 
 # The original's highlight, `rgba(255, 255, 0, alpha)`: the one colouring of attention

@@ -10,7 +10,8 @@ import pytest
 
 from attention.data.labelled import held_out_texts
 from attention.data.sources import open_source
-from attention.evaluation import encode_labelled, format_report, main as evaluate_main
+from attention.evaluation import encode_labelled, format_errors, format_report, main as evaluate_main, \
+    predict_probabilities
 from attention.trained import load_test_reviews
 from fake_data import as_lists, write_csv
 from script_runs import fails
@@ -27,6 +28,25 @@ def test_without_test_data_it_repeats_the_report_of_the_training(trained, tmp_pa
     written = json.loads(output.read_text())
     assert written["report"] == run_report(trained[0]) and written["texts"] == 48
     assert format_report(written["report"]) in out and "on 48 texts of the run's validation texts" in out
+
+
+def test_errors_are_the_misclassified_texts_the_model_was_surest_of(trained, loaded, tmp_path, capsys):
+    model, vocabulary = loaded
+    output = tmp_path / "report.json"
+    evaluate_main(["--model", str(trained[0]), "--errors", "3", "--output", str(output)])
+    errors = json.loads(output.read_text())["errors"]
+    x, y = load_test_reviews(model, vocabulary, None, trained[1], trained[2])
+    probabilities = predict_probabilities(model, x, 16)  # the run's batch size, as the command takes it
+    predicted = probabilities.argmax(axis=1)
+    wrong = sorted(np.flatnonzero(predicted != y), key=lambda i: -probabilities[i, predicted[i]])
+    assert [int(e["where"].removeprefix("test review ")) for e in errors] == wrong[:3]
+    classes = vocabulary.class_names
+    for error, row in zip(errors, wrong):
+        assert (error["true"], error["predicted"]) == (classes[y[row]], classes[predicted[row]])
+        assert error["probability"] == pytest.approx(probabilities[row].max())
+        assert error["text"] == " ".join(w for w in vocabulary.decode(x[row]) if w not in ("<pad>", "<start>"))
+        assert 1 <= len(error["top_words"]) <= 5
+    assert format_errors(errors) in capsys.readouterr().out
 
 
 def test_new_texts_are_encoded_as_the_training_encoded_its_validation_texts(trained, loaded):
@@ -46,12 +66,18 @@ def test_scores_a_table_with_the_models_class_names(trained, tmp_path, capsys):
     table = write_csv(tmp_path / "new.csv", rows, header="body,sentiment")
     output = tmp_path / "report.json"
     evaluate_main(["--model", str(trained[0]), "--test-data", str(table), "--text-column", "body",
-                   "--label-column", "sentiment", "--output", str(output)])
-    report = json.loads(output.read_text())["report"]
+                   "--label-column", "sentiment", "--errors", "5", "--output", str(output)])
+    written = json.loads(output.read_text())
+    report = written["report"]
+    # A misclassified row is named by its line, with its text as written.
+    texts = {f"{table}, line {n}": (text, label) for n, (text, label) in enumerate(rows, start=2)}
+    for error in written["errors"]:
+        assert texts[error["where"]][0] == error["text"] and error["true"] != error["predicted"]
     assert list(report["classes"]) == ["negative", "positive"]
     assert [c["support"] for c in report["classes"].values()] == [2, 3]
     confusion = np.array(report["confusion_matrix"])
     assert confusion.sum() == 5 and report["accuracy"] == pytest.approx(np.trace(confusion) / 5)
+    assert len(written["errors"]) == 5 - np.trace(confusion)  # every misclassified row, at most 5
     assert f"on 5 texts of {table}" in capsys.readouterr().out
 
 
