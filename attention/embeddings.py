@@ -29,7 +29,12 @@ from attention.atomic import atomic_path
 from attention.data.errors import DatasetError
 from attention.vocabulary import Vocabulary
 
-__all__ = ["read_vectors", "set_embeddings", "write_vectors"]
+__all__ = ["read_vectors", "set_embeddings", "word_vectors", "write_projector", "write_vectors"]
+
+# What TensorBoard's projector plugin reads in a run's folder.
+PROJECTOR_CONFIG = "projector_config.pbtxt"
+PROJECTOR_VECTORS = "word_vectors.tsv"
+PROJECTOR_WORDS = "words.tsv"
 
 
 def read_vectors(path: str | os.PathLike, words: Iterable[str], dimension: int) -> dict[str, np.ndarray]:
@@ -120,13 +125,46 @@ def write_vectors(model: keras.Model, vocabulary: Vocabulary, path: str | os.Pat
     Returns:
         How many words were written.
     """
-    table = keras.ops.convert_to_numpy(_embedding(model).embeddings)
-    ranked = sorted((vocabulary.word_index or {}).items(), key=lambda item: item[1])
-    lines = [f"{word} " + " ".join(f"{v:.6g}" for v in table[rank + vocabulary.index_from])
-             for word, rank in ranked if rank + vocabulary.index_from < len(table) and " " not in word]
+    words, vectors = word_vectors(model, vocabulary)
+    lines = (f"{word} " + " ".join(f"{v:.6g}" for v in vector) for word, vector in zip(words, vectors))
     with atomic_path(path) as tmp:
         tmp.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
-    return len(lines)
+    return len(words)
+
+
+def write_projector(model: keras.Model, vocabulary: Vocabulary, run_dir: str | os.PathLike) -> int:
+    """Writes the model's word vectors where TensorBoard's Projector tab finds them in a run's folder.
+
+    `word_vectors.tsv` (a vector a line), `words.tsv` (its word) and
+    `projector_config.pbtxt`, which names them; neither needs TensorFlow.
+    Nothing is written for a vocabulary without words.
+
+    Returns:
+        How many words were written.
+    """
+    words, vectors = word_vectors(model, vocabulary)
+    if not words:  # data without a word index: nothing to name the vectors by
+        return 0
+    run_dir = Path(run_dir)
+    with atomic_path(run_dir / PROJECTOR_VECTORS) as tmp:
+        tmp.write_text("".join("\t".join(f"{v:.5g}" for v in vector) + "\n" for vector in vectors), encoding="utf-8")
+    with atomic_path(run_dir / PROJECTOR_WORDS) as tmp:
+        tmp.write_text("".join(word + "\n" for word in words), encoding="utf-8")
+    config = (f'embeddings {{\n  tensor_name: "word embeddings"\n  tensor_path: "{PROJECTOR_VECTORS}"\n'
+              f'  metadata_path: "{PROJECTOR_WORDS}"\n}}\n')
+    with atomic_path(run_dir / PROJECTOR_CONFIG) as tmp:
+        tmp.write_text(config, encoding="utf-8")
+    return len(words)
+
+
+def word_vectors(model: keras.Model, vocabulary: Vocabulary) -> tuple[list[str], np.ndarray]:
+    """The vocabulary's words that have a row in the model's `Embedding`, most frequent first, and those rows."""
+    table = keras.ops.convert_to_numpy(_embedding(model).embeddings)
+    ranked = sorted((vocabulary.word_index or {}).items(), key=lambda item: item[1])
+    # A word with a space (none the tokeniser makes) would not read back as one word.
+    kept = [(word, rank + vocabulary.index_from) for word, rank in ranked
+            if rank + vocabulary.index_from < len(table) and not any(c.isspace() for c in word)]
+    return [word for word, _ in kept], table[[row for _, row in kept]].reshape(len(kept), -1)
 
 
 def _embedding(model: keras.Model) -> keras.layers.Embedding:

@@ -28,7 +28,7 @@ from attention.callbacks import (
     restore_state,
 )
 from attention.data.errors import DatasetError
-from attention.embeddings import read_vectors, set_embeddings
+from attention.embeddings import read_vectors, set_embeddings, write_projector
 from attention.evaluation import confusion_image, evaluate, format_report
 from attention.model import build_model
 from attention.pipeline import make_dataset, num_batches
@@ -357,6 +357,7 @@ def train_classifier(
         writer.scalar("macro_f1", report["macro_f1"], step)
         writer.image("confusion_matrix", confusion_image(report["confusion_matrix"]), step)
         writer.close()
+        write_projector(model, vocabulary, run.directory)
         results = {**run.last_epoch_logs(), "train_seconds_this_session": seconds, "validation_report": report}
         model_path = run.finish(model, vocabulary, results)
     print(f"Model saved to {model_path}")

@@ -11,7 +11,7 @@ import pytest
 
 from attention import build_model
 from attention.data.errors import DatasetError
-from attention.embeddings import main as embeddings_main, read_vectors, set_embeddings
+from attention.embeddings import main as embeddings_main, read_vectors, set_embeddings, word_vectors
 from attention.vocabulary import Vocabulary
 from fake_data import write_csv
 from script_runs import SMALL, fails, load_script, only_run
@@ -115,3 +115,22 @@ def test_a_model_without_vectors_keeps_the_run_key_of_before():
 def test_writing_needs_a_writable_output(trained, tmp_path, capsys):
     (tmp_path / "a_file").write_text("")
     fails(embeddings_main, ["--model", trained[0], "--output", tmp_path / "a_file" / "v.txt"], capsys, "--output: cannot write")
+
+
+def test_a_finished_run_shows_its_word_vectors_in_tensorboards_projector(trained, loaded):
+    from google.protobuf import text_format
+    from tensorboard.plugins.projector.projector_config_pb2 import ProjectorConfig
+
+    run_dir = trained[0].parent
+    config = text_format.Parse((run_dir / "projector_config.pbtxt").read_text(), ProjectorConfig())
+    (embedding,) = config.embeddings
+    words = (run_dir / embedding.metadata_path).read_text(encoding="utf-8").splitlines()
+    vectors = np.loadtxt(run_dir / embedding.tensor_path, delimiter="\t", ndmin=2)
+    model, vocabulary = loaded
+    expected_words, expected = word_vectors(model, vocabulary)
+    assert words == expected_words and len(words) > 10 and vectors.shape == (len(words), 8)  # SMALL's embedding
+    np.testing.assert_allclose(vectors, expected, rtol=1e-4, atol=1e-5)
+    index = {word: rank for word, rank in vocabulary.word_index.items()}
+    np.testing.assert_allclose(vectors[words.index("the")],
+                               model.get_layer("embedding").get_weights()[0][index["the"] + vocabulary.index_from],
+                               rtol=1e-4, atol=1e-5)
