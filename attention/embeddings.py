@@ -164,7 +164,7 @@ def word_vectors(model: keras.Model, vocabulary: Vocabulary) -> tuple[list[str],
     # A word with a space (none the tokeniser makes) would not read back as one word.
     kept = [(word, rank + vocabulary.index_from) for word, rank in ranked
             if rank + vocabulary.index_from < len(table) and not any(c.isspace() for c in word)]
-    return [word for word, _ in kept], table[[row for _, row in kept]].reshape(len(kept), -1)
+    return [word for word, _ in kept], table[[row for _, row in kept]]
 
 
 def _embedding(model: keras.Model) -> keras.layers.Embedding:

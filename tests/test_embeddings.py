@@ -11,7 +11,8 @@ import pytest
 
 from attention import build_model
 from attention.data.errors import DatasetError
-from attention.embeddings import main as embeddings_main, read_vectors, set_embeddings, word_vectors
+from attention.embeddings import main as embeddings_main, read_vectors, set_embeddings, word_vectors, \
+    write_projector
 from attention.vocabulary import Vocabulary
 from fake_data import write_csv
 from script_runs import SMALL, fails, load_script, only_run
@@ -69,6 +70,14 @@ def test_vectors_go_to_their_words_rows():
     np.testing.assert_array_equal(after[[5, 6]], [[1, 2, 3], [4, 5, 6]])  # rank + index_from
     untouched = [i for i in range(10) if i not in (5, 6)]
     np.testing.assert_array_equal(after[untouched], before[untouched])
+
+
+def test_a_vocabulary_without_words_writes_no_projector(tmp_path):
+    # IMDB data without its word index trains on ids alone: nothing names the vectors.
+    model = build_model(vocabulary_size=10, embedding_dim=3, hidden_size=2, attention_size=2)
+    assert write_projector(model, Vocabulary(None), tmp_path) == 0 and not any(tmp_path.iterdir())
+    words, vectors = word_vectors(model, Vocabulary({"film": 1}, num_words=10))
+    assert words == ["film"] and vectors.shape == (1, 3)
 
 
 def test_training_starts_from_the_vectors_and_writes_them_back(tmp_path, capsys, monkeypatch):
