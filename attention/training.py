@@ -361,7 +361,9 @@ def train_classifier(
         results = {**run.last_epoch_logs(), "train_seconds_this_session": seconds, "validation_report": report}
         model_path = run.finish(model, vocabulary, results)
     print(f"Model saved to {model_path}")
-    if keras.backend.backend() == "tensorflow":
+    if vocabulary.word_index is None:
+        print("No export that reads raw text: the data had no word index to encode text with.")
+    elif keras.backend.backend() == "tensorflow":
         try:
             print(f"Export that reads raw text saved to {export_text_model(model, vocabulary, serving_dir(model_path))}")
         except KeyboardInterrupt:

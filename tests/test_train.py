@@ -26,6 +26,7 @@ from attention.evaluation import predict_probabilities
 from attention.model import inspection_model
 from attention.visualize import attention_image
 from attention.vocabulary import Vocabulary, vocabulary_path
+from fake_data import write_keras_npz
 from script_runs import SMALL, load_script, run_dirs
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "train_imdb.py"
@@ -233,6 +234,18 @@ def test_a_failed_export_keeps_the_finished_run(error, status, message, tiny_imd
     assert "nothing was saved" not in err
     assert json.loads((run_dir / "run.json").read_text())["status"] == "finished"
     keras.models.load_model(run_dir / "model.keras")
+
+
+def test_data_without_a_word_index_trains_and_says_why_there_is_no_export(tmp_path, train, capsys):
+    # A Keras imdb.npz alone: ids without words, so nothing can encode raw text or name a vector.
+    train("--data", write_keras_npz(tmp_path / "imdb.npz"), "--logdir", tmp_path / "logs", "--cache-dir",
+          tmp_path / "cache", *SMALL)
+    captured = capsys.readouterr()
+    assert "No export that reads raw text: the data had no word index" in captured.out
+    assert "attention.serving" not in captured.out + captured.err and "Traceback" not in captured.err
+    (run_dir,) = run_dirs(tmp_path / "logs")
+    assert json.loads((run_dir / "run.json").read_text())["status"] == "finished"
+    assert not (run_dir / "model_serving").exists() and not (run_dir / "projector_config.pbtxt").exists()
 
 
 def test_unwritable_logdir(tiny_imdb, tmp_path, train, capsys):
