@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import gzip
-import math
 import os
 from collections.abc import Iterable
 from pathlib import Path
@@ -27,6 +26,7 @@ import numpy as np
 from attention.arguments import HelpFormatter, add_model_argument, check_writable, load_model_argument
 from attention.atomic import atomic_path
 from attention.data.errors import DatasetError
+from attention.trained import embedding_layer
 from attention.vocabulary import Vocabulary
 
 __all__ = ["read_vectors", "set_embeddings", "word_vectors", "write_projector", "write_vectors"]
@@ -107,7 +107,7 @@ def set_embeddings(model: keras.Model, vocabulary: Vocabulary, vectors: dict[str
     Returns:
         How many rows were set.
     """
-    layer = _embedding(model)
+    layer = embedding_layer(model)
     table = keras.ops.convert_to_numpy(layer.embeddings).copy()
     rows = 0
     for word, rank in (vocabulary.word_index or {}).items():
@@ -159,19 +159,12 @@ def write_projector(model: keras.Model, vocabulary: Vocabulary, run_dir: str | o
 
 def word_vectors(model: keras.Model, vocabulary: Vocabulary) -> tuple[list[str], np.ndarray]:
     """The vocabulary's words that have a row in the model's `Embedding`, most frequent first, and those rows."""
-    table = keras.ops.convert_to_numpy(_embedding(model).embeddings)
+    table = keras.ops.convert_to_numpy(embedding_layer(model).embeddings)
     ranked = sorted((vocabulary.word_index or {}).items(), key=lambda item: item[1])
     # A word with a space (none the tokeniser makes) would not read back as one word.
     kept = [(word, rank + vocabulary.index_from) for word, rank in ranked
             if rank + vocabulary.index_from < len(table) and not any(c.isspace() for c in word)]
     return [word for word, _ in kept], table[[row for _, row in kept]]
-
-
-def _embedding(model: keras.Model) -> keras.layers.Embedding:
-    for layer in model.layers:
-        if isinstance(layer, keras.layers.Embedding):
-            return layer
-    raise ValueError(f"model {model.name!r} has no Embedding layer")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -193,7 +186,7 @@ def main(argv: list[str] | None = None) -> None:
     if vocabulary.word_index is None:
         parser.exit(2, f"{parser.prog}: error: the model's vocabulary has no words (its data had no word index)\n")
     count = write_vectors(model, vocabulary, args.output)
-    print(f"Wrote {count:,} word vectors of {math.prod(_embedding(model).embeddings.shape[1:])} numbers to {args.output}")
+    print(f"Wrote {count:,} word vectors of {embedding_layer(model).output_dim} numbers to {args.output}")
 
 
 if __name__ == "__main__":

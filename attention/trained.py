@@ -25,8 +25,10 @@ from attention.model import inspection_model
 from attention.preprocessing import fit_in_vocabulary, zero_pad
 from attention.vocabulary import Vocabulary, vocabulary_path
 
-__all__ = ["MODEL_FILE", "RUN_FILE", "ModelFileError", "embedding_rows", "encode_texts", "load_test_reviews",
-           "load_trained", "run_config"]
+__all__ = [
+    "MODEL_FILE", "RUN_FILE", "ModelFileError", "embedding_layer", "embedding_rows",
+    "encode_texts", "load_test_reviews", "load_trained", "run_config",
+]
 
 MODEL_FILE = "model.keras"  # what train_imdb.py saves in a run's folder
 RUN_FILE = "run.json"  # the training arguments train_imdb.py records there
@@ -106,12 +108,17 @@ def run_config(model_path: str | os.PathLike) -> dict:
     return config
 
 
-def embedding_rows(model: keras.Model) -> int:
-    """The number of word ids the model's embedding has rows for."""
+def embedding_layer(model: keras.Model) -> keras.layers.Embedding:
+    """The model's word embedding."""
     for layer in model.layers:
         if isinstance(layer, keras.layers.Embedding):
-            return int(layer.input_dim)
+            return layer
     raise ModelFileError(f"model {model.name!r} has no Embedding layer")
+
+
+def embedding_rows(model: keras.Model) -> int:
+    """The number of word ids the model's embedding has rows for."""
+    return int(embedding_layer(model).input_dim)
 
 
 def encode_texts(model: keras.Model, vocabulary: Vocabulary, texts: Sequence[str], first: int = 1) -> np.ndarray:
