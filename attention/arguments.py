@@ -104,6 +104,29 @@ def check_writable(path: str | os.PathLike) -> str | None:
     return None
 
 
+def class_weight(text: str) -> str:
+    """`--class-weight`, checked, as written: a string, so that TensorBoard's HParams tab shows it."""
+    class_weight_values(text)
+    return text
+
+
+def class_weight_values(text: str) -> str | dict[str, float]:
+    """`balanced`, or `CLASS=WEIGHT,...` as a dict (classes left out weigh 1; checked against the
+    data's classes by `pipeline.class_weights`)."""
+    if text == "balanced":
+        return text
+    weights = {}
+    for part in text.split(","):
+        name, _, value = part.partition("=")
+        if not name.strip() or not value:
+            raise argparse.ArgumentTypeError(f"expected 'balanced' or CLASS=WEIGHT,..., got {text!r}")
+        weight = _float(value)
+        if weight < 0:
+            raise argparse.ArgumentTypeError(f"expected weights of 0 or more, got {value} for {name.strip()!r}")
+        weights[name.strip()] = weight
+    return weights
+
+
 def fraction(text: str) -> float:
     value = _float(text)
     if not 0.0 < value < 1.0:
@@ -203,7 +226,15 @@ def add_training_arguments(parser: argparse.ArgumentParser) -> None:
     add("--keep-prob", type=keep_probability, default=defaults.KEEP_PROB, help="dropout keep probability")
     add("--batch-size", type=positive_int, default=defaults.BATCH_SIZE, help="texts per batch")
     add("--num-epochs", type=positive_int, default=defaults.NUM_EPOCHS, help="passes over the training set")
+    add("--keep-best", action=argparse.BooleanOptionalAction, default=False,
+        help="save the model of the epoch with the best --monitor, not the last epoch's")
+    add("--patience", type=positive_int, help="stop once --monitor has not improved for this many epochs, and keep "
+        "the best epoch (Keras's EarlyStopping with restore_best_weights) (default: train all --num-epochs)")
+    add("--monitor", choices=["val_loss", "val_accuracy"], default="val_loss",
+        help="the validation metric --keep-best and --patience go by: lowest loss or highest accuracy")
     add("--learning-rate", type=positive_float, default=defaults.LEARNING_RATE, help="Adam's learning rate")
+    add("--class-weight", type=class_weight, help="weigh each class's texts in the training loss: 'balanced' "
+        "(each class as much as the others, whatever its size) or CLASS=WEIGHT,... (others 1) (default: all 1)")
     add("--reset-after", action=argparse.BooleanOptionalAction, default=False,
         help="cuDNN-style GRU (reset gate after the recurrent matmul); the original TF1 GRUCell is --no-reset-after")
     add("--bucketing", action=argparse.BooleanOptionalAction, default=True,

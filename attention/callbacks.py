@@ -237,16 +237,19 @@ class EpochCheckpoint(keras.callbacks.Callback):
     """Saves the whole model (optimizer state included) after each epoch.
 
     Files are `epoch-NNN.keras` in `directory`, each written atomically, so
-    the newest file is always a complete epoch; older ones are removed. Beside
-    each, `epoch-NNN.state.npz` keeps the non-trainable variables that a
-    `.keras` file leaves out, such as the dropout's random-number state, so
-    that a resumed run draws the same dropout masks as an uninterrupted one.
-    Use `latest_checkpoint(directory)` and `restore_state(model, path)` to resume.
+    the newest file is always a complete epoch; older ones are removed, but
+    for the best epoch by `keep_best` (a metric of `history.jsonl`, where each
+    epoch's logs are appended) when given. Beside each, `epoch-NNN.state.npz`
+    keeps the non-trainable variables that a `.keras` file leaves out, such as
+    the dropout's random-number state, so that a resumed run draws the same
+    dropout masks as an uninterrupted one. Use `latest_checkpoint(directory)`
+    and `restore_state(model, path)` to resume.
     """
 
-    def __init__(self, directory: str | os.PathLike) -> None:
+    def __init__(self, directory: str | os.PathLike, keep_best: str | None = None) -> None:
         super().__init__()
         self.directory = Path(directory)
+        self.keep_best = keep_best
         self._resumed = False
 
     def on_train_begin(self, logs: dict | None = None) -> None:
@@ -271,12 +274,66 @@ class EpochCheckpoint(keras.callbacks.Callback):
         with atomic_path(state_path(path)) as tmp:
             np.savez(tmp, **state)
         save_model(self.model, path)
-        history = self.directory / "history.jsonl"
-        with open(history, "a") as f:
+        with open(history_path(self.directory), "a") as f:
             f.write(json.dumps(finite_json({"epoch": epoch + 1, **{k: float(v) for k, v in (logs or {}).items()}})) + "\n")
+        kept = {path.stem}
+        if self.keep_best and (best := best_epoch(read_history(self.directory), self.keep_best)):
+            kept.add(f"epoch-{best:03d}")
         for old in self.directory.glob("epoch-*"):
-            if old.name.split(".")[0] != path.stem:
+            if old.name.split(".")[0] not in kept:
                 old.unlink(missing_ok=True)
+
+
+class StopWhenNotImproving(keras.callbacks.Callback):
+    """Stops training once `monitor` has not improved for `patience` epochs.
+
+    Keras's `EarlyStopping`, but counted from the checkpoints' `history.jsonl`
+    in `directory` (so place it after `EpochCheckpoint`): a resumed run stops
+    where the uninterrupted one would have.
+    """
+
+    def __init__(self, directory: str | os.PathLike, monitor: str, patience: int) -> None:
+        super().__init__()
+        self.directory = Path(directory)
+        self.monitor = monitor
+        self.patience = patience
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if epochs_without_improvement(read_history(self.directory), self.monitor) >= self.patience:
+            self.model.stop_training = True
+
+
+def history_path(directory: str | os.PathLike) -> Path:
+    """The file of each completed epoch's logs, one JSON object a line, among the checkpoints."""
+    return Path(directory) / "history.jsonl"
+
+
+def read_history(directory: str | os.PathLike) -> list[dict]:
+    """Each completed epoch's logs (`epoch`, from 1, and Keras's metrics), oldest first."""
+    try:
+        lines = history_path(directory).read_text().splitlines()
+    except OSError:
+        return []
+    return [json.loads(line) for line in lines if line.strip()]
+
+
+def best_epoch(history: list[dict], monitor: str) -> int | None:
+    """The epoch (from 1) of `history` with the best `monitor`, or `None` if none has a finite value.
+
+    Accuracies are best highest, everything else (losses) lowest; of equal
+    values the earliest wins, since only a strict improvement counts.
+    """
+    sign = -1.0 if "acc" in monitor else 1.0
+    values = [(sign * logs[monitor], logs["epoch"]) for logs in history
+              if isinstance(logs.get(monitor), (int, float)) and math.isfinite(logs[monitor])]
+    return min(values)[1] if values else None
+
+
+def epochs_without_improvement(history: list[dict], monitor: str) -> int:
+    """How many epochs of `history` came after its best `monitor` (all of them if none has a value)."""
+    if not history:
+        return 0
+    return history[-1]["epoch"] - (best_epoch(history, monitor) or 0)
 
 
 def state_path(checkpoint: Path) -> Path:

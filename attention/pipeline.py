@@ -89,6 +89,35 @@ def fill_batch(x: np.ndarray, y: np.ndarray, batch_size: int) -> tuple[np.ndarra
     return x[fill], y[fill], weights
 
 
+def class_weights(spec: str | dict[str, float], y: np.ndarray, class_names: list[str]) -> np.ndarray:
+    """Each class's weight in the training loss, from `--class-weight`'s value.
+
+    `"balanced"` weighs class `c` `len(y) / (classes * count(c))`, as
+    scikit-learn's `class_weight="balanced"` does: each class then weighs as
+    much as the others in the loss, and the mean weight of a text is 1. A
+    dict gives the weights of the classes it names; the others weigh 1.
+
+    Raises:
+        ValueError: A class that is not in `class_names`, a balanced class
+            without a text, or weights that are all 0.
+    """
+    counts = np.bincount(np.asarray(y, dtype="int64"), minlength=len(class_names))
+    if spec == "balanced":
+        if not counts.all():
+            empty = [name for name, count in zip(class_names, counts) if not count]
+            raise ValueError(f"--class-weight balanced: no training text of class {', '.join(map(repr, empty))}")
+        weights = len(y) / (len(class_names) * counts)
+    else:
+        unknown = [name for name in spec if name not in class_names]
+        if unknown:
+            raise ValueError(f"--class-weight: no class {', '.join(map(repr, unknown))}; "
+                             f"the classes are {', '.join(class_names)}")
+        weights = np.array([spec.get(name, 1.0) for name in class_names])
+    if not (weights * counts).any():
+        raise ValueError("--class-weight: every training text would weigh 0")
+    return weights.astype("float32")
+
+
 class Batches:
     """The batches of one data set, epoch after epoch, as NumPy arrays.
 
@@ -98,7 +127,8 @@ class Batches:
     """
 
     def __init__(self, x: np.ndarray, y: np.ndarray, batch_size: int, shuffle: bool, bucketing: bool,
-                 seed: int | None, first_epoch: int, width_step: int = 1, fixed_batch: bool = False) -> None:
+                 seed: int | None, first_epoch: int, width_step: int = 1, fixed_batch: bool = False,
+                 class_weight: np.ndarray | None = None) -> None:
         if len(x) != len(y):
             raise ValueError(f"`x` and `y` must have the same length, got {len(x)} and {len(y)}.")
         if len(x) == 0:
@@ -111,6 +141,7 @@ class Batches:
             raise ValueError(f"`width_step` must be a positive integer, got {width_step}.")
         self.batch_size, self.shuffle, self.bucketing, self.width_step = batch_size, shuffle, bucketing, width_step
         self.fixed_batch = fixed_batch
+        self.class_weight = None if class_weight is None else np.asarray(class_weight, dtype="float32")
         self.lengths = sequence_lengths(self.x)
         self.seed = int(np.random.SeedSequence().entropy % 2**32) if seed is None else seed
         self.epoch = first_epoch - 1
@@ -131,11 +162,22 @@ class Batches:
         width = min(-(-longest // self.width_step) * self.width_step, self.x.shape[1])
         return self.x[indices, :width], self.y[indices]
 
+    @property
+    def weighted(self) -> bool:
+        """Whether batches come with sample weights: `(x, y, sample_weight)` rather than `(x, y)`."""
+        return self.fixed_batch or self.class_weight is not None
+
     def inputs(self, index: int) -> tuple[np.ndarray, ...]:
         """The `index`-th batch as Keras takes it: `(x, y)`, or with `fixed_batch` `fill_batch`'s
-        `(x, y, sample_weight)`, every batch then with weights so that all have one structure."""
+        `(x, y, sample_weight)`, every batch then with weights so that all have one structure;
+        with `class_weight`, each row's weight is multiplied by its class's."""
         x, y = self.batch(index)
-        return fill_batch(x, y, self.batch_size) if self.fixed_batch else (x, y)
+        if not self.weighted:
+            return x, y
+        x, y, weights = fill_batch(x, y, self.batch_size) if self.fixed_batch else (x, y, np.ones(len(y), "float32"))
+        if self.class_weight is not None:
+            weights = weights * self.class_weight[y.astype("int64")]
+        return x, y, weights
 
 
 class _BatchSequence(keras.utils.PyDataset):
@@ -155,7 +197,7 @@ class _BatchSequence(keras.utils.PyDataset):
 def _tf_dataset(batches: Batches) -> Any:
     import tensorflow as tf
 
-    types = (tf.int32, tf.float32, tf.float32) if batches.fixed_batch else (tf.int32, tf.float32)
+    types = (tf.int32, tf.float32, tf.float32) if batches.weighted else (tf.int32, tf.float32)
 
     def load(index: tf.Tensor) -> tuple[tf.Tensor, ...]:
         tensors = tf.numpy_function(lambda i: batches.inputs(int(i)), [index], types, stateful=True)
@@ -184,6 +226,7 @@ def make_dataset(
     first_epoch: int = 0,
     width_step: int | None = None,
     fixed_batch: bool | None = None,
+    class_weight: np.ndarray | None = None,
 ) -> Any:
     """Batches of `(word_ids, labels)` for `model.fit`, on any Keras backend.
 
@@ -214,6 +257,11 @@ def make_dataset(
             `default_fixed_batch()`). The loss leaves the copies out; so do
             metrics compiled as `weighted_metrics`, as `build_model` compiles
             its accuracy, but not plain `metrics`.
+        class_weight: Each class's weight in the loss (`class_weights`):
+            batches are then `(word_ids, labels, sample_weight)`, as
+            Keras's `fit(class_weight=...)` makes them, which refuses batches
+            that carry weights already (`fixed_batch`'s). Weighted metrics
+            are weighted too.
 
     Returns:
         A `tf.data.Dataset` on TensorFlow, a `keras.utils.PyDataset` otherwise;
@@ -223,7 +271,7 @@ def make_dataset(
         width_step = default_width_step(x)
     if fixed_batch is None:
         fixed_batch = default_fixed_batch()
-    batches = Batches(x, y, batch_size, shuffle, bucketing, seed, first_epoch, width_step, fixed_batch)
+    batches = Batches(x, y, batch_size, shuffle, bucketing, seed, first_epoch, width_step, fixed_batch, class_weight)
     if keras.backend.backend() == "tensorflow":
         return _tf_dataset(batches)
     return _BatchSequence(batches)

@@ -114,7 +114,7 @@ def test_bad_vectors_stop_training_before_a_run_starts(tmp_path, capsys):
 
 def test_a_model_without_vectors_keeps_the_run_key_of_before():
     # Runs interrupted before --embeddings existed still resume: an unused option is not in the key.
-    from attention.training import Run
+    from attention.runs import Run
 
     config = {"num_words": 10, "seed": 1}
     assert Run.config_key({**config, "embeddings": None}) == Run.config_key(config)

@@ -6,7 +6,9 @@ import pytest
 
 from attention import build_model, pipeline
 from attention.evaluation import predict_probabilities
-from attention.pipeline import CHUNK_BATCHES, batch_indices, fill_batch, make_dataset, num_batches, sequence_lengths
+from attention.pipeline import (
+    CHUNK_BATCHES, batch_indices, class_weights, fill_batch, make_dataset, num_batches, sequence_lengths,
+)
 from attention.preprocessing import zero_pad
 
 
@@ -209,3 +211,50 @@ def test_predictions_leave_out_the_copies_that_fill_the_last_batch(monkeypatch):
     expected = predict_probabilities(model, x, 8)
     monkeypatch.setattr(pipeline, "default_fixed_batch", lambda: True)
     np.testing.assert_allclose(predict_probabilities(model, x, 8), expected, rtol=1e-6, atol=1e-7)
+
+
+def test_class_weights_balanced_or_named():
+    y = np.array([0, 0, 0, 1, 2, 2], "float32")
+    np.testing.assert_allclose(class_weights("balanced", y, ["a", "b", "c"]), [6 / 9, 2, 1])
+    np.testing.assert_array_equal(class_weights({"c": 3, "a": 0.5}, y, ["a", "b", "c"]), [0.5, 1, 3])
+    for spec, names, message in [({"d": 2}, ["a", "b", "c"], "no class 'd'; the classes are a, b, c"),
+                                 ("balanced", ["a", "b", "c", "d"], "no training text of class 'd'"),
+                                 ({"a": 0, "b": 0, "c": 0}, ["a", "b", "c"], "every training text would weigh 0")]:
+        with pytest.raises(ValueError, match=message):
+            class_weights(spec, y, names)
+
+
+@pytest.mark.parametrize("fixed_batch", [False, True])
+def test_class_weights_weigh_each_row_by_its_class(fixed_batch):
+    x, y = reviews(21, width=12)
+    weights = np.array([0.25, 3.0], "float32")
+    dataset = make_dataset(x, y, 8, seed=0, fixed_batch=fixed_batch, class_weight=weights)
+    plain = make_dataset(x, y, 8, seed=0, fixed_batch=fixed_batch)
+    for (bx, by, bw), unweighted in zip(dataset, plain):
+        np.testing.assert_array_equal(np.asarray(bx), np.asarray(unweighted[0]))
+        fill = np.asarray(unweighted[2]) if fixed_batch else 1.0
+        np.testing.assert_array_equal(np.asarray(bw), fill * weights[np.asarray(by).astype(int)])
+
+
+def test_class_weights_train_as_keras_class_weight_does():
+    """The weights the pipeline gives each batch make the same steps as `fit(class_weight=...)` on arrays."""
+    x, y = reviews(21, width=12)
+    weights = np.array([0.25, 3.0], "float32")
+    trained = []
+    for ours in (True, False):
+        model = sgd_model()
+        if ours:
+            data = make_dataset(x, y, 8, shuffle=False, bucketing=False, class_weight=weights)
+            history = model.fit(data, epochs=2, shuffle=False, verbose=0)
+        else:
+            history = model.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0,
+                                class_weight={0: 0.25, 1: 3.0})
+        trained.append((history.history, model.get_weights()))
+    (ours, our_weights), (keras_history, keras_weights) = trained
+    for key in ("loss", "accuracy"):
+        np.testing.assert_allclose(ours[key], keras_history[key], rtol=1e-5)
+    for a, b in zip(our_weights, keras_weights):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    # ... and not the steps of unweighted batches.
+    model = sgd_model()
+    assert not np.allclose(model.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0).history["loss"], ours["loss"])

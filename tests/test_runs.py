@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from attention.atomic import atomic_path, write_json
-from attention.callbacks import EpochCheckpoint
-from attention.training import Run
+from attention.callbacks import EpochCheckpoint, best_epoch, epochs_without_improvement
+from attention.runs import Run
 from script_runs import SMALL, load_script, run_dirs
 
 CONFIG = {"num_words": 100, "seed": 1}
@@ -38,7 +38,7 @@ def test_a_killed_process_leaves_no_lock(tmp_path):
     code = textwrap.dedent(
         f"""
         import sys, time
-        from attention.training import Run
+        from attention.runs import Run
         run = Run.open({str(tmp_path)!r}, {CONFIG!r})
         print(run.directory, flush=True)
         time.sleep(600)
@@ -60,6 +60,26 @@ def test_finished_and_failed_runs_are_not_resumed(tmp_path):
     run = Run.open(tmp_path, CONFIG)
     run.stop("failed", "diverged")
     assert Run.open(tmp_path, CONFIG).directory != run.directory
+
+
+def test_options_added_since_leave_the_key_of_a_run_that_does_not_use_them():
+    """A run started before --keep-best, --patience and --monitor resumes when they are left at their defaults."""
+    defaults = {"embeddings": None, "keep_best": False, "patience": None, "monitor": "val_loss"}
+    assert Run.config_key({**CONFIG, **defaults}) == Run.config_key(CONFIG)
+    for changed in ({"keep_best": True}, {"patience": 2}, {"monitor": "val_accuracy"}, {"embeddings": "v.txt"}):
+        assert Run.config_key({**CONFIG, **defaults, **changed}) != Run.config_key(CONFIG), changed
+
+
+def test_the_best_epoch_is_the_lowest_loss_or_the_highest_accuracy_and_the_earliest_of_equals():
+    history = [{"epoch": 1, "val_loss": 0.5, "val_accuracy": 0.7},
+               {"epoch": 2, "val_loss": None, "val_accuracy": None},  # a non-finite value, as run.json holds it
+               {"epoch": 3, "val_loss": 0.4, "val_accuracy": 0.7},
+               {"epoch": 4, "val_loss": 0.4, "val_accuracy": 0.8}]
+    assert best_epoch(history, "val_loss") == 3 and epochs_without_improvement(history, "val_loss") == 1
+    assert best_epoch(history, "val_accuracy") == 4 and epochs_without_improvement(history, "val_accuracy") == 0
+    assert best_epoch(history[:2], "val_accuracy") == 1 and epochs_without_improvement(history[:2], "val_accuracy") == 1
+    assert best_epoch(history[1:2], "val_loss") is None and epochs_without_improvement(history[1:2], "val_loss") == 2
+    assert best_epoch([], "val_loss") is None and epochs_without_improvement([], "val_loss") == 0
 
 
 def test_run_json_stays_valid_json_with_non_finite_numbers(tmp_path):
@@ -149,3 +169,40 @@ def test_a_diverging_run_stops_and_keeps_its_last_good_epoch(tiny_imdb, tmp_path
     good = keras.models.load_model(run_dir / "checkpoints" / "epoch-001.keras")
     assert all(np.isfinite(w).all() for w in good.get_weights())
     assert not (run_dir / "model.keras").exists()
+
+
+def test_patience_stops_and_keeps_the_best_epoch_across_an_interruption(tiny_imdb, tmp_path, train, monkeypatch, capsys):
+    """--patience 2 of 6 epochs, validation losses 0.5, 0.4, 0.6, 0.7: training stops after the fourth
+    epoch and the model of the second is saved and scored, though the run was interrupted after the third."""
+    val_loss = [0.5, 0.4, 0.6, 0.7, 0.3, 0.3]
+    weights, interrupt = {}, True
+    save_epoch = EpochCheckpoint.on_epoch_end
+
+    def scripted(self, epoch, logs=None):
+        weights[epoch + 1] = self.model.get_weights()
+        save_epoch(self, epoch, {**logs, "val_loss": val_loss[epoch]})
+        if interrupt and epoch + 1 == 3:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(EpochCheckpoint, "on_epoch_end", scripted)
+    args = ["--data", tiny_imdb, "--logdir", tmp_path / "logs", "--cache-dir", tmp_path / "cache", *SMALL,
+            "--num-epochs", "6", "--patience", "2"]
+    with pytest.raises(SystemExit):
+        train(*args)
+    (run_dir,) = run_dirs(tmp_path / "logs")
+    assert sorted(p.name for p in (run_dir / "checkpoints").glob("*.keras")) == ["epoch-002.keras", "epoch-003.keras"]
+    interrupt = False
+    capsys.readouterr()
+    train(*args)
+    out = capsys.readouterr().out
+    assert "Stopped after 4 epochs: val_loss has not improved for the last 2." in out
+    assert "Keeping the model as it was after 2 epochs: val_loss 0.4000, the best of the 4." in out
+    assert sorted(weights) == [1, 2, 3, 4]
+    for saved, kept in zip(keras.models.load_model(run_dir / "model.keras").get_weights(), weights[2]):
+        np.testing.assert_array_equal(saved, kept)
+    results = json.loads((run_dir / "run.json").read_text())["results"]
+    assert results["epoch"] == 2 and results["epochs_trained"] == 4 and results["val_loss"] == 0.4
+    # Scored with the kept model: the report's accuracy is the second epoch's validation accuracy.
+    assert results["validation_report"]["accuracy"] == pytest.approx(results["val_accuracy"], abs=1e-6)
+    history = [json.loads(line) for line in (run_dir / "checkpoints" / "history.jsonl").read_text().splitlines()]
+    assert results["val_accuracy"] == history[1]["val_accuracy"] and [h["epoch"] for h in history] == [1, 2, 3, 4]

@@ -183,6 +183,10 @@ def test_model_path_option(tiny_imdb, tmp_path, train):
         (["--sequence-length", "1"], "2 or more"),
         (["--learning-rate", "inf"], "finite number"),
         (["--model-path", "model.h5"], "ending in .keras"),
+        (["--patience", "0"], "positive integer"),
+        (["--monitor", "loss"], "invalid choice"),
+        (["--class-weight", "positive"], "expected 'balanced' or CLASS=WEIGHT,..."),
+        (["--class-weight", "positive=-1"], "weights of 0 or more"),
     ],
 )
 def test_clear_errors(args, message, train, tmp_path, capsys):

@@ -15,7 +15,7 @@ from attention.evaluation import main as evaluate_main
 from attention.predict import main as predict_main
 from attention.vocabulary import Vocabulary, vocabulary_path
 from fake_data import forbid, load, write_csv
-from script_runs import SMALL, load_script, only_run
+from script_runs import SMALL, fails, load_script, only_run
 
 TWO_EPOCHS = [*SMALL, "--num-epochs", "2"]
 
@@ -46,7 +46,7 @@ def test_two_classes_give_the_numbers_of_train_imdb(tiny_imdb, tmp_path):
     assert Vocabulary.load(vocabulary_path(text_run / "model.keras")).class_names == ["neg", "pos"]
 
 
-def test_trains_on_a_table(tmp_path, monkeypatch):
+def test_trains_on_a_table(tmp_path, monkeypatch, capsys):
     cues = {"awful": ["awful", "terrible"], "meh": ["meh", "okay"], "good": ["good", "nice"], "great": ["great", "superb"]}
     rows = []
     for i in range(32):  # 8 texts per class
@@ -54,12 +54,18 @@ def test_trains_on_a_table(tmp_path, monkeypatch):
         rows.append((" ".join(["the", "film"] + [cues[label][i % 2]] * (1 + i % 3)), label))
     table = write_csv(tmp_path / "texts.csv", rows)
     logdir, cache_dir = tmp_path / "logs", tmp_path / "cache"
-    script("train_text")("--data", table, "--validation-split", "0.25", "--logdir", logdir, "--cache-dir", cache_dir,
-                         "--num-epochs", "1", "--embedding-dim", "4", "--hidden-size", "2", "--attention-size", "2",
-                         "--batch-size", "4", "--seed", "1")
+    args = ["--data", table, "--validation-split", "0.25", "--logdir", logdir, "--cache-dir", cache_dir,
+            "--num-epochs", "1", "--embedding-dim", "4", "--hidden-size", "2", "--attention-size", "2",
+            "--batch-size", "4", "--seed", "1"]
+    fails(load_script("train_text").main, [*args, "--class-weight", "awful=2,bad=3"], capsys,
+          "--class-weight: no class 'bad'; the classes are awful, good, great, meh")
+    assert not logdir.exists()
+    script("train_text")(*args, "--class-weight", "awful=2,great=0.5")
+    assert "Class weights: awful 2, good 1, great 0.5, meh 1\n" in capsys.readouterr().out
     run = only_run(logdir)
     config = json.loads((run / "run.json").read_text())
     assert config["status"] == "finished" and config["config"]["script"] == "train_text"
+    assert config["config"]["class_weight"] == "awful=2,great=0.5"
     assert config["config"]["data"] == str(table.resolve())
     # The script loads what the library loads with its defaults: the cache it wrote is found.
     forbid(monkeypatch, ranks, "rank_words")

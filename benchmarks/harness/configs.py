@@ -39,7 +39,7 @@ def parse_variant(spec: str, side: str) -> dict:
     interN (PyTorch's thread pools).
     All: intraN, interN (TensorFlow's thread pools; 0 = TensorFlow's own choice), onednn0
     (TF_ENABLE_ONEDNN_OPTS=0). Without them the port sizes its pools as the training script
-    does (`attention.training.configure_threads()`), the reference as the original (TF's).
+    does (`attention.backends.configure_threads()`), the reference as the original (TF's).
     """
     config = {"side": side, "label": f"{side}:{spec}", "reset_after": False, "jit": False, "gru": "package", "loop": "auto",
               "intra": None, "inter": None, "tf1_behavior": True, "onednn": None, "backend": "tensorflow",

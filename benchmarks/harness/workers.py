@@ -206,7 +206,7 @@ def _port_steps(job: dict):
     try:  # the training script's thread policy and seeding, where a checkout has them
         from attention.backends import configure_threads, set_random_seed
     except ImportError:  # older checkouts (TensorFlow only)
-        from attention.training import configure_threads
+        from attention.backends import configure_threads
 
         set_random_seed = keras.utils.set_random_seed
     threads = configure_threads(job["intra"], job["inter"])
