@@ -131,10 +131,11 @@ def train_classifier(
                   callbacks=callbacks, shuffle=False, verbose=0)
         seconds = round(time.perf_counter() - start, 1)
         history = run.history()
-        kept = last = history[-1]["epoch"] if history else initial_epoch
-        if last < args.num_epochs:
+        last = history[-1]["epoch"] if history else initial_epoch
+        if args.patience and last < args.num_epochs:
             print(f"Stopped after {last} epochs: {args.monitor} has not improved for the last {args.patience}.")
-        if keep_best and (kept := best_epoch(history, keep_best) or last) != last:
+        kept = (best_epoch(history, keep_best) or last) if keep_best else last
+        if kept != last:
             with distribution_scope(args.strategy):
                 model, _ = run.restore(kept)
         kept_logs = next((logs for logs in history if logs["epoch"] == kept), {})

