@@ -15,11 +15,15 @@ import pytest
 
 from attention.data import DatasetError, Labelled
 from attention.data.labelled import class_order
-from attention.data.ratings import FORMS, RATING_CLASSES, rating, rating_class, rating_task, write_task
+from attention.data.ratings import (
+    FORMS, RATING_CLASSES, rare_positive_task, rating, rating_class, rating_task, write_task,
+)
+from attention.data.sources import Records
 from attention.data.sources import files, open_source
 from attention.data.sources.tables import read_table, write_table
 from attention.data.tokenizer import tokenize
 from fake_data import assert_same, decoded, load, make_archive, write_files
+from script_runs import load_script
 
 pytestmark = pytest.mark.usefixtures("isolated_keras_home")
 
@@ -142,6 +146,35 @@ def test_rating_task_labels_by_file_name(tmp_path):
     (tmp_path / "plain").mkdir()
     with pytest.raises(DatasetError, match="aclImdb layout"):
         rating_task(write_files(tmp_path / "plain", {"neg/1_1.txt": "bad", "pos/2_9.txt": "good"}), verbose=False)
+
+
+def test_the_rare_positive_task_keeps_every_negative_and_a_seeded_share_of_the_positives():
+    stars = ["1-2", "7-8", "3-4", "9-10"] * 10
+    splits = {split: Records([f"{split} {i}" for i in range(40)], stars, split, list(range(40))) for split in ("train", "test")}
+    task = rare_positive_task(splits, 0.25, seed=3)
+    assert list(task) == ["train", "test"]
+    for split, records in task.items():
+        assert Counter(records.labels) == {"negative": 20, "positive": 5}
+        assert records.positions == sorted(records.positions) and records.origin == split
+        assert records.texts == [f"{split} {i}" for i in records.positions]
+        assert records.labels == ["negative" if stars[i] in ("1-2", "3-4") else "positive" for i in records.positions]
+    assert task == rare_positive_task(splits, 0.25, seed=3)
+    assert task["train"].positions != task["test"].positions  # each split draws its own
+    assert task["train"].positions != rare_positive_task(splits, 0.25, seed=4)["train"].positions
+    with pytest.raises(ValueError, match="fraction"):
+        rare_positive_task(splits, 0.0)
+
+
+def test_make_rating_task_writes_the_rare_positive_task(tmp_path, capsys):
+    acl = write_files(tmp_path / "aclImdb", rated_reviews("interleaved"))
+    load_script("make_rating_task").main(["--data", str(acl), "--output", str(tmp_path / "out"), "--positive-fraction", "0.5"])
+    for split in ("train", "test"):
+        labels = read_table(tmp_path / "out" / f"{split}.csv", "text", "label").labels
+        positives = sum(rating_class(s) in ("7-8", "9-10") for s, _ in RATED[split])
+        assert Counter(labels) == {"negative": len(RATED[split]) - positives, "positive": round(positives / 2)}
+    with pytest.raises(SystemExit):
+        load_script("make_rating_task").main(["--data", str(acl), "--output", str(tmp_path / "x"), "--positive-fraction", "1.5"])
+    assert "expected a fraction between 0 and 1" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("layout, form", FORM_CASES)

@@ -13,6 +13,8 @@ import tarfile
 import tempfile
 from pathlib import Path
 
+import numpy as np
+
 from attention.atomic import atomic_folder, atomic_path
 from attention.data.errors import DatasetError
 from attention.data.sources import Records, files, open_source
@@ -68,6 +70,32 @@ def rating_task(source: str | os.PathLike, verbose: bool = True) -> dict[str, Re
                                                            files.file_order(posixpath.basename(str(records.positions[i])))))
         out[split] = Records([records.texts[i] for i in order], [labels[i] for i in order], records.origin,
                              [records.positions[i] for i in order])
+    return out
+
+
+def rare_positive_task(splits: dict[str, Records], fraction: float, seed: int = 0) -> dict[str, Records]:
+    """IMDB's two classes, ``negative`` (1-4 stars) and ``positive`` (7-10), with a rare positive class.
+
+    Of each split, every negative review is kept, and ``round(fraction * positives)`` positive
+    ones drawn at random (seeded by ``seed`` and the split), in their order: a two-class task
+    whose classes are far apart in size, as many real ones are (``--class-weight``).
+
+    Args:
+        splits: The rating task's splits, as `rating_task` returns them.
+        fraction: The share of each split's positive reviews to keep, in (0, 1].
+        seed: Seed of the draw.
+    """
+    if not 0 < fraction <= 1:
+        raise ValueError(f"expected a fraction in (0, 1], got {fraction}")
+    out = {}
+    for number, (split, records) in enumerate(splits.items()):
+        labels = ["negative" if label in RATING_CLASSES[:2] else "positive" for label in records.labels]
+        positives = [i for i, label in enumerate(labels) if label == "positive"]
+        rng = np.random.default_rng([seed, number])
+        drawn = set(rng.choice(positives, round(fraction * len(positives)), replace=False).tolist())
+        kept = [i for i, label in enumerate(labels) if label == "negative" or i in drawn]
+        out[split] = Records([records.texts[i] for i in kept], [labels[i] for i in kept], records.origin,
+                             [records.positions[i] for i in kept])
     return out
 
 
