@@ -3,16 +3,16 @@
 # TensorFlow. From the project root, with Keras's wheels in .whl/ and the data in gpu/imdb.npz
 # (../shared/GPU.md; `attention.imdb.export_npz(ARCHIVE, "gpu/imdb.npz")`):
 #
-#     OUT=/some/folder bash benchmarks/gpu.sh    # about 8 minutes: give the device call 600 s
+#     OUT=/some/folder bash benchmarks/gpu.sh    # about 4 minutes
 #
-# or some of its parts: fused_kernels, throughput_torch, throughput_jax, train_torch_fused,
-# train_torch (the default run, in that order), or, not in the default run: predict_stream,
-# profile_torch, train_jax, train_jax_again, and the candidates that BENCHMARKS.md reports as
-# measured and not kept: throughput_torch_candidates (the PyTorch loop's steps compiled,
-# TensorFloat-32), throughput_jax_graphs (XLA command buffers), train_jax_unroll1,
-# train_jax_unroll4 and train_jax_ragged. fused_kernels checks the PyTorch loop as Triton kernels
-# (benchmarks/torch_fused/), both GRU maths, against the loops it replaces and times them;
-# throughput_torch and train_torch_fused then run the model with it. The train_jax_unrollN parts
+# or some of its parts: throughput_torch, throughput_jax, train_jax, train_torch (the default run,
+# the package as committed, in that order), or, not in the default run: predict_stream,
+# profile_torch, train_jax_again, and the candidates that BENCHMARKS.md reports as measured and
+# not kept: fused_kernels (the PyTorch loop as Triton kernels, benchmarks/torch_fused/, both GRU
+# maths, checked against the loops it replaces and timed), throughput_torch_candidates (the
+# model with those kernels, with the loop's steps compiled, with TensorFloat-32),
+# train_torch_fused, throughput_jax_graphs (XLA command buffers), train_jax_unroll1,
+# train_jax_unroll4 and train_jax_ragged. The train_jax_unrollN parts
 # run the JAX 3-epoch run again with another attention.bidirectional.JAX_GPU_UNROLL: an unrolled
 # scan runs faster but compiles slower, and the training and validation of a 3-epoch run compile
 # two programs (four with train_jax_ragged). Each part has its own time limit, so one that hangs
@@ -52,7 +52,7 @@ step() {  # step NAME SECONDS COMMAND...: runs COMMAND, its output to $OUT/NAME.
   echo "$name: exit $? in $((SECONDS - start)) s" | tee -a "$OUT/steps.txt"
 }
 
-parts=${*:-fused_kernels throughput_torch throughput_jax train_torch_fused train_torch}
+parts=${*:-throughput_torch throughput_jax train_jax train_torch}
 want() { [[ " $parts " == *" $1 "* ]]; }
 
 # Throughput: the BidirectionalGRU loops worth measuring on each backend, the original math and
@@ -74,8 +74,9 @@ throughput() {  # throughput PART BACKEND SECONDS PORTS...
 }
 want fused_kernels && step fused_kernels 180 env KERAS_BACKEND=torch python3 benchmarks/fused_kernels.py \
   --output "$OUT/fused_kernels.json"
-throughput throughput_torch torch 240 default fused tf32+fused reset_after reset_after+fused
-throughput throughput_torch_candidates torch 240 default compiled tf32 tf32+compiled reset_after
+throughput throughput_torch torch 120 default reset_after
+throughput throughput_torch_candidates torch 300 default fused tf32+fused reset_after+fused compiled tf32 tf32+compiled \
+  reset_after
 throughput throughput_jax jax 100 default reset_after
 # XLA running each scan as CUDA graphs, its while loops as conditional nodes, instead of
 # launching the loop's iterations from the host.

@@ -39,7 +39,7 @@ least 16), the state's columns computed at a time, the depth of each slice of a 
 program, and the slices in flight."""
 CONFIGS = [triton.Config({"ROWS": 16, "COLS": cols, "CHUNK": chunk}, num_warps=warps, num_stages=2)
            for cols, chunk, warps in [(32, 32, 4), (32, 32, 8), (64, 32, 8), (64, 64, 8)]]
-"""What Triton's autotuner tries on a GPU, once per width, masking and precision (a config that does
+"""What Triton's autotuner tries on a GPU, once per width, masking, math and precision (a config that does
 not fit is skipped). Each compiles for an H100 (sm_90a) with Triton 3.6, checked without a GPU."""
 
 _INTERPRETED = os.environ.get("TRITON_INTERPRET") == "1"  # the interpreter has no libdevice
@@ -97,8 +97,11 @@ def _launcher(kernel: Any) -> Any:
     if _INTERPRETED:
         return lambda grid: lambda *args, **kwargs: kernel[grid({"ROWS": ROWS})](
             *args, ROWS=ROWS, COLS=COLS, CHUNK=CHUNK, num_warps=WARPS, num_stages=STAGES, **kwargs)
-    # Tuned once per width, masking and precision: a program's work does not depend on the batch.
-    tuned = TUNED[kernel.__name__] = triton.autotune(CONFIGS, key=["units", "HAS_MASK", "PRECISION"])(kernel)
+    # Tuned once per width, masking, math and precision: a program's work does not depend on the
+    # batch. The tuner launches each config on the caller's buffers: the kernels must not depend
+    # on what a launch before left there.
+    tuned = TUNED[kernel.__name__] = triton.autotune(
+        CONFIGS, key=["units", "HAS_MASK", "RESET_AFTER", "PRECISION"])(kernel)
     return lambda grid: tuned[grid]
 
 
@@ -159,7 +162,7 @@ class _FusedGRU(torch.autograd.Function):
         d_inputs = d_outputs.new_empty((steps, directions, batch, 3 * units))
         # With reset_after, the gradient of h @ U_h + b_h at every step (else unused).
         d_hidden = d_outputs.new_empty((steps, directions, batch, units) if ctx.reset_after else (1,))
-        d_states = d_outputs.new_zeros((2, directions, batch, units))
+        d_states = d_outputs.new_empty((2, directions, batch, units))  # the kernel reads neither half first
         _launch(_BACKWARD, d_inputs, d_outputs.contiguous(), recurrent.transpose(1, 2).contiguous(),
                 _flat_masks(masks, d_outputs), states, gates, rh, candidates, d_inputs, d_hidden, d_states,
                 steps, batch, units, HAS_MASK=masks is not None, RESET_AFTER=ctx.reset_after)

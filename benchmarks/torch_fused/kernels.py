@@ -58,10 +58,14 @@ def _store_new_state(h_t, h_next, tile, tile_ok, c, z, keep):
 
 
 @triton.jit
-def _state_gradients(d_after, d_outputs, tile, tile_ok, keep):
+def _state_gradients(d_after, d_outputs, tile, tile_ok, keep, later):
     """The gradient that reaches the state after a step, its own and its output's (zero at a masked
-    step), and the part of it that the step's new state takes (none at a masked step)."""
-    d_state = tl.load(d_after + tile, mask=tile_ok, other=0.0)
+    step), and the part of it that the step's new state takes (none at a masked step).
+
+    The last step's state has no gradient of its own (`later` is false there): it is not read from
+    `d_after`, which then holds whatever a launch before this one left (Triton's autotuner launches
+    the kernel once per config on the same buffers)."""
+    d_state = tl.load(d_after + tile, mask=tile_ok & later, other=0.0)
     d_state += tl.where(keep, tl.load(d_outputs + tile, mask=tile_ok, other=0.0), 0.0)
     return d_state, tl.where(keep, d_state, 0.0)
 
@@ -162,8 +166,8 @@ def backward_kernel(d_outputs, transposed, masks, states, gates, rh, candidates,
     kernel_t = transposed + direction * 3 * units * units  # (3 units, units): the kernel transposed
     for i in range(steps):
         t = steps - 1 - i
-        # The gradient for the state after step t is in one half of d_states (zeros at first); the
-        # one for the state before it goes to the other half.
+        # The gradient for the state after step t is in one half of d_states (none at the last
+        # step); the one for the state before it goes to the other half.
         d_after = d_states + (i % 2) * slab
         d_before = d_states + ((i + 1) % 2) * slab
         d_x = d_inputs + t * 3 * slab
@@ -177,7 +181,7 @@ def backward_kernel(d_outputs, transposed, masks, states, gates, rh, candidates,
                 cols = j + tl.arange(0, COLS)
                 tile_ok = row_ok[:, None] & (cols < units)[None, :]
                 d_state, d_new = _state_gradients(d_after, d_outputs + t * slab, h_rows[:, None] + cols[None, :],
-                                                  tile_ok, keep)
+                                                  tile_ok, keep, i > 0)
                 z = tl.load(g_t + g_rows[:, None] + cols[None, :], mask=tile_ok, other=0.0)
                 r = tl.load(g_t + g_rows[:, None] + units + cols[None, :], mask=tile_ok, other=0.0)
                 hh = tl.load(rh + t * slab + h_rows[:, None] + cols[None, :], mask=tile_ok, other=0.0)
@@ -207,7 +211,7 @@ def backward_kernel(d_outputs, transposed, masks, states, gates, rh, candidates,
                 cols = j + tl.arange(0, COLS)
                 tile_ok = row_ok[:, None] & (cols < units)[None, :]
                 _, d_new = _state_gradients(d_after, d_outputs + t * slab, h_rows[:, None] + cols[None, :], tile_ok,
-                                            keep)
+                                            keep, i > 0)
                 z = tl.load(g_t + g_rows[:, None] + cols[None, :], mask=tile_ok, other=0.0)
                 c = tl.load(candidates + t * slab + h_rows[:, None] + cols[None, :], mask=tile_ok, other=0.0)
                 h = tl.load(h_t + h_rows[:, None] + cols[None, :], mask=tile_ok, other=0.0)
@@ -226,7 +230,7 @@ def backward_kernel(d_outputs, transposed, masks, states, gates, rh, candidates,
                 h = tl.load(h_t + h_rows[:, None] + cols[None, :], mask=tile_ok, other=0.0)
                 tl.store(d_x + x_rows[:, None] + units + cols[None, :], d_rh * h * r * (1.0 - r), mask=tile_ok)
                 d_state, _ = _state_gradients(d_after, d_outputs + t * slab, h_rows[:, None] + cols[None, :],
-                                              tile_ok, keep)
+                                              tile_ok, keep, i > 0)
                 z = tl.load(g_t + g_rows[:, None] + cols[None, :], mask=tile_ok, other=0.0)
                 # A masked step passes the state's gradient back unchanged.
                 tl.store(d_before + h_rows[:, None] + cols[None, :], tl.where(keep, d_state * z, d_state) + d_rh * r,
