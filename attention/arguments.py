@@ -221,6 +221,9 @@ def add_training_arguments(parser: argparse.ArgumentParser) -> None:
     add("--embedding-dim", type=positive_int, default=defaults.EMBEDDING_DIM, help="word embedding size")
     add("--embeddings", help="start the word embeddings from these pre-trained vectors (GloVe's or word2vec's text "
         "format, optionally .gz, of --embedding-dim numbers; words without a vector start at random)")
+    add("--freeze-embeddings", action=argparse.BooleanOptionalAction, default=False,
+        help="keep the word embeddings as they start (with --embeddings, the pre-trained vectors) and train only "
+        "the rest of the network")
     add("--hidden-size", type=positive_int, default=defaults.HIDDEN_SIZE, help="GRU units per direction")
     add("--attention-size", type=positive_int, default=defaults.ATTENTION_SIZE, help="attention projection size")
     add("--keep-prob", type=keep_probability, default=defaults.KEEP_PROB, help="dropout keep probability")

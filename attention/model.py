@@ -42,6 +42,7 @@ def build_model(
     reset_after: bool = False,
     mask_zero: bool = True,
     num_classes: int = 2,
+    trainable_embeddings: bool = True,
 ) -> PortableSequential:
     """Builds and compiles the original Bi-GRU with attention, on logits.
 
@@ -61,6 +62,10 @@ def build_model(
             cross-entropy on 0/1 labels; 3 or more give one logit per class
             and softmax (sparse categorical) cross-entropy on labels
             `0..num_classes - 1`.
+        trainable_embeddings: `False` keeps the word embeddings as they start
+            (Keras's `trainable=False` on the `Embedding`): set pre-trained
+            vectors into them (`attention.embeddings.set_embeddings`) and
+            train only the rest of the network.
 
     Returns:
         A compiled `keras.Sequential` (`PortableSequential`, whose `.keras`
@@ -89,6 +94,7 @@ def build_model(
                 embedding_dim,
                 embeddings_initializer=keras.initializers.RandomUniform(-1.0, 1.0),
                 mask_zero=mask_zero,
+                trainable=trainable_embeddings,
                 name="embedding",
             ),
             # Bidirectional, with both directions in one loop where that is faster (GPU, PyTorch).

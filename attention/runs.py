@@ -20,7 +20,8 @@ from attention.vocabulary import Vocabulary, vocabulary_path
 
 # Training options added after runs were first recorded, and their defaults: left at them, they leave
 # a run's key as it was.
-ADDED_OPTIONS = {"embeddings": None, "keep_best": False, "patience": None, "monitor": "val_loss", "class_weight": None}
+ADDED_OPTIONS = {"embeddings": None, "keep_best": False, "patience": None, "monitor": "val_loss", "class_weight": None,
+                 "freeze_embeddings": False}
 
 try:
     import fcntl

@@ -97,7 +97,7 @@ def train_classifier(
             if model is None:
                 model = build_model(vocabulary_size, args.embedding_dim, args.hidden_size, args.attention_size,
                                     args.keep_prob, args.learning_rate, reset_after=args.reset_after,
-                                    num_classes=len(classes))
+                                    num_classes=len(classes), trainable_embeddings=not args.freeze_embeddings)
                 if vectors:
                     rows = set_embeddings(model, vocabulary, vectors)
                     print(f"Word vectors for {rows:,} of the {vocabulary_size - vocabulary.index_from - 1:,} words "

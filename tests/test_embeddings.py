@@ -6,14 +6,15 @@
 import gzip
 import json
 
+import keras
 import numpy as np
 import pytest
 
-from attention import build_model
+from attention import build_model, training
 from attention.data.errors import DatasetError
 from attention.embeddings import main as embeddings_main, read_vectors, set_embeddings, word_vectors, \
     write_projector
-from attention.vocabulary import Vocabulary
+from attention.vocabulary import Vocabulary, vocabulary_path
 from fake_data import write_csv
 from script_runs import SMALL, fails, load_script, only_run
 
@@ -80,13 +81,21 @@ def test_a_vocabulary_without_words_writes_no_projector(tmp_path):
     assert words == ["film"] and vectors.shape == (1, 3)
 
 
-def test_training_starts_from_the_vectors_and_writes_them_back(tmp_path, capsys, monkeypatch):
+WORDS = ["the", "film", "was", "great", "superb", "awful", "dull"]
+
+
+def texts_and_vectors(folder):
+    """Sixteen short labelled texts in `folder`/texts.csv, and a 4-number vector for each of their
+    words in `folder`/vectors.txt: (the table's path, the vectors' path, the vectors)."""
     rows = [(f"the film was {w} {w}", label) for w, label in
             [("great", "pos"), ("superb", "pos"), ("awful", "neg"), ("dull", "neg")] * 4]
-    table = write_csv(tmp_path / "texts.csv", rows)
-    words = ["the", "film", "was", "great", "superb", "awful", "dull"]
-    given = {w: np.random.default_rng(i).normal(size=4).round(3) for i, w in enumerate(words)}
-    vectors = write_text(tmp_path / "vectors.txt", [f"{w} " + " ".join(map(str, v)) for w, v in given.items()])
+    given = {w: np.random.default_rng(i).normal(size=4).round(3) for i, w in enumerate(WORDS)}
+    vectors = write_text(folder / "vectors.txt", [f"{w} " + " ".join(map(str, v)) for w, v in given.items()])
+    return write_csv(folder / "texts.csv", rows), vectors, given
+
+
+def test_training_starts_from_the_vectors_and_writes_them_back(tmp_path, capsys, monkeypatch):
+    table, vectors, given = texts_and_vectors(tmp_path)
     # With a negligible learning rate, the trained rows are still the given vectors.
     monkeypatch.chdir(tmp_path)
     load_script("train_text").main([str(a) for a in [
@@ -96,11 +105,42 @@ def test_training_starts_from_the_vectors_and_writes_them_back(tmp_path, capsys,
     run = only_run(tmp_path / "logs")
     assert json.loads((run / "run.json").read_text())["config"]["embeddings"] == str(vectors.resolve())  # absolute
     embeddings_main(["--model", str(run / "model.keras"), "--output", str(tmp_path / "out.txt")])
-    written = read_vectors(tmp_path / "out.txt", words, 4)
-    assert set(written) == set(words)
-    for word in words:
+    written = read_vectors(tmp_path / "out.txt", WORDS, 4)
+    assert set(written) == set(WORDS)
+    for word in WORDS:
         np.testing.assert_allclose(written[word], given[word], atol=1e-4)
     assert "Wrote 7 word vectors of 4 numbers" in capsys.readouterr().out
+
+
+def test_frozen_embeddings_keep_the_given_vectors_while_the_rest_trains(tmp_path, capsys, monkeypatch):
+    table, _, given = texts_and_vectors(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    started = []  # the output layer's weights as each run builds its model
+
+    def build_model_and_keep_its_start(*args, **kwargs):
+        model = build_model(*args, **kwargs)
+        started.append(model.get_layer("output").get_weights())
+        return model
+
+    monkeypatch.setattr(training, "build_model", build_model_and_keep_its_start)
+    for frozen in (True, False):  # a learning rate that moves every trained weight
+        logs = tmp_path / f"logs-{frozen}"
+        load_script("train_text").main([str(a) for a in [
+            "--data", table, "--validation-split", "0.25", "--logdir", logs, "--cache-dir", tmp_path / "cache",
+            *SMALL, "--embedding-dim", "4", "--learning-rate", "0.05", "--embeddings", "vectors.txt",
+            "--freeze-embeddings" if frozen else "--no-freeze-embeddings"]])
+        run = only_run(logs)
+        model = keras.saving.load_model(run / "model.keras")
+        assert model.get_layer("embedding").trainable is not frozen
+        vectors = dict(zip(*word_vectors(model, Vocabulary.load(vocabulary_path(run / "model.keras")))))
+        for word in WORDS:
+            if frozen:
+                np.testing.assert_allclose(vectors[word], given[word], rtol=0, atol=1e-6)
+            else:
+                assert np.abs(vectors[word] - given[word]).max() > 1e-2
+        for start, end in zip(started[-1], model.get_layer("output").get_weights()):
+            assert np.abs(end - start).max() > 1e-2  # the rest of the network trains either way
+    capsys.readouterr()
 
 
 def test_bad_vectors_stop_training_before_a_run_starts(tmp_path, capsys):
@@ -119,6 +159,8 @@ def test_a_model_without_vectors_keeps_the_run_key_of_before():
     config = {"num_words": 10, "seed": 1}
     assert Run.config_key({**config, "embeddings": None}) == Run.config_key(config)
     assert Run.config_key({**config, "embeddings": "v.txt"}) != Run.config_key(config)
+    assert Run.config_key({**config, "freeze_embeddings": False}) == Run.config_key(config)
+    assert Run.config_key({**config, "freeze_embeddings": True}) != Run.config_key(config)
 
 
 def test_writing_needs_a_writable_output(trained, tmp_path, capsys):
