@@ -233,8 +233,9 @@ def add_training_arguments(parser: argparse.ArgumentParser) -> None:
         help="save the model of the epoch with the best --monitor, not the last epoch's")
     add("--patience", type=positive_int, help="stop once --monitor has not improved for this many epochs, and keep "
         "the best epoch (Keras's EarlyStopping with restore_best_weights) (default: train all --num-epochs)")
-    add("--monitor", choices=["val_loss", "val_accuracy"], default="val_loss",
-        help="the validation metric --keep-best and --patience go by: lowest loss or highest accuracy")
+    add("--monitor", choices=["val_loss", "val_accuracy", "val_macro_f1"], default="val_loss",
+        help="the validation metric --keep-best and --patience go by: lowest loss, highest accuracy or highest "
+        "macro-F1 (which weighs a rare class as much as a common one)")
     add("--learning-rate", type=positive_float, default=defaults.LEARNING_RATE, help="Adam's learning rate")
     add("--class-weight", type=class_weight, help="weigh each class's texts in the training loss: 'balanced' "
         "(each class as much as the others, whatever its size) or CLASS=WEIGHT,... (others 1) (default: all 1)")

@@ -99,7 +99,8 @@ class AttentionSummaries(keras.callbacks.Callback):
     - `train/`: each batch's own `loss` and `accuracy`, the original's
       scalar tags (Keras's logs hold the epoch's running means instead);
     - `validation/`: `loss` and `accuracy` after each epoch, on the same steps;
-    - `train/` and `validation/`: `epoch_loss` and `epoch_accuracy` by epoch,
+    - `train/` and `validation/`: `epoch_loss`, `epoch_accuracy` and
+      `epoch_macro_f1` by epoch,
       the tags of Keras's own TensorBoard callback;
     - `train/`: the op graph of the forward pass (TensorFlow only);
     - `train/`, each epoch: histograms of the original's `embeddings_var`,
@@ -175,12 +176,12 @@ class AttentionSummaries(keras.callbacks.Callback):
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         logs = logs or {}
         step = (epoch + 1) * self.steps_per_epoch
-        for name in ("loss", "accuracy"):
+        for name in ("loss", "accuracy", "macro_f1"):
             # Keras's own TensorBoard callback's tags, by epoch.
             for split, key in (("train", name), ("validation", f"val_{name}")):
                 if key in logs:
                     self._writer(split).scalar(f"epoch_{name}", float(logs[key]), epoch)
-            if f"val_{name}" in logs:
+            if f"val_{name}" in logs and name != "macro_f1":  # the final report writes `macro_f1`
                 self._writer("validation").scalar(name, float(logs[f"val_{name}"]), step)
         # One inspection model for the whole run: a new one each epoch would be traced, and on
         # JAX compiled, anew (1.2 s an epoch on a CPU, more on a GPU).
@@ -320,10 +321,10 @@ def read_history(directory: str | os.PathLike) -> list[dict]:
 def best_epoch(history: list[dict], monitor: str) -> int | None:
     """The epoch (from 1) of `history` with the best `monitor`, or `None` if none has a finite value.
 
-    Accuracies are best highest, everything else (losses) lowest; of equal
-    values the earliest wins, since only a strict improvement counts.
+    Accuracies and F1 are best highest, everything else (losses) lowest; of
+    equal values the earliest wins, since only a strict improvement counts.
     """
-    sign = -1.0 if "acc" in monitor else 1.0
+    sign = -1.0 if "acc" in monitor or "f1" in monitor else 1.0
     values = [(sign * logs[monitor], logs["epoch"]) for logs in history
               if isinstance(logs.get(monitor), (int, float)) and math.isfinite(logs[monitor])]
     return min(values)[1] if values else None

@@ -10,6 +10,7 @@ from attention import defaults
 from attention.bidirectional import BidirectionalGRU
 from attention.gru import ConcatGRU
 from attention.layer import AttentionLayer
+from attention.metrics import MacroF1
 
 
 @keras.saving.register_keras_serializable(package="attention")
@@ -123,8 +124,9 @@ def build_model(
         loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
         accuracy = keras.metrics.SparseCategoricalAccuracy(name="accuracy")
     # Weighted, so that rows of weight 0 (a batch filled up to its size, `pipeline.fill_batch`)
-    # count as little in the accuracy as in the loss; without weights it is the plain accuracy.
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=loss, weighted_metrics=[accuracy])
+    # count as little in the metrics as in the loss; without weights they are the plain ones.
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=loss,
+                  weighted_metrics=[accuracy, MacroF1(num_classes)])
     return model
 
 

@@ -21,7 +21,7 @@ BACKENDS = ("jax", "torch")
 # groups that take a few minutes each on JAX: each group is a test of its own per backend, which
 # pytest-xdist runs beside the rest of the suite.
 PORTABLE = {
-    "layer": ["test_layer.py", "test_layer_properties.py", "test_docs_examples.py"],
+    "layer": ["test_layer.py", "test_layer_properties.py", "test_docs_examples.py", "test_metrics.py"],
     "recurrence": ["test_gru.py", "test_bidirectional.py", "test_graphed_loop.py", "test_torch_compiled.py",
                    "test_torch_fused.py"],
     "data_and_scripts": ["test_preprocessing.py", "test_pipeline.py", "test_ragged.py", "test_imdb.py",

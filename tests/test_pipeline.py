@@ -167,14 +167,14 @@ def sgd_model():
 
 
 @pytest.mark.parametrize("classes", [2, 3])
-def test_a_filled_batch_has_the_loss_and_accuracy_of_the_batch_itself(classes):
+def test_a_filled_batch_has_the_loss_and_metrics_of_the_batch_itself(classes):
     x, _ = reviews(5, width=12)
     y = np.array([0, 1, 1, 0, 1] if classes == 2 else [0, 2, 1, 1, 2], dtype="float32")
     keras.utils.set_random_seed(0)
     model = build_model(60, 4, 3, 2, num_classes=classes)
     plain = model.test_on_batch(x, y, return_dict=True)
     filled = model.test_on_batch(*fill_batch(x, y, 8), return_dict=True)
-    assert plain.keys() == filled.keys() == {"loss", "accuracy"}
+    assert plain.keys() == filled.keys() == {"loss", "accuracy", "macro_f1"}
     for name in plain:
         assert float(filled[name]) == pytest.approx(float(plain[name]), rel=1e-6, abs=1e-7)
 

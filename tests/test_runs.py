@@ -77,12 +77,13 @@ def test_options_added_since_leave_the_key_of_a_run_that_does_not_use_them():
 
 
 def test_the_best_epoch_is_the_lowest_loss_or_the_highest_accuracy_and_the_earliest_of_equals():
-    history = [{"epoch": 1, "val_loss": 0.5, "val_accuracy": 0.7},
+    history = [{"epoch": 1, "val_loss": 0.5, "val_accuracy": 0.7, "val_macro_f1": 0.6},
                {"epoch": 2, "val_loss": None, "val_accuracy": None},  # a non-finite value, as run.json holds it
-               {"epoch": 3, "val_loss": 0.4, "val_accuracy": 0.7},
-               {"epoch": 4, "val_loss": 0.4, "val_accuracy": 0.8}]
+               {"epoch": 3, "val_loss": 0.4, "val_accuracy": 0.7, "val_macro_f1": 0.65},
+               {"epoch": 4, "val_loss": 0.4, "val_accuracy": 0.8, "val_macro_f1": 0.65}]
     assert best_epoch(history, "val_loss") == 3 and epochs_without_improvement(history, "val_loss") == 1
     assert best_epoch(history, "val_accuracy") == 4 and epochs_without_improvement(history, "val_accuracy") == 0
+    assert best_epoch(history, "val_macro_f1") == 3 and epochs_without_improvement(history, "val_macro_f1") == 1
     assert best_epoch(history[:2], "val_accuracy") == 1 and epochs_without_improvement(history[:2], "val_accuracy") == 1
     assert best_epoch(history[1:2], "val_loss") is None and epochs_without_improvement(history[1:2], "val_loss") == 2
     assert best_epoch([], "val_loss") is None and epochs_without_improvement([], "val_loss") == 0

@@ -78,7 +78,8 @@ def test_tensorboard_logs(first_run):
     _, _, run_dir = first_run
     tags, graphs = event_tags(run_dir)
     for split in ("train", "validation"):
-        assert {("loss", "scalars"), ("accuracy", "scalars"), ("epoch_loss", "scalars"), ("epoch_accuracy", "scalars")} <= tags[split]
+        assert {("loss", "scalars"), ("accuracy", "scalars"), ("epoch_loss", "scalars"), ("epoch_accuracy", "scalars"),
+                ("epoch_macro_f1", "scalars")} <= tags[split]
     for name in ("embeddings_var", "RNN_outputs", "alphas", "W"):
         assert (name, "histograms") in tags["train"]
     assert ("attention", "images") in tags["train"]
