@@ -181,7 +181,8 @@ class AttentionSummaries(keras.callbacks.Callback):
             for split, key in (("train", name), ("validation", f"val_{name}")):
                 if key in logs:
                     self._writer(split).scalar(f"epoch_{name}", float(logs[key]), epoch)
-            if f"val_{name}" in logs and name != "macro_f1":  # the final report writes `macro_f1`
+        for name in ("loss", "accuracy"):  # the original's tags, on the training batches' steps
+            if f"val_{name}" in logs:
                 self._writer("validation").scalar(name, float(logs[f"val_{name}"]), step)
         # One inspection model for the whole run: a new one each epoch would be traced, and on
         # JAX compiled, anew (1.2 s an epoch on a CPU, more on a GPU).
