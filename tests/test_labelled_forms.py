@@ -18,8 +18,7 @@ from attention.data.labelled import class_order
 from attention.data.ratings import (
     FORMS, RATING_CLASSES, rare_positive_task, rating, rating_class, rating_task, write_task,
 )
-from attention.data.sources import Records
-from attention.data.sources import files, open_source
+from attention.data.sources import Records, files, open_source
 from attention.data.sources.tables import read_table, write_table
 from attention.data.tokenizer import tokenize
 from fake_data import assert_same, decoded, load, make_archive, write_files
