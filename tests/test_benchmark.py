@@ -234,17 +234,22 @@ def test_streamed_rate_is_all_samples_over_the_whole_time():
 def test_torch_profile_splits_each_batch_by_operator(tmp_path):
     output = tmp_path / "profile.json"
     command = [sys.executable, str(REPO / "benchmarks" / "profile_torch.py"), "--batch-size", "4", "--steps", "2",
-               "--warmup", "1", "--top", "3", "--sequence-length", "24", "--output", str(output)]
+               "--warmup", "1", "--top", "1000", "--sequence-length", "24", "--output", str(output)]
     proc = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300,
                           env={**os.environ, "KERAS_BACKEND": "torch", "CUDA_VISIBLE_DEVICES": ""})
     assert proc.returncode == 0, proc.stderr[-2000:]
     results = json.loads(output.read_text())
     assert results["sequence_length"] == 24 and "batch 4 x 24 steps" in proc.stdout
+    bmm = {}
     for mode in ("train", "predict"):
-        assert results[mode]["seconds_per_batch"] > 0 and len(results[mode]["top"]) == 3
-        ops = {op["op"] for op in results[mode]["top"]}
-        assert "aten::bmm" in ops  # the stacked loop's matmuls lead on a CPU
-    assert results["train"]["top"][0]["calls_per_batch"] > results["predict"]["top"][0]["calls_per_batch"]
+        # Every operator is listed (--top above their number): which of them took longest is
+        # the machine's business, what was called how often is not.
+        top = results[mode]["top"]
+        assert results[mode]["seconds_per_batch"] > 0 and 3 < len(top) < 1000
+        times = [op["self_ms_per_batch"] for op in top]
+        assert times == sorted(times, reverse=True)
+        bmm[mode] = next(op["calls_per_batch"] for op in top if op["op"] == "aten::bmm")  # the stacked loop's matmuls
+    assert bmm["predict"] >= 2 * 24 and bmm["train"] > bmm["predict"]  # two a step (gates, candidate); more with gradients
     refused = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=60,
                              env={**os.environ, "KERAS_BACKEND": "jax"})
     assert refused.returncode != 0 and "profiles the PyTorch backend" in refused.stderr
