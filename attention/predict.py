@@ -7,13 +7,17 @@ probability; then the words the model attended to most. With `--format jsonl`,
 one JSON object a text instead, for other programs: its `number`, `text`,
 `predicted` class, every class's `probabilities` and its `top_words` (each a
 `word` as the model saw it, its `weight` and its `position` among those words).
-Texts come from the arguments or, when none are given, one per line from
-standard input (blank lines are skipped), which is read and answered 1,024
-lines at a time (a line at a time from a terminal):
+Texts come from the arguments, from a table (`--input`: CSV or TSV with a
+header row, or JSON Lines, each optionally .gz; the texts in `--text-column`,
+which may span lines; other columns are ignored) or, when neither is given,
+one per line from standard input (blank lines are skipped), which is read and
+answered 1,024 lines at a time (a line at a time from a terminal). Answers are
+numbered in the order of the texts: a table's rows, blank lines skipped.
 
     python -m attention.predict --model logdir/RUN/model.keras "A great film." "Dull."
     python -m attention.predict --model logdir/RUN/model.keras < reviews.txt
     python -m attention.predict --model logdir/RUN/model.keras --format jsonl < reviews.txt > answers.jsonl
+    python -m attention.predict --model logdir/RUN/model.keras --input tickets.csv --text-column body --format jsonl
 """
 
 from __future__ import annotations
@@ -24,10 +28,13 @@ import json
 import sys
 import textwrap
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import BinaryIO, TextIO
 
 from attention.arguments import HelpFormatter, add_model_argument, load_model_argument, positive_int
 from attention.atomic import finite_json
+from attention.data.errors import DatasetError
+from attention.data.sources.tables import read_table
 from attention.trained import encode_texts
 from attention.visualize import Attention, attend, attention_scorer, top_words, top_words_json
 
@@ -70,6 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--top-k", type=positive_int, default=10, help="how many of the most attended words to print (default: 10)")
     parser.add_argument("--format", choices=["text", "jsonl"], default="text",
                         help="tab-separated lines to read, or a JSON object a line for programs (default: text)")
+    parser.add_argument("--input", metavar="FILE",
+                        help="classify the texts of this table: .csv, .tsv or .jsonl, each optionally .gz")
+    parser.add_argument("--text-column", help="the column (CSV, TSV) or field (JSON Lines) of --input's texts (default: text)")
     parser.add_argument("texts", nargs="*", metavar="TEXT", help="texts to classify (default: lines of standard input)")
     return parser
 
@@ -79,11 +89,26 @@ def main(argv: list[str] | None = None) -> None:
     parser = build_parser()
     args = parser.parse_args(argv)
     fail = lambda error: parser.exit(2, f"{parser.prog}: error: {error}\n")  # noqa: E731
+    if args.input is not None and args.texts:
+        fail("pass texts as arguments or --input, not both")
+    if args.text_column is not None and args.input is None:
+        fail("--text-column names a column of --input, which is not given")
+    # A bad table is found before the model loads.
+    table = None
+    if args.input is not None:
+        try:
+            table = read_table(Path(args.input), args.text_column or "text", label_column=None)
+        except DatasetError as error:
+            fail(error)
+        if not len(table):
+            fail(f"{args.input}: no texts")
     model, vocabulary = load_model_argument(parser, args.model)
     # Arguments are taken as given (an empty one is an error), but the blank
     # lines of a file are just layout. Standard input is read once the model is
     # loaded, so that from a terminal each line is answered as it is typed.
-    if args.texts:
+    if table is not None:
+        texts, size = table.texts, CHUNK_TEXTS
+    elif args.texts:
         texts, size = args.texts, len(args.texts)
     else:
         texts, size = read_lines(getattr(sys.stdin, "buffer", sys.stdin)), 1 if sys.stdin.isatty() else CHUNK_TEXTS
@@ -95,7 +120,8 @@ def main(argv: list[str] | None = None) -> None:
             chunk = next(lines, None)
             if chunk is None:
                 break
-            ids = encode_texts(model, vocabulary, chunk, first=done + 1)
+            where = (lambda i, start=done: table.where(start + i)) if table is not None else None
+            ids = encode_texts(model, vocabulary, chunk, first=done + 1, where=where)
         except ValueError as error:
             fail(error)
         items = attend(model, vocabulary, ids, progress=True, scorer=scorer)

@@ -12,7 +12,7 @@ import json
 import os
 import textwrap
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import keras
@@ -121,7 +121,8 @@ def embedding_rows(model: keras.Model) -> int:
     return int(embedding_layer(model).input_dim)
 
 
-def encode_texts(model: keras.Model, vocabulary: Vocabulary, texts: Sequence[str], first: int = 1) -> np.ndarray:
+def encode_texts(model: keras.Model, vocabulary: Vocabulary, texts: Sequence[str], first: int = 1,
+                 where: Callable[[int], str] | None = None) -> np.ndarray:
     """Encodes texts as ``train_imdb.py`` encodes the test reviews.
 
     That is ``Vocabulary.encode`` (the raw reviews' tokeniser and word ranks)
@@ -132,6 +133,8 @@ def encode_texts(model: keras.Model, vocabulary: Vocabulary, texts: Sequence[str
     Args:
         first: The number errors give the first text (texts that continue a
             longer input).
+        where: Where text `i` of `texts` came from, which errors add to its
+            number (a file's line, say).
 
     Raises:
         ValueError: The vocabulary has no word index, or a text is empty or
@@ -139,18 +142,21 @@ def encode_texts(model: keras.Model, vocabulary: Vocabulary, texts: Sequence[str
     """
     if vocabulary.word_index is None:
         raise ValueError("the model's vocabulary has no word index (the data had none), so text cannot be encoded")
-    for number, text in enumerate(texts, start=first):
+    def name(i: int) -> str:
+        return f"text {first + i}" + (f" ({where(i)})" if where else "")
+
+    for i, text in enumerate(texts):
         try:
             text.encode("utf-8")
         except UnicodeEncodeError:
-            raise ValueError(f"text {number} is not valid UTF-8 text") from None
+            raise ValueError(f"{name(i)} is not valid UTF-8 text") from None
     ids = vocabulary.encode(texts, embedding_rows(model))
-    for number, (text, row) in enumerate(zip(texts, ids), start=first):
+    for i, (text, row) in enumerate(zip(texts, ids)):
         if not text.strip():
-            raise ValueError(f"text {number} is empty")
+            raise ValueError(f"{name(i)} is empty")
         # Unknown words are kept as <oov>, but a text of nothing else says nothing.
         if not np.isin(row, (0, vocabulary.start_char, vocabulary.oov_char), invert=True).any():
-            raise ValueError(f"text {number} has no word the model knows: {_shorten(text)!r}")
+            raise ValueError(f"{name(i)} has no word the model knows: {_shorten(text)!r}")
     return ids
 
 

@@ -3,6 +3,8 @@
 `trained` is one tiny training run (conftest.py).
 """
 
+import csv
+import gzip
 import io
 import json
 import re
@@ -123,3 +125,48 @@ def test_predict_refuses_text_that_is_not_utf8(trained, capsys, monkeypatch):
     fails(predict_main, ["--model", trained[0], "great", b"awful \xff".decode("utf-8", "surrogateescape")], capsys,
           "text 2 is not valid UTF-8")
 
+
+
+def test_predict_reads_the_texts_of_a_table(trained, capsys, monkeypatch, tmp_path):
+    texts = ['great film, "truly"\nwonderful', "awful plot", "dull acting", "great acting"]
+    table = tmp_path / "tickets.csv"
+    with open(table, "w", newline="", encoding="utf-8") as f:  # a text over two lines, a blank row, other columns
+        f.write("id,body,queue\n")
+        csv.writer(f).writerows([[n, text, "x"] for n, text in enumerate(texts[:2])])
+        f.write("\n")
+        csv.writer(f).writerows([[n, text, "x"] for n, text in enumerate(texts[2:], start=2)])
+    predict_main(["--model", str(trained[0]), "--format", "jsonl", *texts])
+    from_arguments = capsys.readouterr().out
+    predict_main(["--model", str(trained[0]), "--format", "jsonl", "--input", str(table), "--text-column", "body"])
+    assert capsys.readouterr().out == from_arguments
+    lines = tmp_path / "tickets.jsonl.gz"
+    lines.write_bytes(gzip.compress("".join(json.dumps({"text": t, "id": n}) + "\n" for n, t in enumerate(texts)).encode()))
+    monkeypatch.setattr(predict, "CHUNK_TEXTS", 3)  # numbered on through the chunks
+    predict_main(["--model", str(trained[0]), "--format", "jsonl", "--input", str(lines)])
+    answers = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [a["number"] for a in answers] == [1, 2, 3, 4] and [a["text"] for a in answers] == texts
+    # A text the model cannot read: where it is, after the answers before its chunk.
+    table.write_text("body\ngreat film\nawful plot\ndull\n\n\"zzzq\nqqqz\"\n", encoding="utf-8")
+    with pytest.raises(SystemExit):
+        predict_main(["--model", str(trained[0]), "--input", str(table), "--text-column", "body"])
+    captured = capsys.readouterr()
+    assert [line.split("\t")[0] for line in captured.out.splitlines()[::2]] == ["1", "2", "3"]
+    assert captured.err.splitlines()[-1].endswith(f"error: text 4 ({table}, line 6) has no word the model knows: 'zzzq qqqz'")
+
+
+def test_predict_table_errors(trained, capsys, tmp_path):
+    table = tmp_path / "texts.csv"
+    table.write_text("id,body\n1,great film\n", encoding="utf-8")
+    # The table is read before the model (a missing model would fail second).
+    fails(predict_main, ["--model", tmp_path / "missing.keras", "--input", table], capsys,
+          f"{table} has no column 'text' (its columns: 'id', 'body'); name the right one with --text-column")
+    fails(predict_main, ["--model", trained[0], "--input", table, "--text-column", "body", "great"], capsys,
+          "pass texts as arguments or --input, not both")
+    fails(predict_main, ["--model", trained[0], "--text-column", "body", "great"], capsys,
+          "--text-column names a column of --input, which is not given")
+    table.write_text("id,body\n", encoding="utf-8")
+    fails(predict_main, ["--model", trained[0], "--input", table, "--text-column", "body"], capsys, f"{table}: no texts")
+    fails(predict_main, ["--model", trained[0], "--input", tmp_path / "texts.txt"], capsys, "unknown format")
+    table.write_text("id,body\n1,\n", encoding="utf-8")
+    fails(predict_main, ["--model", trained[0], "--input", table, "--text-column", "body"], capsys,
+          f"text 1 ({table}, line 2) is empty")

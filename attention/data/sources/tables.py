@@ -40,13 +40,14 @@ def read_bytes(path: Path) -> bytes:
         raise DatasetError(f"Cannot read {path}: {getattr(e, 'strerror', None) or e}.") from e
 
 
-def read_table(path: Path, text_column: str = "text", label_column: str = "label", strict: bool = True) -> Records:
+def read_table(path: Path, text_column: str = "text", label_column: str | None = "label", strict: bool = True) -> Records:
     """Reads the texts and labels of a CSV, TSV or JSON Lines file.
 
     Args:
         path: The file; its format comes from its name (``.csv``, ``.tsv``, ``.jsonl``,
             each optionally followed by ``.gz``).
-        text_column, label_column: The header's (or the objects') names of the fields.
+        text_column, label_column: The header's (or the objects') names of the fields;
+            ``label_column=None`` reads texts without labels (each label is ``""``).
         strict: Whether bytes that are not UTF-8 are an error (else U+FFFD).
 
     Raises:
@@ -62,7 +63,7 @@ def read_table(path: Path, text_column: str = "text", label_column: str = "label
     return _read_delimited(path, text, "," if kind == "csv" else "\t", text_column, label_column)
 
 
-def _read_delimited(path: Path, text: str, delimiter: str, text_column: str, label_column: str) -> Records:
+def _read_delimited(path: Path, text: str, delimiter: str, text_column: str, label_column: str | None) -> Records:
     # The csv module refuses fields over 128 KiB by default; a long document is still one text.
     csv.field_size_limit(max(csv.field_size_limit(), 2**31 - 1))
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
@@ -71,28 +72,29 @@ def _read_delimited(path: Path, text: str, delimiter: str, text_column: str, lab
         if header is None:
             raise DatasetError(f"{path} is empty: expected a header row naming the columns.")
         columns = [name.strip() for name in header]
-        missing = [name for name in (text_column, label_column) if name not in columns]
+        missing = [name for name in (text_column, label_column) if name is not None and name not in columns]
         if missing:
             option = "--text-column" if missing[0] == text_column else "--label-column"
             raise DatasetError(
                 f"{path} has no column {missing[0]!r} (its columns: {', '.join(map(repr, columns))}); "
                 f"name the right one with {option}."
             )
-        t, y, width = columns.index(text_column), columns.index(label_column), len(columns)
+        t, width = columns.index(text_column), len(columns)
+        y = None if label_column is None else columns.index(label_column)
         records = Records(origin=str(path))
         line = reader.line_num + 1
         for row in reader:
             if row:  # blank lines are layout
                 if len(row) != width:
                     raise DatasetError(f"{path}, line {line}: {len(row)} fields where the header has {width}.")
-                records.append(row[t], row[y].strip(), line)
+                records.append(row[t], "" if y is None else row[y].strip(), line)
             line = reader.line_num + 1
     except csv.Error as e:
         raise DatasetError(f"{path}, line {reader.line_num}: not valid {'CSV' if delimiter == ',' else 'TSV'} ({e}).") from None
     return records
 
 
-def _read_jsonl(path: Path, text: str, text_column: str, label_column: str) -> Records:
+def _read_jsonl(path: Path, text: str, text_column: str, label_column: str | None) -> Records:
     records = Records(origin=str(path))
     for line, raw in enumerate(text.split("\n"), start=1):
         if not raw.strip():
@@ -104,9 +106,9 @@ def _read_jsonl(path: Path, text: str, text_column: str, label_column: str) -> R
         if not isinstance(item, dict):
             raise DatasetError(f"{path}, line {line}: expected a JSON object, got {type(item).__name__}.")
         for name, option in ((text_column, "--text-column"), (label_column, "--label-column")):
-            if name not in item:
+            if name is not None and name not in item:
                 raise DatasetError(f"{path}, line {line}: no field {name!r} (name the right one with {option}).")
-        value, label = item[text_column], item[label_column]
+        value, label = item[text_column], "" if label_column is None else item[label_column]
         if not isinstance(value, str):
             raise DatasetError(f"{path}, line {line}: the text {text_column!r} is not a string.")
         if isinstance(label, bool) or not isinstance(label, (str, int)):
