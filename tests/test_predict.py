@@ -18,6 +18,7 @@ from attention import defaults, predict
 from attention.predict import main as predict_main
 from attention.visualize import attention_scorer
 from script_runs import fails
+from test_docs_examples import readme_example
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -170,3 +171,18 @@ def test_predict_table_errors(trained, capsys, tmp_path):
     table.write_text("id,body\n1,\n", encoding="utf-8")
     fails(predict_main, ["--model", trained[0], "--input", table, "--text-column", "body"], capsys,
           f"text 1 ({table}, line 2) is empty")
+
+
+def test_readme_python_example_classifies_texts(trained, capsys, monkeypatch, tmp_path):
+    (tmp_path / "logdir").mkdir()
+    (tmp_path / "logdir" / "RUN").symlink_to(trained[0].parent)  # the example's path to a run
+    monkeypatch.chdir(tmp_path)
+    exec(compile(readme_example("load_trained("), "README.md example (load_trained)", "exec"), {})
+    printed = capsys.readouterr().out.splitlines()
+    predict_main(["--model", str(trained[0]), "--format", "jsonl", "--top-k", "3", "A great film.", "Not bad at all."])
+    answers = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert len(printed) == len(answers) == 2
+    for line, answer in zip(printed, answers):
+        assert line.startswith(answer["predicted"] + " [")
+        words = [f"'{w['word']}'" for w in answer["top_words"]]
+        assert all(word in line for word in words) and len(words) == 3
