@@ -10,9 +10,11 @@ one JSON object a text instead, for other programs: its `number`, `text`,
 Texts come from the arguments, from a table (`--input`: CSV or TSV with a
 header row, or JSON Lines, each optionally .gz; the texts in `--text-column`,
 which may span lines; other columns are ignored) or, when neither is given,
-one per line from standard input (blank lines are skipped), which is read and
-answered 1,024 lines at a time (a line at a time from a terminal). Answers are
-numbered in the order of the texts: a table's rows, blank lines skipped.
+one per line from standard input (blank lines are skipped). A table and
+standard input are read and answered 1,024 texts at a time (standard input
+a line at a time from a terminal), so that memory stays that of a chunk.
+Answers are numbered in the order of the texts: a table's rows, blank lines
+skipped.
 
     python -m attention.predict --model logdir/RUN/model.keras "A great film." "Dull."
     python -m attention.predict --model logdir/RUN/model.keras < reviews.txt
@@ -34,7 +36,7 @@ from typing import BinaryIO, TextIO
 from attention.arguments import HelpFormatter, add_model_argument, load_model_argument, positive_int
 from attention.atomic import finite_json
 from attention.data.errors import DatasetError
-from attention.data.sources.tables import read_table
+from attention.data.sources.tables import table_rows
 from attention.trained import encode_texts
 from attention.visualize import Attention, attend, attention_scorer, top_words, top_words_json
 
@@ -93,34 +95,36 @@ def main(argv: list[str] | None = None) -> None:
         fail("pass texts as arguments or --input, not both")
     if args.text_column is not None and args.input is None:
         fail("--text-column names a column of --input, which is not given")
-    # A bad table is found before the model loads.
-    table = None
+    # A table that cannot be opened, or lacks the column, is found before the model loads;
+    # its rows are read a chunk at a time, as standard input's lines.
+    rows = None
     if args.input is not None:
         try:
-            table = read_table(Path(args.input), args.text_column or "text", label_column=None)
+            rows = table_rows(Path(args.input), args.text_column or "text", label_column=None)
         except DatasetError as error:
             fail(error)
-        if not len(table):
-            fail(f"{args.input}: no texts")
     model, vocabulary = load_model_argument(parser, args.model)
     # Arguments are taken as given (an empty one is an error), but the blank
     # lines of a file are just layout. Standard input is read once the model is
     # loaded, so that from a terminal each line is answered as it is typed.
-    if table is not None:
-        texts, size = table.texts, CHUNK_TEXTS
+    # Each text comes with where it lies, for errors: a table's line.
+    if rows is not None:
+        texts, size = ((text, f"{args.input}, line {line}") for text, _, line in rows), CHUNK_TEXTS
     elif args.texts:
-        texts, size = args.texts, len(args.texts)
+        texts, size = ((text, None) for text in args.texts), len(args.texts)
     else:
-        texts, size = read_lines(getattr(sys.stdin, "buffer", sys.stdin)), 1 if sys.stdin.isatty() else CHUNK_TEXTS
-    lines, done, scorer = chunks(texts, size), 0, attention_scorer(model)
+        lines = read_lines(getattr(sys.stdin, "buffer", sys.stdin))
+        texts, size = ((text, None) for text in lines), 1 if sys.stdin.isatty() else CHUNK_TEXTS
+    pieces, done, scorer = chunks(texts, size), 0, attention_scorer(model)
     while True:
         # A line that is not UTF-8, or a text the model cannot read, ends the run
         # after the answers to the chunks before it.
         try:
-            chunk = next(lines, None)
+            chunk = next(pieces, None)
             if chunk is None:
                 break
-            where = (lambda i, start=done: table.where(start + i)) if table is not None else None
+            chunk, places = [text for text, _ in chunk], [place for _, place in chunk]
+            where = places.__getitem__ if rows is not None else None
             ids = encode_texts(model, vocabulary, chunk, first=done + 1, where=where)
         except ValueError as error:
             fail(error)
@@ -128,7 +132,8 @@ def main(argv: list[str] | None = None) -> None:
         print_answers(chunk, items, done + 1, args.top_k, as_json=args.format == "jsonl")
         done += len(chunk)
     if not done:
-        fail("no text given: pass texts as arguments or one per line on standard input")
+        fail(f"{args.input}: no texts" if rows is not None else
+             "no text given: pass texts as arguments or one per line on standard input")
 
 
 def print_answers(texts: list[str], items: list[Attention], first: int, top_k: int, as_json: bool = False) -> None:

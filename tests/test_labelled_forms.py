@@ -19,7 +19,7 @@ from attention.data.ratings import (
     FORMS, RATING_CLASSES, rare_positive_task, rating, rating_class, rating_task, write_task,
 )
 from attention.data.sources import Records, files, open_source
-from attention.data.sources.tables import read_table, write_table
+from attention.data.sources.tables import read_table, table_rows, write_table
 from attention.data.tokenizer import tokenize
 from fake_data import assert_same, decoded, load, make_archive, write_files
 from script_runs import load_script
@@ -249,6 +249,35 @@ def test_write_table_reads_back(tmp_path, suffix):
     assert path.read_bytes().startswith(b"\x1f\x8b") == suffix.endswith(".gz")
     records = read_table(path, "body", "tag")
     assert records.texts == texts and records.labels == labels
+
+
+@pytest.mark.parametrize("suffix", ["csv", "jsonl.gz"])
+def test_table_rows_are_read_as_they_are_asked_for(tmp_path, suffix):
+    path, texts = tmp_path / f"table.{suffix}", ["first", "second\nover two lines", "third"]
+    write_table(path, texts, ["a", "b", "a"])
+    data = gzip.decompress(path.read_bytes()) if suffix.endswith(".gz") else path.read_bytes()
+    # A broken last row: the rows before it come first, then its error.
+    broken = data + (b"1,2,3\n" if suffix == "csv" else b"[1, 2]\n")
+    path.write_bytes(gzip.compress(broken) if suffix.endswith(".gz") else broken)
+    rows = table_rows(path, label_column=None)
+    lines = [2, 3, 5] if suffix == "csv" else [1, 2, 3]  # after the header; the second text spans two lines
+    assert [next(rows) for _ in texts] == [(text, "", line) for text, line in zip(texts, lines)]
+    with pytest.raises(DatasetError, match=f"line {lines[-1] + 1}: "):
+        next(rows)
+    # The header is checked when the table is opened, before any row is asked for.
+    write_table(tmp_path / "other.csv", ["text"], ["a"])
+    with pytest.raises(DatasetError, match="has no column 'body'"):
+        table_rows(tmp_path / "other.csv", text_column="body")
+
+
+def test_a_table_that_is_not_utf8_is_named_by_its_first_bad_line(tmp_path):
+    # Past the decoder's first read of the file, so that the line comes from reading it again.
+    text = "text,label\n" + "".join(f"good text {n},a\n" for n in range(2000))
+    path = tmp_path / "table.csv.gz"
+    path.write_bytes(gzip.compress(text.encode() + "caf\u00e9,a\n".encode("latin-1") + b"more,b\n"))
+    with pytest.raises(DatasetError, match=rf"^{path}, line 2002: not UTF-8 text \(byte 0xe9\); save the file as UTF-8\.$"):
+        read_table(path)
+    assert read_table(path, strict=False).texts[-2] == "caf\ufffd"
 
 
 def test_jsonl_labels_integers_and_strings(tmp_path):

@@ -153,6 +153,13 @@ def test_predict_reads_the_texts_of_a_table(trained, capsys, monkeypatch, tmp_pa
     captured = capsys.readouterr()
     assert [line.split("\t")[0] for line in captured.out.splitlines()[::2]] == ["1", "2", "3"]
     assert captured.err.splitlines()[-1].endswith(f"error: text 4 ({table}, line 6) has no word the model knows: 'zzzq qqqz'")
+    # The table is read a chunk at a time: a broken row stops the command where it lies.
+    table.write_text("id,body\n1,great film\n2,awful plot\n3,dull\n4,great\n5,awful,extra\n", encoding="utf-8")
+    with pytest.raises(SystemExit):
+        predict_main(["--model", str(trained[0]), "--input", str(table), "--text-column", "body"])
+    captured = capsys.readouterr()
+    assert [line.split("\t")[0] for line in captured.out.splitlines()[::2]] == ["1", "2", "3"]
+    assert captured.err.splitlines()[-1].endswith(f"error: {table}, line 6: 3 fields where the header has 2.")
 
 
 def test_predict_table_errors(trained, capsys, tmp_path):

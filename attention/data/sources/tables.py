@@ -12,11 +12,13 @@ import gzip
 import io
 import json
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 from attention.atomic import atomic_path
 from attention.data.errors import DatasetError
-from attention.data.sources.records import Records, decode
+from attention.data.sources.records import Records
 
 FORMATS = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 GZIP_MAGIC = b"\x1f\x8b"
@@ -28,16 +30,6 @@ def table_format(path: Path) -> str | None:
     if suffixes and suffixes[-1] == ".gz":
         suffixes.pop()
     return FORMATS.get(suffixes[-1]) if suffixes else None
-
-
-def read_bytes(path: Path) -> bytes:
-    """The file's bytes, decompressed when it is gzip (whatever its name)."""
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-        return gzip.decompress(data) if data.startswith(GZIP_MAGIC) else data
-    except (OSError, EOFError, zlib.error) as e:
-        raise DatasetError(f"Cannot read {path}: {getattr(e, 'strerror', None) or e}.") from e
 
 
 def read_table(path: Path, text_column: str = "text", label_column: str | None = "label", strict: bool = True) -> Records:
@@ -54,49 +46,109 @@ def read_table(path: Path, text_column: str = "text", label_column: str | None =
         DatasetError: The file cannot be read, is not UTF-8, lacks a column, or has a
             row without a text or a label; the message names the file and line.
     """
-    kind = table_format(path)
-    if kind is None:
-        raise DatasetError(f"{path}: unknown format; expected .csv, .tsv or .jsonl (each optionally .gz).")
-    text = decode(read_bytes(path), str(path), strict)
-    if kind == "jsonl":
-        return _read_jsonl(path, text, text_column, label_column)
-    return _read_delimited(path, text, "," if kind == "csv" else "\t", text_column, label_column)
-
-
-def _read_delimited(path: Path, text: str, delimiter: str, text_column: str, label_column: str | None) -> Records:
-    # The csv module refuses fields over 128 KiB by default; a long document is still one text.
-    csv.field_size_limit(max(csv.field_size_limit(), 2**31 - 1))
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
-    try:
-        header = next(reader, None)
-        if header is None:
-            raise DatasetError(f"{path} is empty: expected a header row naming the columns.")
-        columns = [name.strip() for name in header]
-        missing = [name for name in (text_column, label_column) if name is not None and name not in columns]
-        if missing:
-            option = "--text-column" if missing[0] == text_column else "--label-column"
-            raise DatasetError(
-                f"{path} has no column {missing[0]!r} (its columns: {', '.join(map(repr, columns))}); "
-                f"name the right one with {option}."
-            )
-        t, width = columns.index(text_column), len(columns)
-        y = None if label_column is None else columns.index(label_column)
-        records = Records(origin=str(path))
-        line = reader.line_num + 1
-        for row in reader:
-            if row:  # blank lines are layout
-                if len(row) != width:
-                    raise DatasetError(f"{path}, line {line}: {len(row)} fields where the header has {width}.")
-                records.append(row[t], "" if y is None else row[y].strip(), line)
-            line = reader.line_num + 1
-    except csv.Error as e:
-        raise DatasetError(f"{path}, line {reader.line_num}: not valid {'CSV' if delimiter == ',' else 'TSV'} ({e}).") from None
+    records = Records(origin=str(path))
+    for text, label, line in table_rows(path, text_column, label_column, strict):
+        records.append(text, label, line)
     return records
 
 
-def _read_jsonl(path: Path, text: str, text_column: str, label_column: str | None) -> Records:
-    records = Records(origin=str(path))
-    for line, raw in enumerate(text.split("\n"), start=1):
+def table_rows(path: Path, text_column: str = "text", label_column: str | None = "label",
+               strict: bool = True) -> Iterator[tuple[str, str, int]]:
+    """The rows of a CSV, TSV or JSON Lines file as ``(text, label, line)``, read as they are asked for.
+
+    The file is opened, and the header of a CSV or TSV file checked, at once;
+    each row is read when the iteration reaches it, so that a file of any
+    size takes the memory of a row, and an error in a row is raised there.
+    Arguments and errors are those of :func:`read_table`.
+    """
+    kind = table_format(path)
+    if kind is None:
+        raise DatasetError(f"{path}: unknown format; expected .csv, .tsv or .jsonl (each optionally .gz).")
+    lines = _text_lines(path, strict)
+    if kind == "jsonl":
+        return _jsonl_rows(path, lines, text_column, label_column)
+    return _delimited_rows(path, lines, "," if kind == "csv" else "\t", text_column, label_column)
+
+
+def _binary(raw: BinaryIO) -> BinaryIO:
+    """The file's bytes, decompressed when it is gzip (whatever its name)."""
+    return gzip.GzipFile(fileobj=raw) if raw.peek(2)[:2] == GZIP_MAGIC else raw
+
+
+def _text_lines(path: Path, strict: bool) -> Iterator[str]:
+    """The file's lines, newlines kept (CSV's ``newline=""``), as they are read; a byte-order mark is dropped."""
+    try:
+        raw = open(path, "rb")
+    except OSError as e:
+        raise DatasetError(f"Cannot read {path}: {e.strerror or e}.") from e
+
+    def lines() -> Iterator[str]:
+        with raw:
+            try:
+                yield from io.TextIOWrapper(_binary(raw), encoding="utf-8-sig", errors="strict" if strict else "replace",
+                                            newline="")
+            except UnicodeDecodeError:
+                raise DatasetError(_not_utf8(path)) from None
+            except (OSError, EOFError, zlib.error) as e:
+                raise DatasetError(f"Cannot read {path}: {getattr(e, 'strerror', None) or e}.") from e
+
+    return lines()
+
+
+def _not_utf8(path: Path) -> str:
+    """The error for a file that is not UTF-8, naming its first line that is not (read again, line by line:
+    the decoder above reads ahead of the rows)."""
+    with open(path, "rb") as raw:
+        for number, line in enumerate(_binary(raw), start=1):
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError as e:
+                return f"{path}, line {number}: not UTF-8 text (byte 0x{line[e.start]:02x}); save the file as UTF-8."
+    return f"{path}: not UTF-8 text; save the file as UTF-8."
+
+
+def _delimited_rows(path: Path, lines: Iterator[str], delimiter: str, text_column: str,
+                    label_column: str | None) -> Iterator[tuple[str, str, int]]:
+    # The csv module refuses fields over 128 KiB by default; a long document is still one text.
+    csv.field_size_limit(max(csv.field_size_limit(), 2**31 - 1))
+    reader = csv.reader(lines, delimiter=delimiter, strict=True)
+    invalid = lambda e: DatasetError(  # noqa: E731
+        f"{path}, line {reader.line_num}: not valid {'CSV' if delimiter == ',' else 'TSV'} ({e}).")
+    try:
+        header = next(reader, None)
+    except csv.Error as e:
+        raise invalid(e) from None
+    if header is None:
+        raise DatasetError(f"{path} is empty: expected a header row naming the columns.")
+    columns = [name.strip() for name in header]
+    missing = [name for name in (text_column, label_column) if name is not None and name not in columns]
+    if missing:
+        option = "--text-column" if missing[0] == text_column else "--label-column"
+        raise DatasetError(
+            f"{path} has no column {missing[0]!r} (its columns: {', '.join(map(repr, columns))}); "
+            f"name the right one with {option}."
+        )
+    t, width = columns.index(text_column), len(columns)
+    y = None if label_column is None else columns.index(label_column)
+
+    def rows() -> Iterator[tuple[str, str, int]]:
+        line = reader.line_num + 1
+        try:
+            for row in reader:
+                if row:  # blank lines are layout
+                    if len(row) != width:
+                        raise DatasetError(f"{path}, line {line}: {len(row)} fields where the header has {width}.")
+                    yield row[t], "" if y is None else row[y].strip(), line
+                line = reader.line_num + 1
+        except csv.Error as e:
+            raise invalid(e) from None
+
+    return rows()
+
+
+def _jsonl_rows(path: Path, lines: Iterator[str], text_column: str,
+                label_column: str | None) -> Iterator[tuple[str, str, int]]:
+    for line, raw in enumerate(lines, start=1):
         if not raw.strip():
             continue
         try:
@@ -113,8 +165,7 @@ def _read_jsonl(path: Path, text: str, text_column: str, label_column: str | Non
             raise DatasetError(f"{path}, line {line}: the text {text_column!r} is not a string.")
         if isinstance(label, bool) or not isinstance(label, (str, int)):
             raise DatasetError(f"{path}, line {line}: the label {label_column!r} must be a string or an integer.")
-        records.append(value, str(label).strip(), line)
-    return records
+        yield value, str(label).strip(), line
 
 
 def write_table(path: Path, texts: list[str], labels: list[str], text_column: str = "text", label_column: str = "label") -> None:
