@@ -94,6 +94,8 @@ def check_writable(path: str | os.PathLike) -> str | None:
     Tried by writing a file beside it, so that a read-only folder is found
     before a long run rather than after it.
     """
+    if Path(path).expanduser().is_dir():
+        return f"{str(path)!r} is a folder: name a file"
     folder = Path(path).expanduser().parent
     try:
         folder.mkdir(parents=True, exist_ok=True)

@@ -166,6 +166,9 @@ def test_a_model_without_vectors_keeps_the_run_key_of_before():
 def test_writing_needs_a_writable_output(trained, tmp_path, capsys):
     (tmp_path / "a_file").write_text("")
     fails(embeddings_main, ["--model", trained[0], "--output", tmp_path / "a_file" / "v.txt"], capsys, "--output: cannot write")
+    # A folder is refused before the model loads, not replaced once the vectors are written.
+    fails(embeddings_main, ["--model", tmp_path / "absent.keras", "--output", tmp_path], capsys,
+          f"--output: {str(tmp_path)!r} is a folder: name a file")
 
 
 def test_a_finished_run_shows_its_word_vectors_in_tensorboards_projector(trained, loaded):
