@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import os
 import sys
 import textwrap
 from collections.abc import Iterable, Iterator
@@ -87,9 +88,25 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Runs the command line; errors end the process with status 2 and one line on stderr."""
+    """Runs the command line; errors end the process with status 2 and one line on stderr, Ctrl-C with 130."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    try:
+        answer(parser, args)
+    except KeyboardInterrupt:
+        parser.exit(130, f"{parser.prog}: error: interrupted\n")
+    except BrokenPipeError:
+        # Whoever reads the answers has stopped (`| head`): stop too, without a traceback. Python's
+        # own flush at exit would fail again on the closed pipe, so standard output goes nowhere.
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (AttributeError, OSError, ValueError):  # not a file (captured, say)
+            pass
+        sys.exit(1)
+
+
+def answer(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Answers for the texts `args` names (the module's docstring), a chunk at a time."""
     fail = lambda error: parser.exit(2, f"{parser.prog}: error: {error}\n")  # noqa: E731
     if args.input is not None and args.texts:
         fail("pass texts as arguments or --input, not both")

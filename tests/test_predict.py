@@ -8,6 +8,7 @@ import gzip
 import io
 import json
 import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -193,3 +194,25 @@ def test_readme_python_example_classifies_texts(trained, capsys, monkeypatch, tm
         assert line.startswith(answer["predicted"] + " [")
         words = [f"'{w['word']}'" for w in answer["top_words"]]
         assert all(word in line for word in words) and len(words) == 3
+
+
+def test_predict_stops_quietly_when_its_reader_does(trained, tmp_path):
+    # As `... | head -1`: the answers outgrow the pipe's buffer, and the reader goes after one line.
+    table = tmp_path / "many.csv"
+    table.write_text("text\n" + "great film\n" * 3000, encoding="utf-8")
+    command = [sys.executable, "-m", "attention.predict", "--model", str(trained[0]), "--input", str(table)]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT) as proc:
+        first = proc.stdout.readline()
+        proc.stdout.close()
+        err = proc.stderr.read().decode()
+        status = proc.wait(timeout=300)
+    assert first.startswith(b"1\t") and status == 1 and "Traceback" not in err and "BrokenPipe" not in err, err[-3000:]
+    # Ctrl-C while the answers wait to be read: one line and status 130, as the training scripts.
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT) as proc:
+        proc.stdout.readline()
+        proc.send_signal(signal.SIGINT)
+        proc.stdout.read()
+        err = proc.stderr.read().decode()
+        status = proc.wait(timeout=300)
+    assert status == 130 and "Traceback" not in err, err[-3000:]
+    assert err.splitlines()[-1] == "python -m attention.predict: error: interrupted"
