@@ -54,6 +54,12 @@ def non_negative_int(text: str) -> int:
     return _int_in(text, 0, None, "an integer of 0 or more")
 
 
+def index_from(text: str) -> int:
+    """`--index-from`: ids 0, 1 and 2 are the padding, a text's start and an unknown word, so the
+    first word's id, `index_from + 1`, must come after them."""
+    return _int_in(text, 2, None, "an integer of 2 or more (ids 0 to 2 pad, start a text and stand for unknown words)")
+
+
 def seed(text: str) -> int:
     return _int_in(text, 0, MAX_SEED, f"a seed from 0 to {MAX_SEED}")
 
@@ -217,7 +223,7 @@ def add_training_arguments(parser: argparse.ArgumentParser) -> None:
 
     add = parser.add_argument
     add("--num-words", type=positive_int, default=defaults.NUM_WORDS, help="vocabulary: the most frequent words kept")
-    add("--index-from", type=positive_int, default=defaults.INDEX_FROM, help="word ids start after this index")
+    add("--index-from", type=index_from, default=defaults.INDEX_FROM, help="word ids start after this index")
     add("--sequence-length", type=sequence_length, default=defaults.SEQUENCE_LENGTH,
         help="texts are cut to this length minus one and padded (the original zero_pad)")
     add("--embedding-dim", type=positive_int, default=defaults.EMBEDDING_DIM, help="word embedding size")

@@ -188,6 +188,10 @@ def test_model_path_option(tiny_imdb, tmp_path, train):
         (["--monitor", "loss"], "invalid choice"),
         (["--class-weight", "positive"], "expected 'balanced' or CLASS=WEIGHT,..."),
         (["--class-weight", "positive=-1"], "weights of 0 or more"),
+        (["--index-from", "1"], "an integer of 2 or more"),
+        (["--num-words", "4"], "--num-words 4 keeps no word: the first word's id is --index-from + 1 = 4, so "
+                               "--num-words must be at least 5"),
+        (["--num-words", "6", "--index-from", "5"], "--num-words must be at least 7"),
     ],
 )
 def test_clear_errors(args, message, train, tmp_path, capsys):
