@@ -19,6 +19,7 @@ import keras
 import numpy as np
 
 from attention import imdb
+from attention.data.errors import DatasetError
 from attention.data.labelled import load_labelled
 from attention.layer import AttentionLayer
 from attention.model import inspection_model
@@ -181,7 +182,9 @@ def load_test_reviews(
         ``(ids, labels)``: the padded word ids and the true labels (class indices).
 
     Raises:
-        DatasetError: The data cannot be found or read.
+        DatasetError: The data cannot be found or read, or (``train_text.py``)
+            its training texts are no longer the model's: they give another
+            vocabulary or other classes, so their ids would mean other words.
         IndexError: An index is outside the set; the message gives the range.
     """
     config = config or {}
@@ -193,11 +196,20 @@ def load_test_reviews(
             num_words=config.get("num_words", vocabulary.num_words), index_from=vocabulary.index_from,
             cache_dir=cache_dir, verbose=False,
         )
+        limit = vocabulary.num_words - vocabulary.index_from  # the ranks a vocabulary keeps
+        words = {word: rank for word, rank in loaded.word_index.items() if rank < limit}
+        if words != vocabulary.word_index or loaded.classes != vocabulary.class_names:
+            raise DatasetError(
+                f"{data} has changed since the model was trained: its training texts give another vocabulary "
+                f"or other classes than the model's, so its validation texts cannot be read as the training read them"
+            )
         x_test, y_test = loaded.x_validation, loaded.y_validation
     else:
         _, (x_test, y_test) = imdb.load_data(
             data, num_words=vocabulary.num_words, index_from=vocabulary.index_from, cache_dir=cache_dir
         )
+    if config.get("max_samples"):  # the training validated on the first ones only
+        x_test, y_test = x_test[: config["max_samples"]], y_test[: config["max_samples"]]
     indices = range(len(x_test)) if indices is None else indices
     outside = [i for i in indices if not 0 <= i < len(x_test)]
     if outside:

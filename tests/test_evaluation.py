@@ -14,7 +14,7 @@ from attention.evaluation import encode_labelled, format_errors, format_report, 
     predict_probabilities
 from attention.trained import load_test_reviews
 from fake_data import as_lists, write_csv
-from script_runs import fails
+from script_runs import SMALL, fails, load_script
 
 
 def run_report(model_path) -> dict:
@@ -98,3 +98,25 @@ def test_missing_test_data_or_column_costs_one_line(trained, tmp_path, capsys):
     fails(evaluate_main, ["--model", trained[0], "--test-data", table, "--data", trained[1]], capsys, "pass one of them")
     fails(evaluate_main, ["--model", tmp_path / "absent.keras", "--output", tmp_path], capsys,
           f"--output: {str(tmp_path)!r} is a folder: name a file")  # before the model loads
+
+
+def test_a_text_run_is_scored_on_the_texts_it_validated_on_or_not_at_all(tmp_path, capsys):
+    words = {"good": "great fine superb lovely", "bad": "awful dull boring poor"}
+    rows = [(" ".join([words[label].split()[n % 4], words[label].split()[(n + 1) % 4], "film"]), label)
+            for n in range(12) for label in ("good", "bad")]
+    table = write_csv(tmp_path / "texts.csv", rows)
+    logdir = tmp_path / "logdir"
+    load_script("train_text").main([str(a) for a in ["--data", table, "--validation-split", "0.5", "--max-samples",
+                                                     "5", "--logdir", logdir, "--cache-dir", tmp_path / "cache", *SMALL]])
+    capsys.readouterr()
+    (model,) = logdir.glob("*/model.keras")
+    # --max-samples cut the validation texts too: the report of the training is over those 5.
+    output = tmp_path / "report.json"
+    evaluate_main(["--model", str(model), "--output", str(output)])
+    written = json.loads(output.read_text())
+    assert written["texts"] == 5 and written["report"] == run_report(model)
+    # Texts added to the data since: its vocabulary is no longer the model's, and its ids would mean other words.
+    write_csv(table, [("zebra quokka wombat", "good")] * 30 + rows)
+    message = f"{table} has changed since the model was trained"
+    fails(evaluate_main, ["--model", model], capsys, message)
+    fails(load_script("visualize_attention").main, ["--model", model, "--format", "text"], capsys, message)
