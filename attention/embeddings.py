@@ -122,13 +122,16 @@ def set_embeddings(model: keras.Model, vocabulary: Vocabulary, vectors: dict[str
 def write_vectors(model: keras.Model, vocabulary: Vocabulary, path: str | os.PathLike) -> int:
     """Writes the model's vector of each vocabulary word it has a row for, most frequent first.
 
+    A `path` ending in `.gz` is written gzip-compressed, as `read_vectors` reads it.
+
     Returns:
         How many words were written.
     """
     words, vectors = word_vectors(model, vocabulary)
     lines = (f"{word} " + " ".join(f"{v:.6g}" for v in vector) for word, vector in zip(words, vectors))
+    data = "".join(line + "\n" for line in lines).encode("utf-8")
     with atomic_path(path) as tmp:
-        tmp.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+        tmp.write_bytes(gzip.compress(data, mtime=0) if Path(path).suffix == ".gz" else data)
     return len(words)
 
 
@@ -172,7 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m attention.embeddings", description=__doc__,
                                      formatter_class=HelpFormatter)
     add_model_argument(parser)
-    parser.add_argument("--output", required=True, help="the text file to write (GloVe's format)")
+    parser.add_argument("--output", required=True, help="the text file to write (GloVe's format; gzip-compressed when it ends in .gz)")
     return parser
 
 

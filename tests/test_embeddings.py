@@ -110,6 +110,11 @@ def test_training_starts_from_the_vectors_and_writes_them_back(tmp_path, capsys,
     for word in WORDS:
         np.testing.assert_allclose(written[word], given[word], atol=1e-4)
     assert "Wrote 7 word vectors of 4 numbers" in capsys.readouterr().out
+    # A .gz name is written compressed, and reads back (it was plain text under that name).
+    embeddings_main(["--model", str(run / "model.keras"), "--output", str(tmp_path / "out.txt.gz")])
+    assert gzip.decompress((tmp_path / "out.txt.gz").read_bytes()) == (tmp_path / "out.txt").read_bytes()
+    assert {w: v.tolist() for w, v in read_vectors(tmp_path / "out.txt.gz", WORDS, 4).items()} == \
+        {w: v.tolist() for w, v in written.items()}
 
 
 def test_frozen_embeddings_keep_the_given_vectors_while_the_rest_trains(tmp_path, capsys, monkeypatch):
