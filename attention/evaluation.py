@@ -192,10 +192,10 @@ def build_parser() -> argparse.ArgumentParser:
     add_model_argument(parser)
     parser.add_argument("--test-data", help="labelled texts to score: a folder of class folders, a .tar.gz of one, "
                         "or a .csv, .tsv or .jsonl file (optionally .gz) (default: the run's validation texts)")
-    parser.add_argument("--text-column", default="text",
-                        help="the text's column (CSV, TSV) or field (JSON Lines) of --test-data")
-    parser.add_argument("--label-column", default="label",
-                        help="the label's column (CSV, TSV) or field (JSON Lines) of --test-data")
+    parser.add_argument("--text-column",
+                        help="the text's column (CSV, TSV) or field (JSON Lines) of --test-data (default: text)")
+    parser.add_argument("--label-column",
+                        help="the label's column (CSV, TSV) or field (JSON Lines) of --test-data (default: label)")
     add_validation_data_arguments(parser)
     parser.add_argument("--batch-size", type=positive_int,
                         help=f"texts per batch (default: the training's, else {defaults.BATCH_SIZE})")
@@ -212,12 +212,16 @@ def main(argv: list[str] | None = None) -> None:
     fail = lambda error: parser.exit(2, f"{parser.prog}: error: {error}\n")  # noqa: E731
     if args.test_data is not None and args.data is not None:
         fail("--data finds the run's own validation texts, --test-data gives others: pass one of them")
+    if args.test_data is None and (args.text_column or args.label_column):
+        fail("--text-column and --label-column name the columns of --test-data; the run's own texts are read "
+             "with the columns its training recorded")
     if args.output and (problem := check_writable(args.output)):
         fail(f"--output: {problem}")
     model, vocabulary = load_model_argument(parser, args.model)
     if args.test_data is not None:
         try:
-            source = open_source(args.test_data, text_column=args.text_column, label_column=args.label_column)
+            source = open_source(args.test_data, text_column=args.text_column or "text",
+                                 label_column=args.label_column or "label")
             records = held_out_texts(source)
             x, y = encode_labelled(model, vocabulary, records)
         except DatasetError as error:

@@ -96,6 +96,8 @@ def test_missing_test_data_or_column_costs_one_line(trained, tmp_path, capsys):
     table = write_csv(tmp_path / "new.csv", [("a great film", "positive")])
     fails(evaluate_main, ["--model", trained[0], "--test-data", table, "--label-column", "stars"], capsys, "stars")
     fails(evaluate_main, ["--model", trained[0], "--test-data", table, "--data", trained[1]], capsys, "pass one of them")
+    fails(evaluate_main, ["--model", trained[0], "--label-column", "stars"], capsys,
+          "--text-column and --label-column name the columns of --test-data")  # not ignored without it
     fails(evaluate_main, ["--model", tmp_path / "absent.keras", "--output", tmp_path], capsys,
           f"--output: {str(tmp_path)!r} is a folder: name a file")  # before the model loads
 
