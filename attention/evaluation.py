@@ -148,7 +148,8 @@ def format_errors(errors: list[dict]) -> str:
     """The misclassified texts of `attention.evaluation --errors`, for the console."""
     if not errors:
         return "No text misclassified."
-    lines = [f"The {len(errors)} misclassified texts the model was surest of:"]
+    lines = ["The misclassified text the model was surest of:" if len(errors) == 1 else
+             f"The {len(errors)} misclassified texts the model was surest of:"]
     for n, error in enumerate(errors, start=1):
         words = ", ".join(f"{w['word']} {w['weight']:.3f}" for w in error["top_words"])
         lines += [f"{n}. {error['where']}: {error['true']}, predicted {error['predicted']} ({error['probability']:.4f})",

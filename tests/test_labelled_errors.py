@@ -69,6 +69,11 @@ def case_not_utf8_archive_member(tmp_path):
     return dict(source=archive), [str(archive), "texts/test/neg/1.txt", "line 3", "UTF-8"]
 
 
+def case_not_an_archive(tmp_path):
+    p = _table(tmp_path, "texts.tar.gz", b"hello")  # tarfile's error lists each method it tried, a line each
+    return dict(source=p, validation_split=0.5), [str(p), "ReadError"]
+
+
 def case_unseen_validation_label(tmp_path):
     p = write_csv(tmp_path / "t.csv", [("good", "pos"), ("bad", "neg")])
     v = write_csv(tmp_path / "v.csv", [("nice", "pos"), ("so so", "meh")])

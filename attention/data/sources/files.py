@@ -158,7 +158,8 @@ def read_archive(
     except DatasetError:
         raise
     except (tarfile.TarError, EOFError, zlib.error, OSError) as e:
-        raise DatasetError(f"{corrupt} ({type(e).__name__}: {e})") from e
+        # One line: tarfile's message lists each compression it tried on a line of its own.
+        raise DatasetError(f"{corrupt} ({type(e).__name__}: {' '.join(str(e).split())})") from e
     split_layout = any(len(p) >= 3 and p[-3] in SPLITS for p in (n.split("/") for n in found))
     depth = 3 if split_layout else 2
     roots: dict[str, list[str]] = {}
