@@ -200,8 +200,13 @@ def load_validation_argument(
     """
     from attention.data.errors import DatasetError
     from attention.trained import load_test_reviews, run_config
+    from attention.vocabulary import BINARY_CLASSES
 
     config = run_config(args.model)
+    if not config and vocabulary.class_names != list(BINARY_CLASSES):
+        # Not an IMDB model (train_text.py's), and without its run's record nothing says which texts it validated on.
+        parser.exit(2, f"{parser.prog}: error: {args.model} has no run.json of its run beside it, so its validation "
+                       f"texts are unknown: give texts of your own instead\n")
     data = args.data if args.data is not None else config.get("data")
     cache_dir = args.cache_dir if args.cache_dir is not None else config.get("cache_dir")
     try:

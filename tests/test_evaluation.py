@@ -117,6 +117,14 @@ def test_a_text_run_is_scored_on_the_texts_it_validated_on_or_not_at_all(tmp_pat
     evaluate_main(["--model", str(model), "--output", str(output)])
     written = json.loads(output.read_text())
     assert written["texts"] == 5 and written["report"] == run_report(model)
+    # Its model without the run's record beside it (saved elsewhere): which texts it validated on is unknown.
+    lonely = tmp_path / "elsewhere" / "model.keras"
+    lonely.parent.mkdir()
+    for name in ("model.keras", "model.vocabulary.json"):
+        (lonely.parent / name).write_bytes((model.parent / name).read_bytes())
+    message = f"{lonely} has no run.json of its run beside it, so its validation texts are unknown"
+    fails(evaluate_main, ["--model", lonely], capsys, message)
+    fails(load_script("visualize_attention").main, ["--model", lonely, "--index", "0"], capsys, message)
     # Texts added to the data since: its vocabulary is no longer the model's, and its ids would mean other words.
     write_csv(table, [("zebra quokka wombat", "good")] * 30 + rows)
     message = f"{table} has changed since the model was trained"
