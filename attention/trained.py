@@ -143,6 +143,7 @@ def encode_texts(model: keras.Model, vocabulary: Vocabulary, texts: Sequence[str
     """
     if vocabulary.word_index is None:
         raise ValueError("the model's vocabulary has no word index (the data had none), so text cannot be encoded")
+
     def name(i: int) -> str:
         return f"text {first + i}" + (f" ({where(i)})" if where else "")
 
@@ -196,8 +197,8 @@ def load_test_reviews(
             num_words=config.get("num_words", vocabulary.num_words), index_from=vocabulary.index_from,
             cache_dir=cache_dir, verbose=False,
         )
-        limit = vocabulary.num_words - vocabulary.index_from  # the ranks a vocabulary keeps
-        words = {word: rank for word, rank in loaded.word_index.items() if rank < limit}
+        # The words the model's vocabulary would keep of these texts' ranks.
+        words = Vocabulary(loaded.word_index, vocabulary.num_words, vocabulary.index_from).word_index
         if words != vocabulary.word_index or loaded.classes != vocabulary.class_names:
             raise DatasetError(
                 f"{data} has changed since the model was trained: its training texts give another vocabulary "
