@@ -146,20 +146,20 @@ def test_predict_reads_the_texts_of_a_table(trained, capsys, monkeypatch, tmp_pa
     predict_main(["--model", str(trained[0]), "--format", "jsonl", "--input", str(lines)])
     answers = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [a["number"] for a in answers] == [1, 2, 3, 4] and [a["text"] for a in answers] == texts
-    # A text the model cannot read: where it is, after the answers before its chunk.
-    table.write_text("body\ngreat film\nawful plot\ndull\n\n\"zzzq\nqqqz\"\n", encoding="utf-8")
-    with pytest.raises(SystemExit):
-        predict_main(["--model", str(trained[0]), "--input", str(table), "--text-column", "body"])
-    captured = capsys.readouterr()
-    assert [line.split("\t")[0] for line in captured.out.splitlines()[::2]] == ["1", "2", "3"]
-    assert captured.err.splitlines()[-1].endswith(f"error: text 4 ({table}, line 6) has no word the model knows: 'zzzq qqqz'")
-    # The table is read a chunk at a time: a broken row stops the command where it lies.
-    table.write_text("id,body\n1,great film\n2,awful plot\n3,dull\n4,great\n5,awful,extra\n", encoding="utf-8")
-    with pytest.raises(SystemExit):
-        predict_main(["--model", str(trained[0]), "--input", str(table), "--text-column", "body"])
-    captured = capsys.readouterr()
-    assert [line.split("\t")[0] for line in captured.out.splitlines()[::2]] == ["1", "2", "3"]
-    assert captured.err.splitlines()[-1].endswith(f"error: {table}, line 6: 3 fields where the header has 2.")
+    # A text the model cannot read, or a broken row (the table is read a chunk at a time), stops the
+    # command where it lies, after the answers to the chunks before it.
+    for content, error in [
+        ("body\ngreat film\nawful plot\ndull\n\n\"zzzq\nqqqz\"\n",
+         f"text 4 ({table}, line 6) has no word the model knows: 'zzzq qqqz'"),
+        ("id,body\n1,great film\n2,awful plot\n3,dull\n4,great\n5,awful,extra\n",
+         f"{table}, line 6: 3 fields where the header has 2."),
+    ]:
+        table.write_text(content, encoding="utf-8")
+        with pytest.raises(SystemExit):
+            predict_main(["--model", str(trained[0]), "--input", str(table), "--text-column", "body"])
+        captured = capsys.readouterr()
+        assert [line.split("\t")[0] for line in captured.out.splitlines()[::2]] == ["1", "2", "3"]
+        assert captured.err.splitlines()[-1].endswith(f"error: {error}")
 
 
 def test_predict_table_errors(trained, capsys, tmp_path):
