@@ -37,6 +37,7 @@ from typing import BinaryIO, TextIO
 from attention.arguments import HelpFormatter, add_model_argument, load_model_argument, positive_int
 from attention.atomic import finite_json
 from attention.data.errors import DatasetError
+from attention.data.sources.records import place
 from attention.data.sources.tables import table_rows
 from attention.trained import encode_texts
 from attention.visualize import Attention, attend, attention_scorer, top_words, top_words_json
@@ -126,7 +127,7 @@ def answer(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     # loaded, so that from a terminal each line is answered as it is typed.
     # Each text comes with where it lies, for errors: a table's line.
     if rows is not None:
-        texts, size = ((text, f"{args.input}, line {line}") for text, _, line in rows), CHUNK_TEXTS
+        texts, size = ((text, place(args.input, line)) for text, _, line in rows), CHUNK_TEXTS
     elif args.texts:
         texts, size = ((text, None) for text in args.texts), len(args.texts)
     else:

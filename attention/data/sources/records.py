@@ -30,13 +30,17 @@ class Records:
 
     def where(self, i: int) -> str:
         """Where text ``i`` came from, for an error message."""
-        position = self.positions[i]
-        return f"{self.origin}, line {position}" if isinstance(position, int) else f"{self.origin}: {position}"
+        return place(self.origin, self.positions[i])
 
     def append(self, text: str, label: str, position: int | str) -> None:
         self.texts.append(text)
         self.labels.append(label)
         self.positions.append(position)
+
+
+def place(origin: str, position: int | str) -> str:
+    """A text's place for messages: a table's line (an int), or a path inside a folder or archive."""
+    return f"{origin}, line {position}" if isinstance(position, int) else f"{origin}: {position}"
 
 
 def decode(data: bytes, where: str, strict: bool) -> str:
