@@ -105,6 +105,27 @@ def case_no_validation(tmp_path):
     return dict(source=p), [str(p), "--validation-split"]
 
 
+def case_empty_folder(tmp_path):
+    (tmp_path / "texts").mkdir()
+    return dict(source=tmp_path / "texts"), [str(tmp_path / "texts"), "holds no texts"]
+
+
+def case_empty_archive(tmp_path):
+    (tmp_path / "texts" / "aclImdb").mkdir(parents=True)
+    archive = make_archive(tmp_path / "texts.tar.gz", tmp_path / "texts", "texts")
+    return dict(source=archive, validation_split=0.5), [str(archive), "holds no texts"]
+
+
+def case_header_only_table(tmp_path):
+    p = _table(tmp_path, "t.csv", "text,label\n")
+    return dict(source=p), [str(p), "holds no texts"]
+
+
+def case_test_split_only(tmp_path):
+    root = write_files(tmp_path / "texts", {"test/pos/1.txt": "good", "test/neg/1.txt": "bad"})
+    return dict(source=root), [str(root), "test/ but no train/"]
+
+
 def case_unknown_class_asked(tmp_path):
     p = write_csv(tmp_path / "t.csv", [("good", "pos"), ("bad", "neg")])
     return dict(source=p, validation_data=p, classes=["pos", "zzz"]), [str(p), "'zzz'", "no examples"]

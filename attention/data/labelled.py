@@ -154,8 +154,10 @@ def _split(train_source: Source, val_source: Source | None, fraction: float | No
            verbose: bool) -> tuple[Records, Records]:
     splits = train_source.read(verbose)
     train = splits.get("train", splits.get(NO_SPLIT))
-    if train is None:
+    if train is None and "test" in splits:
         raise DatasetError(f"{train_source.path} has test/ but no train/ texts.")
+    if not train:  # before the validation's questions, which an empty source would raise
+        raise DatasetError(f"{train_source.path} holds no texts.")
     if val_source is not None:
         return train, held_out_texts(val_source, verbose)
     if fraction is not None:

@@ -90,7 +90,7 @@ def read_folder(root: Path, listing: Listing, strict: bool = True, verbose: bool
     """Reads the listed files: one :class:`Records` per split, labelled by class folder."""
     out: dict[str, Records] = {}
     total = sum(len(files) for files in listing.values())
-    with tqdm(total=total, unit=" files", desc=f"Reading {root.name}", disable=not verbose) as bar:
+    with tqdm(total=total, unit=" files", desc=f"Reading {root.name}", disable=not verbose or not total) as bar:
         for (split, name), files in listing.items():
             records = out.setdefault(split, Records(origin=str(root)))
             if strict and not files and split != "test":
