@@ -13,8 +13,8 @@ which may span lines; other columns are ignored) or, when neither is given,
 one per line from standard input (blank lines are skipped). A table and
 standard input are read and answered 1,024 texts at a time (standard input
 a line at a time from a terminal), so that memory stays that of a chunk.
-Answers are numbered in the order of the texts: a table's rows, blank lines
-skipped.
+Answers are numbered in the order of the texts: a table's rows, blank rows
+(nothing in any field) skipped.
 
     python -m attention.predict --model logdir/RUN/model.keras "A great film." "Dull."
     python -m attention.predict --model logdir/RUN/model.keras < reviews.txt

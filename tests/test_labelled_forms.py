@@ -240,6 +240,23 @@ def test_tsv_as_pandas_writes_it(tmp_path):
     assert open_source(path, text_column="review", label_column="stars").kind == "table"
 
 
+@pytest.mark.parametrize("delimiter", [",", "\t"])
+def test_rows_with_nothing_in_any_field_are_layout(tmp_path, delimiter):
+    # A line of spaces, and a spreadsheet's empty row, are skipped as blank lines are; a row
+    # with a label but no text is still an error.
+    path = tmp_path / ("t.csv" if delimiter == "," else "t.tsv")
+    rows = ["text", "label", "good", "pos", "   ", " ", "", "", "bad", "neg"]
+    path.write_text("".join(f"{a}{delimiter}{b}\n" for a, b in zip(rows[::2], rows[1::2])) + "  \n", encoding="utf-8")
+    records = read_table(path)
+    assert records.texts == ["good", "bad"] and records.positions == [2, 5]
+    only_texts = tmp_path / "texts.csv"
+    only_texts.write_text("text\ngood\n   \nbad\n", encoding="utf-8")
+    assert [row[0] for row in table_rows(only_texts, label_column=None)] == ["good", "bad"]
+    path.write_text(f"text{delimiter}label\n  {delimiter}neg\n", encoding="utf-8")
+    with pytest.raises(DatasetError, match="line 2: the text is empty"):
+        load(path, tmp_path / "cache", validation_split=0.5)
+
+
 @pytest.mark.parametrize("suffix", ["csv", "tsv", "jsonl", "csv.gz", "tsv.gz", "jsonl.gz"])
 def test_write_table_reads_back(tmp_path, suffix):
     texts = ['comma, "quotes"', "tab\there", "line\nbreak", "crlf\r\nbreak", "  spaces  ", "café ☕ \U0001f600", '"opening quote"']

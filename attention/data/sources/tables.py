@@ -45,6 +45,7 @@ def read_table(path: Path, text_column: str = "text", label_column: str | None =
     Raises:
         DatasetError: The file cannot be read, is not UTF-8, lacks a column, or has a
             row without a text or a label; the message names the file and line.
+            Rows with nothing in any field are skipped, as blank lines are.
     """
     records = Records(origin=str(path))
     for text, label, line in table_rows(path, text_column, label_column, strict):
@@ -135,7 +136,9 @@ def _delimited_rows(path: Path, lines: Iterator[str], delimiter: str, text_colum
         line = reader.line_num + 1
         try:
             for row in reader:
-                if row:  # blank lines are layout
+                # Blank lines are layout, and so is a row with nothing in any field (a line of
+                # spaces, a spreadsheet's empty row ",,"), as a blank line is in JSON Lines.
+                if any(field.strip() for field in row):
                     if len(row) != width:
                         raise DatasetError(f"{path}, line {line}: {len(row)} fields where the header has {width}.")
                     yield row[t], "" if y is None else row[y].strip(), line
