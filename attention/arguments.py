@@ -7,9 +7,12 @@ reports it as one line on stderr with exit status 2, before any work starts.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import os
+import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -112,6 +115,28 @@ def check_writable(path: str | os.PathLike) -> str | None:
     return None
 
 
+@contextlib.contextmanager
+def clean_exit(parser: argparse.ArgumentParser) -> Iterator[None]:
+    """Ends a command's work without a traceback: Ctrl-C with status 130 and one line on stderr,
+    a reader that stops reading (``| head``) with status 1 and nothing more.
+
+    What the commands write, they write whole or not at all (`attention.atomic`),
+    so an interrupted command leaves nothing half-written.
+    """
+    try:
+        yield
+    except KeyboardInterrupt:
+        parser.exit(130, f"{parser.prog}: error: interrupted\n")
+    except BrokenPipeError:
+        # Python's own flush at exit would fail again on the closed pipe (and print a
+        # traceback): standard output goes nowhere from here, as Python's documentation advises.
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (AttributeError, OSError, ValueError):  # not a file (captured, say)
+            pass
+        sys.exit(1)
+
+
 def class_weight(text: str) -> str:
     """`--class-weight`, checked, as written: a string, so that TensorBoard's HParams tab shows it."""
     class_weight_values(text)
@@ -139,6 +164,14 @@ def fraction(text: str) -> float:
     value = _float(text)
     if not 0.0 < value < 1.0:
         raise argparse.ArgumentTypeError(f"expected a fraction between 0 and 1, got {text}")
+    return value
+
+
+def share(text: str) -> float:
+    """A share of a whole, in (0, 1]: unlike `fraction`, the whole itself is allowed."""
+    value = _float(text)
+    if not 0.0 < value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a share above 0 and at most 1, got {text}")
     return value
 
 

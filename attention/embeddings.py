@@ -23,7 +23,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from attention.arguments import HelpFormatter, add_model_argument, check_writable, load_model_argument
+from attention.arguments import HelpFormatter, add_model_argument, check_writable, clean_exit, load_model_argument
 from attention.atomic import atomic_path
 from attention.data.errors import DatasetError
 from attention.trained import embedding_layer
@@ -183,13 +183,14 @@ def main(argv: list[str] | None = None) -> None:
     """Runs the command line; errors end the process with status 2 and one line on stderr."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    if problem := check_writable(args.output):
-        parser.exit(2, f"{parser.prog}: error: --output: {problem}\n")
-    model, vocabulary = load_model_argument(parser, args.model)
-    if vocabulary.word_index is None:
-        parser.exit(2, f"{parser.prog}: error: the model's vocabulary has no words (its data had no word index)\n")
-    count = write_vectors(model, vocabulary, args.output)
-    print(f"Wrote {count:,} word vectors of {embedding_layer(model).output_dim} numbers to {args.output}")
+    with clean_exit(parser):
+        if problem := check_writable(args.output):
+            parser.exit(2, f"{parser.prog}: error: --output: {problem}\n")
+        model, vocabulary = load_model_argument(parser, args.model)
+        if vocabulary.word_index is None:
+            parser.exit(2, f"{parser.prog}: error: the model's vocabulary has no words (its data had no word index)\n")
+        count = write_vectors(model, vocabulary, args.output)
+        print(f"Wrote {count:,} word vectors of {embedding_layer(model).output_dim} numbers to {args.output}")
 
 
 if __name__ == "__main__":

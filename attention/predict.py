@@ -27,14 +27,13 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import os
 import sys
 import textwrap
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO, TextIO
 
-from attention.arguments import HelpFormatter, add_model_argument, load_model_argument, positive_int
+from attention.arguments import HelpFormatter, add_model_argument, clean_exit, load_model_argument, positive_int
 from attention.atomic import finite_json
 from attention.data.errors import DatasetError
 from attention.data.sources.records import place
@@ -92,18 +91,8 @@ def main(argv: list[str] | None = None) -> None:
     """Runs the command line; errors end the process with status 2 and one line on stderr, Ctrl-C with 130."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    try:
+    with clean_exit(parser):
         answer(parser, args)
-    except KeyboardInterrupt:
-        parser.exit(130, f"{parser.prog}: error: interrupted\n")
-    except BrokenPipeError:
-        # Whoever reads the answers has stopped (`| head`): stop too, without a traceback. Python's
-        # own flush at exit would fail again on the closed pipe, so standard output goes nowhere.
-        try:
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        except (AttributeError, OSError, ValueError):  # not a file (captured, say)
-            pass
-        sys.exit(1)
 
 
 def answer(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import keras
 
+from attention.arguments import clean_exit
 from attention.atomic import atomic_folder
 from attention.model import inspection_model
 from attention.trained import MODEL_FILE, ModelFileError, embedding_rows, load_trained
@@ -208,18 +209,19 @@ def main(argv: list[str] | None = None) -> None:
     parser = build_parser()
     args = parser.parse_args(argv)
     fail = lambda error: parser.exit(2, f"{parser.prog}: error: {error}\n")  # noqa: E731
-    model_path = Path(args.model).expanduser()
-    directory = Path(args.output).expanduser() if args.output else serving_dir(model_path)
-    try:
-        _require_tensorflow()  # before loading: the model may be large
-        model, vocabulary = load_trained(model_path)
-        export_text_model(model, vocabulary, directory)
-    except (RuntimeError, ModelFileError, ValueError, FileExistsError) as error:
-        fail(error)
-    except OSError as error:
-        fail(f"cannot write the SavedModel {str(directory)!r}: {error.strerror or error}")
-    source = model_path / MODEL_FILE if model_path.is_dir() else model_path
-    print(f"exported {source} to {directory}")
+    with clean_exit(parser):
+        model_path = Path(args.model).expanduser()
+        directory = Path(args.output).expanduser() if args.output else serving_dir(model_path)
+        try:
+            _require_tensorflow()  # before loading: the model may be large
+            model, vocabulary = load_trained(model_path)
+            export_text_model(model, vocabulary, directory)
+        except (RuntimeError, ModelFileError, ValueError, FileExistsError) as error:
+            fail(error)
+        except OSError as error:
+            fail(f"cannot write the SavedModel {str(directory)!r}: {error.strerror or error}")
+        source = model_path / MODEL_FILE if model_path.is_dir() else model_path
+        print(f"exported {source} to {directory}")
 
 
 if __name__ == "__main__":

@@ -231,7 +231,7 @@ def render_html(
         "</head>",
         "<body>",
         f"<h1>{esc(title)}</h1>",
-        '<p class="legend">Each word is highlighted by its attention weight divided by the largest in its review; '
+        '<p class="legend">Each word is highlighted by its attention weight divided by the largest in its text; '
         "hover over a word to see its weight.</p>",
     ]
     for item, (caption, label) in zip(items, _headings(items, captions, labels)):

@@ -12,7 +12,7 @@ import json
 
 import attention  # noqa: F401  (first: it quiets TensorFlow's start-up logging before Keras loads it)
 
-from attention.arguments import HelpFormatter, add_text_data_arguments, labelled_options, positive_int, seed
+from attention.arguments import HelpFormatter, add_text_data_arguments, clean_exit, labelled_options, positive_int, seed
 from attention.baselines import bag_of_words_report, majority_report
 from attention.data import DatasetError, load_labelled
 from attention.defaults import NUM_WORDS
@@ -30,21 +30,22 @@ parser.add_argument("--json", action="store_true", help="print the reports as JS
 
 def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
-    try:
-        data = load_labelled(args.data, **labelled_options(args))
-    except DatasetError as error:
-        parser.exit(2, f"{parser.prog}: error: {error}\n")
-    reports = {
-        "majority": majority_report(data.y_train, data.y_validation, data.classes),
-        "bag_of_words_logistic_regression": bag_of_words_report(
-            data.x_train, data.y_train, data.x_validation, data.y_validation, data.classes, data.num_words,
-            epochs=args.epochs, seed=args.seed),
-    }
-    if args.json:
-        print(json.dumps(reports, indent=2))
-        return
-    for name, report in reports.items():
-        print(f"{name}:\n{format_report(report)}\n")
+    with clean_exit(parser):
+        try:
+            data = load_labelled(args.data, **labelled_options(args))
+        except DatasetError as error:
+            parser.exit(2, f"{parser.prog}: error: {error}\n")
+        reports = {
+            "majority": majority_report(data.y_train, data.y_validation, data.classes),
+            "bag_of_words_logistic_regression": bag_of_words_report(
+                data.x_train, data.y_train, data.x_validation, data.y_validation, data.classes, data.num_words,
+                epochs=args.epochs, seed=args.seed),
+        }
+        if args.json:
+            print(json.dumps(reports, indent=2))
+            return
+        for name, report in reports.items():
+            print(f"{name}:\n{format_report(report)}\n")
 
 
 if __name__ == "__main__":

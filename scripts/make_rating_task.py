@@ -17,7 +17,7 @@ import argparse
 import sys
 
 from attention.data import DatasetError
-from attention.arguments import fraction, seed
+from attention.arguments import clean_exit, seed, share
 from attention.data.ratings import FORMS, rare_positive_task, rating_task, write_task
 
 
@@ -26,7 +26,7 @@ parser.add_argument("--data", required=True, help="the aclImdb/ folder or the ac
 parser.add_argument("--output", required=True, help="folder to write into")
 parser.add_argument("--form", choices=FORMS, default="csv",
                     help="class folders, their .tar.gz, or train and test tables (default: csv)")
-parser.add_argument("--positive-fraction", type=fraction,
+parser.add_argument("--positive-fraction", type=share,
                     help="write the two classes negative and positive instead, with this share of each split's "
                          "positive reviews kept, drawn at random")
 parser.add_argument("--seed", type=seed, default=0, help="seed of --positive-fraction's draw (default: 0)")
@@ -34,17 +34,18 @@ parser.add_argument("--seed", type=seed, default=0, help="seed of --positive-fra
 
 def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
-    try:
-        splits = rating_task(args.data)
-        if args.positive_fraction is not None:
-            splits = rare_positive_task(splits, args.positive_fraction, args.seed)
-        written = write_task(splits, args.output, args.form)
-    except DatasetError as error:
-        parser.exit(2, f"{parser.prog}: error: {error}\n")
-    except OSError as error:
-        parser.exit(2, f"{parser.prog}: error: cannot write to {args.output!r}: {error.strerror or error}\n")
-    counts = ", ".join(f"{len(r):,} {split}" for split, r in splits.items())
-    print(f"Wrote {counts} reviews to {', '.join(map(str, written))}", file=sys.stderr)
+    with clean_exit(parser):
+        try:
+            splits = rating_task(args.data)
+            if args.positive_fraction is not None:
+                splits = rare_positive_task(splits, args.positive_fraction, args.seed)
+            written = write_task(splits, args.output, args.form)
+        except DatasetError as error:
+            parser.exit(2, f"{parser.prog}: error: {error}\n")
+        except OSError as error:
+            parser.exit(2, f"{parser.prog}: error: cannot write to {args.output!r}: {error.strerror or error}\n")
+        counts = ", ".join(f"{len(r):,} {split}" for split, r in splits.items())
+        print(f"Wrote {counts} reviews to {', '.join(map(str, written))}", file=sys.stderr)
 
 
 if __name__ == "__main__":

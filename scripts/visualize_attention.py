@@ -10,8 +10,8 @@ import argparse
 from pathlib import Path
 
 from attention.arguments import (
-    HelpFormatter, add_model_argument, add_validation_data_arguments, load_model_argument, load_validation_argument,
-    non_negative_int, positive_int,
+    HelpFormatter, add_model_argument, add_validation_data_arguments, clean_exit, load_model_argument,
+    load_validation_argument, non_negative_int, positive_int,
 )
 from attention.atomic import atomic_path
 from attention.trained import encode_texts
@@ -33,33 +33,34 @@ parser.add_argument("--top-k", type=positive_int, default=10, help="most attende
 def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     fail = lambda error: parser.exit(2, f"{parser.prog}: error: {error}\n")  # noqa: E731
-    model, vocabulary = load_model_argument(parser, args.model)
+    with clean_exit(parser):
+        model, vocabulary = load_model_argument(parser, args.model)
 
-    if args.text is not None:
+        if args.text is not None:
+            try:
+                ids = encode_texts(model, vocabulary, args.text)
+            except ValueError as error:
+                fail(error)
+            captions, labels = [f"Text {n}" for n in range(1, len(args.text) + 1)], None
+        else:
+            indices = args.index or [0]
+            ids, labels, config = load_validation_argument(parser, args, model, vocabulary, indices)
+            noun = "Validation text" if config.get("script") == "train_text" else "Test review"
+            captions = [f"{noun} {i}" for i in indices]
+
+        items = attend(model, vocabulary, ids)
+        if args.format == "text":
+            print(render_text(items, args.top_k, captions, labels))
+            return
+        model_path = Path(args.model)
+        title = args.title or f"Attention of {Path(model_path.parent.name, model_path.name).as_posix()}"
+        page = render_html(items, title=title, captions=captions, labels=labels)
         try:
-            ids = encode_texts(model, vocabulary, args.text)
-        except ValueError as error:
-            fail(error)
-        captions, labels = [f"Text {n}" for n in range(1, len(args.text) + 1)], None
-    else:
-        indices = args.index or [0]
-        ids, labels, config = load_validation_argument(parser, args, model, vocabulary, indices)
-        noun = "Validation text" if config.get("script") == "train_text" else "Test review"
-        captions = [f"{noun} {i}" for i in indices]
-
-    items = attend(model, vocabulary, ids)
-    if args.format == "text":
-        print(render_text(items, args.top_k, captions, labels))
-        return
-    model_path = Path(args.model)
-    title = args.title or f"Attention of {Path(model_path.parent.name, model_path.name).as_posix()}"
-    page = render_html(items, title=title, captions=captions, labels=labels)
-    try:
-        with atomic_path(args.output) as tmp:
-            tmp.write_text(page, encoding="utf-8")
-    except OSError as error:
-        fail(f"cannot write --output {args.output!r}: {error.strerror or error}")
-    print(f"Wrote the attention of {len(items)} review(s) to {args.output}")
+            with atomic_path(args.output) as tmp:
+                tmp.write_text(page, encoding="utf-8")
+        except OSError as error:
+            fail(f"cannot write --output {args.output!r}: {error.strerror or error}")
+        print(f"Wrote the attention of {len(items)} text(s) to {args.output}")
 
 
 if __name__ == "__main__":

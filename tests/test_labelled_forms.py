@@ -162,6 +162,9 @@ def test_the_rare_positive_task_keeps_every_negative_and_a_seeded_share_of_the_p
     assert task["train"].positions != rare_positive_task(splits, 0.25, seed=4)["train"].positions
     with pytest.raises(ValueError, match="fraction"):
         rare_positive_task(splits, 0.0)
+    # A share too small for the split still draws one positive text; the whole share keeps them all.
+    assert [Counter(r.labels)["positive"] for r in rare_positive_task(splits, 0.001).values()] == [1, 1]
+    assert [Counter(r.labels)["positive"] for r in rare_positive_task(splits, 1.0).values()] == [20, 20]
 
 
 def test_make_rating_task_writes_the_rare_positive_task(tmp_path, capsys):
@@ -173,7 +176,23 @@ def test_make_rating_task_writes_the_rare_positive_task(tmp_path, capsys):
         assert Counter(labels) == {"negative": len(RATED[split]) - positives, "positive": round(positives / 2)}
     with pytest.raises(SystemExit):
         load_script("make_rating_task").main(["--data", str(acl), "--output", str(tmp_path / "x"), "--positive-fraction", "1.5"])
-    assert "expected a fraction between 0 and 1" in capsys.readouterr().err
+    assert "expected a share above 0 and at most 1, got 1.5" in capsys.readouterr().err
+    load_script("make_rating_task").main(["--data", str(acl), "--output", str(tmp_path / "all"), "--positive-fraction", "1"])
+    labels = read_table(tmp_path / "all" / "train.csv", "text", "label").labels
+    assert Counter(labels)["positive"] == sum(rating_class(s) in ("7-8", "9-10") for s, _ in RATED["train"])
+
+
+def test_ctrl_c_ends_make_rating_task_with_one_line(tmp_path, capsys, monkeypatch):
+    script = load_script("make_rating_task")
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt  # as Ctrl-C would, while the reviews are read
+
+    monkeypatch.setattr(script, "rating_task", interrupted)
+    with pytest.raises(SystemExit) as exit_info:
+        script.main(["--data", str(tmp_path), "--output", str(tmp_path / "out")])
+    assert exit_info.value.code == 130 and capsys.readouterr().err.endswith(": error: interrupted\n")
+    assert not (tmp_path / "out").exists()
 
 
 @pytest.mark.parametrize("layout, form", FORM_CASES)

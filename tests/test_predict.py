@@ -3,6 +3,7 @@
 `trained` is one tiny training run (conftest.py).
 """
 
+import argparse
 import csv
 import gzip
 import io
@@ -12,12 +13,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import keras
 import pytest
 
-from attention import defaults, predict
+from attention import defaults, embeddings, evaluation, predict, serving
+from attention import trained as trained_module
+from attention.arguments import clean_exit
 from attention.predict import main as predict_main
 from attention.visualize import attention_scorer
-from script_runs import fails
+from script_runs import fails, load_script
 from test_docs_examples import readme_example
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -206,6 +210,42 @@ def test_predict_stops_quietly_when_its_reader_does(trained, tmp_path):
         err = proc.stderr.read().decode()
         status = proc.wait(timeout=300)
     assert first.startswith(b"1\t") and status == 1 and "Traceback" not in err and "BrokenPipe" not in err, err[-3000:]
+
+
+COMMANDS_ON_A_MODEL = {  # each command that reads a trained model: its main, and its arguments
+    "attention.predict": (lambda: predict_main, ["--model", "{model}", "great film"]),
+    "attention.evaluation": (lambda: evaluation.main, ["--model", "{model}"]),
+    "attention.embeddings": (lambda: embeddings.main, ["--model", "{model}", "--output", "{tmp}/vectors.txt"]),
+    "attention.serving": (lambda: serving.main, ["{model}", "--output", "{tmp}/export"]),
+    "visualize_attention.py": (lambda: load_script("visualize_attention").main,
+                               ["--model", "{model}", "--output", "{tmp}/page.html"]),
+}
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS_ON_A_MODEL))
+def test_ctrl_c_ends_a_command_with_one_line_and_leaves_nothing(command, trained, capsys, monkeypatch, tmp_path):
+    if command == "attention.serving" and keras.backend.backend() != "tensorflow":
+        pytest.skip("a SavedModel is written by TensorFlow")
+    main, args = COMMANDS_ON_A_MODEL[command]
+    main = main()
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt  # as Ctrl-C would, while the model loads
+
+    monkeypatch.setattr(trained_module, "load_trained", interrupted)
+    monkeypatch.setattr(serving, "load_trained", interrupted)
+    with pytest.raises(SystemExit) as exit_info:
+        main([a.format(model=trained[0], tmp=tmp_path) for a in args])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 130 and err.endswith(": error: interrupted\n") and err.count("\n") == 1, err
+    assert not list(tmp_path.iterdir())
+
+
+def test_a_closed_pipe_ends_a_command_quietly(capsys):
+    parser = argparse.ArgumentParser(prog="command")
+    with pytest.raises(SystemExit) as exit_info, clean_exit(parser):
+        raise BrokenPipeError  # as print() raises once the reader has gone
+    assert exit_info.value.code == 1 and capsys.readouterr().err == ""
 
 
 def test_predict_stops_on_ctrl_c_with_one_line(trained, capsys, monkeypatch):

@@ -77,7 +77,7 @@ def rare_positive_task(splits: dict[str, Records], fraction: float, seed: int = 
     """IMDB's two classes, ``negative`` (1-4 stars) and ``positive`` (7-10), with a rare positive class.
 
     Of each split, every negative review is kept, and ``round(fraction * positives)`` positive
-    ones drawn at random (seeded by ``seed`` and the split), in their order: a two-class task
+    ones (at least one) drawn at random (seeded by ``seed`` and the split), in their order: a two-class task
     whose classes are far apart in size, as many real ones are (``--class-weight``).
 
     Args:
@@ -92,7 +92,9 @@ def rare_positive_task(splits: dict[str, Records], fraction: float, seed: int = 
         labels = ["negative" if label in RATING_CLASSES[:2] else "positive" for label in records.labels]
         positives = [i for i, label in enumerate(labels) if label == "positive"]
         rng = np.random.default_rng([seed, number])
-        drawn = set(rng.choice(positives, round(fraction * len(positives)), replace=False).tolist())
+        # At least one: a split without a positive text is no two-class task.
+        count = min(max(round(fraction * len(positives)), 1), len(positives))
+        drawn = set(rng.choice(positives, count, replace=False).tolist())
         kept = [i for i, label in enumerate(labels) if label == "negative" or i in drawn]
         out[split] = Records([records.texts[i] for i in kept], [labels[i] for i in kept], records.origin,
                              [records.positions[i] for i in kept])
