@@ -28,7 +28,7 @@ PORTABLE = {
                          "test_imdb_cache.py", "test_imdb_errors.py", "test_labelled.py", "test_labelled_forms.py",
                          "test_labelled_errors.py", "test_runs.py", "test_train.py", "test_train_text.py",
                          "test_visualize.py", "test_predict.py", "test_evaluation.py", "test_trained.py",
-                         "test_embeddings.py"],
+                         "test_embeddings.py", "test_baselines.py"],
 }
 # What tests TensorFlow, or runs other backends in processes of its own.
 TENSORFLOW_ONLY = {"test_backends.py", "test_benchmark.py", "test_compile_cache.py", "test_docs_references.py",
