@@ -212,8 +212,9 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     fail = lambda error: parser.exit(2, f"{parser.prog}: error: {error}\n")  # noqa: E731
     with clean_exit(parser):
-        if args.test_data is not None and args.data is not None:
-            fail("--data finds the run's own validation texts, --test-data gives others: pass one of them")
+        if args.test_data is not None and (args.data is not None or args.cache_dir is not None):
+            fail("--data and --cache-dir find the run's own validation texts, --test-data gives others: pass one "
+                 "or the other")
         if args.test_data is None and (args.text_column or args.label_column):
             fail("--text-column and --label-column name the columns of --test-data; the run's own texts are read "
                  "with the columns its training recorded")

@@ -10,8 +10,8 @@ import argparse
 from pathlib import Path
 
 from attention.arguments import (
-    HelpFormatter, add_model_argument, add_validation_data_arguments, clean_exit, load_model_argument,
-    load_validation_argument, non_negative_int, positive_int,
+    HelpFormatter, add_model_argument, add_validation_data_arguments, check_writable, clean_exit,
+    load_model_argument, load_validation_argument, non_negative_int, positive_int,
 )
 from attention.atomic import atomic_path
 from attention.trained import encode_texts
@@ -25,7 +25,7 @@ source.add_argument("--index", type=non_negative_int, nargs="+", metavar="N", he
 source.add_argument("--text", action="append", help="a text to show instead of test reviews (repeat for several)")
 add_validation_data_arguments(parser)
 parser.add_argument("--format", choices=["html", "text"], default="html", help="an HTML page, or text on the terminal")
-parser.add_argument("--output", default="visualization.html", help="where to write the HTML page")
+parser.add_argument("--output", help="where to write the HTML page (default: visualization.html)")
 parser.add_argument("--title", help="the page's title (default: 'Attention of RUN/model.keras')")
 parser.add_argument("--top-k", type=positive_int, default=10, help="most attended words listed by --format text")
 
@@ -33,6 +33,13 @@ parser.add_argument("--top-k", type=positive_int, default=10, help="most attende
 def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     fail = lambda error: parser.exit(2, f"{parser.prog}: error: {error}\n")  # noqa: E731
+    if args.text is not None and (args.data is not None or args.cache_dir is not None):
+        fail("--data and --cache-dir find the run's validation texts, which --text replaces: pass one or the other")
+    if args.format == "text" and (args.output is not None or args.title is not None):
+        fail("--output and --title are the HTML page's; --format text prints to the terminal")
+    output = args.output or "visualization.html"
+    if args.format == "html" and (problem := check_writable(output)):
+        fail(f"--output: {problem}")  # before the model loads
     with clean_exit(parser):
         model, vocabulary = load_model_argument(parser, args.model)
 
@@ -56,11 +63,11 @@ def main(argv: list[str] | None = None) -> None:
         title = args.title or f"Attention of {Path(model_path.parent.name, model_path.name).as_posix()}"
         page = render_html(items, title=title, captions=captions, labels=labels)
         try:
-            with atomic_path(args.output) as tmp:
+            with atomic_path(output) as tmp:
                 tmp.write_text(page, encoding="utf-8")
         except OSError as error:
-            fail(f"cannot write --output {args.output!r}: {error.strerror or error}")
-        print(f"Wrote the attention of {len(items)} text(s) to {args.output}")
+            fail(f"cannot write --output {output!r}: {error.strerror or error}")
+        print(f"Wrote the attention of {len(items)} text(s) to {output}")
 
 
 if __name__ == "__main__":

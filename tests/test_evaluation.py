@@ -95,7 +95,8 @@ def test_missing_test_data_or_column_costs_one_line(trained, tmp_path, capsys):
     fails(evaluate_main, ["--model", trained[0], "--test-data", tmp_path / "absent.csv"], capsys, "does not exist")
     table = write_csv(tmp_path / "new.csv", [("a great film", "positive")])
     fails(evaluate_main, ["--model", trained[0], "--test-data", table, "--label-column", "stars"], capsys, "stars")
-    fails(evaluate_main, ["--model", trained[0], "--test-data", table, "--data", trained[1]], capsys, "pass one of them")
+    for option, value in (("--data", trained[1]), ("--cache-dir", trained[2])):  # not ignored beside it
+        fails(evaluate_main, ["--model", trained[0], "--test-data", table, option, value], capsys, "pass one or the other")
     fails(evaluate_main, ["--model", trained[0], "--label-column", "stars"], capsys,
           "--text-column and --label-column name the columns of --test-data")  # not ignored without it
     fails(evaluate_main, ["--model", tmp_path / "absent.keras", "--output", tmp_path], capsys,

@@ -258,11 +258,26 @@ def test_render_escapes_everything():
         (["--text", "zzzq qqqz !?"], "has no word the model knows"),
         (["--data", "/nonexistent/aclImdb"], "does not exist"),
         (["--index", "0", "--text", "great"], "not allowed with argument"),
-        (["--output", "/nonexistent/folder/v.html"], "cannot write --output"),
+        (["--output", "{tmp}/file/v.html"], "--output: cannot write to"),
+        (["--output", "{tmp}"], "is a folder: name a file"),
+        (["--text", "great", "--data", "{tmp}"], "which --text replaces"),
+        (["--text", "great", "--cache-dir", "{tmp}"], "which --text replaces"),
+        (["--format", "text", "--output", "{tmp}/v.html"], "--output and --title are the HTML page's"),
+        (["--format", "text", "--title", "Mine"], "--output and --title are the HTML page's"),
     ],
 )
-def test_clear_errors(args, message, trained, capsys):
-    fails(visualize_main, ["--model", trained[0], *args], capsys, message)
+def test_clear_errors(args, message, trained, capsys, tmp_path):
+    (tmp_path / "file").write_text("not a folder")
+    fails(visualize_main, ["--model", trained[0], *[a.format(tmp=tmp_path) for a in args]], capsys, message)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]  # nothing written
+
+
+@pytest.mark.parametrize("args", [["--text", "great", "--data", "x"], ["--format", "text", "--title", "Mine"],
+                                  ["--output", "{tmp}"]])
+def test_options_that_cannot_be_used_are_refused_before_the_model_loads(args, capsys, tmp_path):
+    err = fails(visualize_main, ["--model", tmp_path / "absent.keras", *[a.format(tmp=tmp_path) for a in args]],
+                capsys, "error: ")
+    assert "absent.keras" not in err  # the missing model would be the error had it been loaded first
 
 
 @pytest.mark.parametrize("index, message", [("-1", "expected an integer of 0 or more, got -1"),
