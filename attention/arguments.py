@@ -86,6 +86,13 @@ def keep_probability(text: str) -> float:
     return value
 
 
+def nonempty_path(text: str) -> str:
+    """A file or folder's path. An empty one (``--data "$UNSET"``) would be the current folder: refused."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"expected a path, got {text!r}")
+    return text
+
+
 def keras_file(text: str) -> str:
     """A path to write a `.keras` model to: the suffix Keras 3 needs, and not a folder."""
     if not text.endswith(".keras"):
@@ -190,7 +197,7 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefau
 
 def add_model_argument(parser: argparse.ArgumentParser) -> None:
     """`--model`: the `.keras` file a training script saved (`load_model_argument` loads it)."""
-    parser.add_argument("--model", required=True,
+    parser.add_argument("--model", required=True, type=nonempty_path,
                         help="the .keras file saved by a training script (its vocabulary lies beside it)")
 
 
@@ -212,9 +219,9 @@ def load_model_argument(parser: argparse.ArgumentParser, path: str) -> tuple[ker
 
 def add_validation_data_arguments(parser: argparse.ArgumentParser) -> None:
     """`--data` and `--cache-dir`: where a trained model's validation texts are (`load_validation_argument`)."""
-    parser.add_argument("--data", help="source of the validation texts, as given to the training script "
+    parser.add_argument("--data", type=nonempty_path, help="source of the validation texts, as given to the training script "
                         "(default: the --data recorded in run.json beside the model, if any)")
-    parser.add_argument("--cache-dir", help="folder of the tokenised-data cache (default: as recorded in run.json, "
+    parser.add_argument("--cache-dir", type=nonempty_path, help="folder of the tokenised-data cache (default: as recorded in run.json, "
                         "else ~/.keras/datasets)")
 
 
@@ -265,7 +272,7 @@ def add_training_arguments(parser: argparse.ArgumentParser) -> None:
     add("--sequence-length", type=sequence_length, default=defaults.SEQUENCE_LENGTH,
         help="texts are cut to this length minus one and padded (the original zero_pad)")
     add("--embedding-dim", type=positive_int, default=defaults.EMBEDDING_DIM, help="word embedding size")
-    add("--embeddings", help="start the word embeddings from these pre-trained vectors (GloVe's or word2vec's text "
+    add("--embeddings", type=nonempty_path, help="start the word embeddings from these pre-trained vectors (GloVe's or word2vec's text "
         "format, optionally .gz, of --embedding-dim numbers; words without a vector start at random)")
     add("--freeze-embeddings", action=argparse.BooleanOptionalAction, default=False,
         help="keep the word embeddings as they start (with --embeddings, the pre-trained vectors) and train only "
@@ -289,7 +296,7 @@ def add_training_arguments(parser: argparse.ArgumentParser) -> None:
         help="cuDNN-style GRU (reset gate after the recurrent matmul); the original TF1 GRUCell is --no-reset-after")
     add("--bucketing", action=argparse.BooleanOptionalAction, default=True,
         help="batch texts of similar length and trim each batch's padding (same results, faster)")
-    add("--logdir", default="./logdir", help="TensorBoard folder; each run writes into its own sub-folder")
+    add("--logdir", default="./logdir", type=nonempty_path, help="TensorBoard folder; each run writes into its own sub-folder")
     add("--model-path", type=keras_file, help="where to save the trained .keras model (default: model.keras in the run's folder)")
     add("--seed", type=seed, help="random seed of weights, dropout and shuffling (default: a random one, recorded in run.json)")
     add("--max-samples", type=positive_int, help="use only the first N training and N validation texts (a quick run)")
@@ -301,16 +308,16 @@ def add_training_arguments(parser: argparse.ArgumentParser) -> None:
         "(default without a GPU: half the cores, so the two GRU directions run side by side)")
     add("--inter-op-threads", type=non_negative_int, help="TensorFlow ops run at once; 0: TensorFlow's choice "
         "(default without a GPU: 2)")
-    add("--cache-dir", help="folder of the tokenised-data cache (default: ~/.keras/datasets)")
+    add("--cache-dir", type=nonempty_path, help="folder of the tokenised-data cache (default: ~/.keras/datasets)")
 
 
 def add_text_data_arguments(parser: argparse.ArgumentParser) -> None:
     """The options that say where labelled texts are and how to read them (`data.load_labelled`)."""
     add = parser.add_argument
-    add("--data", required=True, help="the training texts: a folder of class folders, a .tar.gz of one, "
+    add("--data", required=True, type=nonempty_path, help="the training texts: a folder of class folders, a .tar.gz of one, "
         "or a .csv, .tsv or .jsonl file (optionally .gz)")
     validation = parser.add_mutually_exclusive_group()
-    validation.add_argument("--validation-data", help="texts to validate on, in any form --data takes "
+    validation.add_argument("--validation-data", type=nonempty_path, help="texts to validate on, in any form --data takes "
                             "(default: the test/ split of --data, if it has one)")
     validation.add_argument("--validation-split", type=fraction,
                             help="validate on this fraction of each class's training texts")

@@ -23,7 +23,9 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from attention.arguments import HelpFormatter, add_model_argument, check_writable, clean_exit, load_model_argument
+from attention.arguments import (
+    HelpFormatter, add_model_argument, check_writable, clean_exit, load_model_argument, nonempty_path,
+)
 from attention.atomic import atomic_path
 from attention.data.errors import DatasetError
 from attention.trained import embedding_layer
@@ -175,7 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m attention.embeddings", description=__doc__,
                                      formatter_class=HelpFormatter)
     add_model_argument(parser)
-    parser.add_argument("--output", required=True, help="the text file to write (GloVe's format; gzip-compressed when it ends in .gz)")
+    parser.add_argument("--output", required=True, type=nonempty_path, help="the text file to write (GloVe's format; gzip-compressed when it ends in .gz)")
     return parser
 
 

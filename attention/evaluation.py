@@ -28,7 +28,7 @@ import numpy as np
 from attention import defaults
 from attention.arguments import (
     HelpFormatter, add_model_argument, add_validation_data_arguments, check_writable, clean_exit, load_model_argument,
-    load_validation_argument, non_negative_int, positive_int,
+    load_validation_argument, non_negative_int, nonempty_path, positive_int,
 )
 from attention.atomic import write_json
 from attention.callbacks import TqdmProgress
@@ -191,7 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m attention.evaluation", description=__doc__,
                                      formatter_class=HelpFormatter)
     add_model_argument(parser)
-    parser.add_argument("--test-data", help="labelled texts to score: a folder of class folders, a .tar.gz of one, "
+    parser.add_argument("--test-data", type=nonempty_path, help="labelled texts to score: a folder of class folders, a .tar.gz of one, "
                         "or a .csv, .tsv or .jsonl file (optionally .gz) (default: the run's validation texts)")
     parser.add_argument("--text-column",
                         help="the text's column (CSV, TSV) or field (JSON Lines) of --test-data (default: text)")
@@ -202,7 +202,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help=f"texts per batch (default: the training's, else {defaults.BATCH_SIZE})")
     parser.add_argument("--errors", type=non_negative_int, default=0, metavar="K",
                         help="also show the K misclassified texts the model was surest of, with the words it attended to")
-    parser.add_argument("--output", help="also write the report to this JSON file")
+    parser.add_argument("--output", type=nonempty_path, help="also write the report to this JSON file")
     return parser
 
 

@@ -33,7 +33,9 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO, TextIO
 
-from attention.arguments import HelpFormatter, add_model_argument, clean_exit, load_model_argument, positive_int
+from attention.arguments import (
+    HelpFormatter, add_model_argument, clean_exit, load_model_argument, nonempty_path, positive_int,
+)
 from attention.atomic import finite_json
 from attention.data.errors import DatasetError
 from attention.data.sources.records import place
@@ -80,7 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--top-k", type=positive_int, default=10, help="how many of the most attended words to print (default: 10)")
     parser.add_argument("--format", choices=["text", "jsonl"], default="text",
                         help="tab-separated lines to read, or a JSON object a line for programs (default: text)")
-    parser.add_argument("--input", metavar="FILE",
+    parser.add_argument("--input", metavar="FILE", type=nonempty_path,
                         help="classify the texts of this table: .csv, .tsv or .jsonl, each optionally .gz")
     parser.add_argument("--text-column", help="the column (CSV, TSV) or field (JSON Lines) of --input's texts (default: text)")
     parser.add_argument("texts", nargs="*", metavar="TEXT", help="texts to classify (default: lines of standard input)")

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import keras
 
-from attention.arguments import clean_exit
+from attention.arguments import clean_exit, nonempty_path
 from attention.atomic import atomic_folder
 from attention.model import inspection_model
 from attention.trained import MODEL_FILE, ModelFileError, embedding_rows, load_trained
@@ -197,9 +197,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m attention.serving", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("model", metavar="MODEL", help="a .keras file saved by train_imdb.py, or its run folder")
+    parser.add_argument("model", metavar="MODEL", type=nonempty_path, help="a .keras file saved by train_imdb.py, or its run folder")
     parser.add_argument(
-        "--output", metavar="DIR", help="the SavedModel folder to write (default: NAME_serving/1 beside NAME.keras)"
+        "--output", metavar="DIR", type=nonempty_path, help="the SavedModel folder to write (default: NAME_serving/1 beside NAME.keras)"
     )
     return parser
 

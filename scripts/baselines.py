@@ -12,7 +12,9 @@ import json
 
 import attention  # noqa: F401  (first: it quiets TensorFlow's start-up logging before Keras loads it)
 
-from attention.arguments import HelpFormatter, add_text_data_arguments, clean_exit, labelled_options, positive_int, seed
+from attention.arguments import (
+    HelpFormatter, add_text_data_arguments, clean_exit, labelled_options, nonempty_path, positive_int, seed,
+)
 from attention.baselines import bag_of_words_report, majority_report
 from attention.data import DatasetError, load_labelled
 from attention.defaults import NUM_WORDS
@@ -24,7 +26,7 @@ add_text_data_arguments(parser)
 parser.add_argument("--num-words", type=positive_int, default=NUM_WORDS, help="vocabulary: the most frequent words kept")
 parser.add_argument("--epochs", type=positive_int, default=5, help="passes of the logistic regression over the data")
 parser.add_argument("--seed", type=seed, default=0, help="seed of the logistic regression's weights and order")
-parser.add_argument("--cache-dir", help="folder of the tokenised-data cache (default: ~/.keras/datasets)")
+parser.add_argument("--cache-dir", type=nonempty_path, help="folder of the tokenised-data cache (default: ~/.keras/datasets)")
 parser.add_argument("--json", action="store_true", help="print the reports as JSON instead of tables")
 
 

@@ -50,9 +50,9 @@ DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared/data/aclImdb_v1-lab
 RUNS = REPO / "benchmarks" / "runs"
 
 parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-parser.add_argument("--data", default=str(DEFAULT_DATA),
+parser.add_argument("--data", default=str(DEFAULT_DATA), type=arguments.nonempty_path,
                     help="IMDB data for the length distribution; synthetic lengths if missing (default: %(default)s)")
-parser.add_argument("--output", help="JSON results (default: benchmarks/runs/benchmark-DATE-TIME.json, not tracked)")
+parser.add_argument("--output", type=arguments.nonempty_path, help="JSON results (default: benchmarks/runs/benchmark-DATE-TIME.json, not tracked)")
 parser.add_argument("--steps", type=arguments.positive_int, default=STEPS, help="timed batches per measurement (default: %(default)s)")
 parser.add_argument("--warmup", type=arguments.non_negative_int, default=WARMUP, help="untimed batches first (default: %(default)s)")
 parser.add_argument("--batch-size", type=arguments.positive_int, default=BATCH_SIZE, help="(default: %(default)s)")

@@ -17,13 +17,13 @@ import argparse
 import sys
 
 from attention.data import DatasetError
-from attention.arguments import clean_exit, seed, share
+from attention.arguments import clean_exit, nonempty_path, seed, share
 from attention.data.ratings import FORMS, rare_positive_task, rating_task, write_task
 
 
 parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-parser.add_argument("--data", required=True, help="the aclImdb/ folder or the aclImdb_v1.tar.gz archive")
-parser.add_argument("--output", required=True, help="folder to write into")
+parser.add_argument("--data", required=True, type=nonempty_path, help="the aclImdb/ folder or the aclImdb_v1.tar.gz archive")
+parser.add_argument("--output", required=True, type=nonempty_path, help="folder to write into")
 parser.add_argument("--form", choices=FORMS, default="csv",
                     help="class folders, their .tar.gz, or train and test tables (default: csv)")
 parser.add_argument("--positive-fraction", type=share,

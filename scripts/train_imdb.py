@@ -14,13 +14,13 @@ import sys
 import attention  # noqa: F401  (first: it quiets TensorFlow's start-up logging before Keras loads it)
 
 from attention import imdb
-from attention.arguments import HelpFormatter, add_training_arguments
+from attention.arguments import HelpFormatter, add_training_arguments, nonempty_path
 from attention.training import run_command, train_classifier
 from attention.vocabulary import BINARY_CLASSES, Vocabulary
 
 
 parser = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
-parser.add_argument("--data", help="IMDB source: an imdb.npz file, an aclImdb/ folder or the aclImdb_v1.tar.gz archive "
+parser.add_argument("--data", type=nonempty_path, help="IMDB source: an imdb.npz file, an aclImdb/ folder or the aclImdb_v1.tar.gz archive "
                     "(default: ./imdb/imdb.npz if present, else Keras's download)")
 add_training_arguments(parser)
 

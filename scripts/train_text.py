@@ -35,7 +35,8 @@ def train(args: argparse.Namespace, fail) -> None:
         data = load_labelled(args.data, **labelled_options(args))
     except DatasetError as error:
         fail(error)
-    print(f"{len(data.x_train):,} training and {len(data.x_validation):,} validation texts, "
+    used = lambda n: f"{args.max_samples:,} of {n:,}" if args.max_samples and n > args.max_samples else f"{n:,}"  # noqa: E731
+    print(f"{used(len(data.x_train))} training and {used(len(data.x_validation))} validation texts, "
           f"{len(data.classes)} classes: {', '.join(data.classes)}")
     vocabulary = Vocabulary(data.word_index, data.num_words, args.index_from, sequence_length=args.sequence_length,
                             classes=data.classes)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from attention.arguments import (
     HelpFormatter, add_model_argument, add_validation_data_arguments, check_writable, clean_exit,
-    load_model_argument, load_validation_argument, non_negative_int, positive_int,
+    load_model_argument, load_validation_argument, non_negative_int, nonempty_path, positive_int,
 )
 from attention.atomic import atomic_path
 from attention.trained import encode_texts
@@ -25,7 +25,7 @@ source.add_argument("--index", type=non_negative_int, nargs="+", metavar="N", he
 source.add_argument("--text", action="append", help="a text to show instead of test reviews (repeat for several)")
 add_validation_data_arguments(parser)
 parser.add_argument("--format", choices=["html", "text"], default="html", help="an HTML page, or text on the terminal")
-parser.add_argument("--output", help="where to write the HTML page (default: visualization.html)")
+parser.add_argument("--output", type=nonempty_path, help="where to write the HTML page (default: visualization.html)")
 parser.add_argument("--title", help="the page's title (default: 'Attention of RUN/model.keras')")
 parser.add_argument("--top-k", type=positive_int, default=10, help="most attended words listed by --format text")
 

@@ -58,7 +58,7 @@ def fails(main: Callable[[list[str]], object], args: list, capsys: pytest.Captur
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err, err
     # One line: argparse's own errors (bad arguments) print the usage before it.
-    assert [line for line in err.splitlines() if "error" in line] == [err.splitlines()[-1]]
+    assert [line for line in err.splitlines() if ": error: " in line] == [err.splitlines()[-1]]
     assert ": error: " in err.splitlines()[-1] and message in err.splitlines()[-1]
     return err
 

@@ -1,5 +1,6 @@
 """Smoke tests of scripts/train_imdb.py on a tiny data set the tests make."""
 
+import importlib
 import json
 import os
 import re
@@ -27,7 +28,7 @@ from attention.model import inspection_model
 from attention.visualize import attention_image
 from attention.vocabulary import Vocabulary, vocabulary_path
 from fake_data import write_keras_npz
-from script_runs import SMALL, load_script, run_dirs
+from script_runs import SMALL, fails, load_script, run_dirs
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "train_imdb.py"
 
@@ -335,6 +336,31 @@ def test_help_explains_options():
     assert result.returncode == 0
     for option in ("--data", "--logdir", "--model-path", "--seed", "--max-samples", "--strategy", "--reset-after", "--bucketing"):
         assert option in result.stdout
+
+
+EMPTY_PATHS = [  # every option that takes a path, of every command line, given an empty one
+    *[("train_imdb", [option, ""]) for option in ("--data", "--logdir", "--cache-dir", "--embeddings")],
+    *[("train_text", ["--data", "x.csv", option, ""]) for option in ("--validation-data", "--cache-dir")],
+    ("train_text", ["--data", ""]),
+    ("baselines", ["--data", "x.csv", "--cache-dir", ""]),
+    ("make_rating_task", ["--data", "", "--output", "out"]),
+    ("make_rating_task", ["--data", "aclImdb", "--output", " "]),
+    ("visualize_attention", ["--model", ""]),
+    *[("visualize_attention", ["--model", "m.keras", option, ""]) for option in ("--data", "--cache-dir", "--output")],
+    ("benchmark", ["--data", ""]),
+    ("benchmark", ["--output", ""]),
+    ("attention.predict", ["--model", "m.keras", "--input", ""]),
+    *[("attention.evaluation", ["--model", "m.keras", option, ""]) for option in ("--test-data", "--output")],
+    ("attention.embeddings", ["--model", "m.keras", "--output", ""]),
+    ("attention.serving", [""]),
+    ("attention.serving", ["m.keras", "--output", ""]),
+]
+
+
+@pytest.mark.parametrize("command, args", EMPTY_PATHS)
+def test_an_empty_path_is_refused_not_read_as_the_current_folder(command, args, capsys):
+    main = importlib.import_module(command).main if command.startswith("attention.") else load_script(command).main
+    fails(main, args, capsys, "expected a path, got ")
 
 
 @pytest.mark.parametrize("script", ["train_imdb", "train_text", "visualize_attention", "baselines"])

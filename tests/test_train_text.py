@@ -60,8 +60,10 @@ def test_trains_on_a_table(tmp_path, monkeypatch, capsys):
     fails(load_script("train_text").main, [*args, "--class-weight", "awful=2,bad=3"], capsys,
           "--class-weight: no class 'bad'; the classes are awful, good, great, meh")
     assert not logdir.exists()
-    script("train_text")(*args, "--class-weight", "awful=2,great=0.5")
-    assert "Class weights: awful 2, good 1, great 0.5, meh 1\n" in capsys.readouterr().out
+    script("train_text")(*args, "--class-weight", "awful=2,great=0.5", "--max-samples", "20")
+    out = capsys.readouterr().out
+    assert "Class weights: awful 2, good 1, great 0.5, meh 1\n" in out
+    assert "20 of 24 training and 8 validation texts, 4 classes: awful, good, great, meh\n" in out
     run = only_run(logdir)
     config = json.loads((run / "run.json").read_text())
     assert config["status"] == "finished" and config["config"]["script"] == "train_text"
