@@ -126,6 +126,18 @@ def case_test_split_only(tmp_path):
     return dict(source=root), [str(root), "test/ but no train/"]
 
 
+def case_columns_named_for_folders(tmp_path):
+    root = write_files(tmp_path / "texts", {"pos/1.txt": "good", "neg/1.txt": "bad"})
+    return dict(source=root, validation_split=0.5, text_column="body"), [str(root), "folder of class folders",
+                                                                         "--text-column"]
+
+
+def case_columns_named_for_an_archive(tmp_path):
+    root = write_files(tmp_path / "texts", {"pos/1.txt": "good", "neg/1.txt": "bad"})
+    archive = make_archive(tmp_path / "texts.tar.gz", root, "texts")
+    return dict(source=archive, validation_data=archive, label_column="stars"), [str(archive), "archive of class"]
+
+
 def case_unknown_class_asked(tmp_path):
     p = write_csv(tmp_path / "t.csv", [("good", "pos"), ("bad", "neg")])
     return dict(source=p, validation_data=p, classes=["pos", "zzz"]), [str(p), "'zzz'", "no examples"]

@@ -82,7 +82,8 @@ def load_labelled(
         validation_split: Else, the fraction of each class's training texts held out
             for validation, drawn with ``split_seed``.
         split_seed: The seed of that split.
-        text_column, label_column: The fields of a table.
+        text_column, label_column: The fields of a table (others than the defaults
+            are an error where no source is a table).
         classes: Only these classes, in this order (label ``i`` is ``classes[i]``);
             texts of other classes are left out. Default: every class of the
             training texts, sorted (numerically when all are integers).
@@ -103,6 +104,11 @@ def load_labelled(
     options = dict(text_column=text_column, label_column=label_column, classes=classes)
     train_source = open_source(source, **options)
     val_source = open_source(validation_data, **options) if validation_data is not None else None
+    if (text_column, label_column) != ("text", "label") and all(s.kind != "table" for s in (train_source, val_source) if s):
+        raise DatasetError(  # named for a table, and no table to read them from: surely a mistake
+            f"{train_source.path} is a {train_source.kind} of class folders: --text-column and --label-column name the "
+            f"columns of a table (CSV, TSV, JSON Lines), and its texts' labels are their folders' names"
+        )
     key = cache.cache_key(
         CACHE_FORMAT, "attention.tokenizer", train_source.describe(), val_source and val_source.describe(),
         validation_split, split_seed if validation_split is not None else None,
