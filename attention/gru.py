@@ -212,6 +212,8 @@ def scan(body: Any, carry: Any, xs: Any, unroll: int = 1) -> tuple:
     of each such slice is a zero-filled copy of the whole sequence (the
     Bi-GRU's gradient took 4 times as long in a trial; BENCHMARKS.md).
     """
+    if keras.backend.backend() == "tensorflow":
+        return _tensorflow_scan(body, carry, xs, unroll)
     if keras.backend.backend() != "torch":
         return ops.scan(body, carry, xs, unroll=unroll)
     steps = zip(*(ops.unstack(part, axis=0) for part in xs)) if isinstance(xs, tuple) else ops.unstack(xs, axis=0)
@@ -220,6 +222,33 @@ def scan(body: Any, carry: Any, xs: Any, unroll: int = 1) -> tuple:
         carry, output = body(carry, inputs)
         outputs.append(output)
     return carry, ops.stack(outputs)
+
+
+def _tensorflow_scan(body: Any, carry: Any, xs: Any, unroll: int) -> tuple:
+    """`scan` on TensorFlow: a `tf.while_loop` bounded by the number of steps.
+
+    Keras's `scan` there leaves the loop unbounded, and XLA cannot take the
+    gradient of such a loop (`jit_compile=True`: "XLA compilation requires a
+    fixed tensor list size"). The carry travels as the loop's own variables,
+    and each step's output (of the first carry's dtype) into a TensorArray.
+    """
+    import tensorflow as tf
+
+    parts = xs if isinstance(xs, tuple) else (xs,)
+    steps = tf.shape(parts[0])[0]
+    arrays = [tf.TensorArray(part.dtype, size=steps).unstack(part) for part in parts]
+    outputs = tf.TensorArray(tf.nest.flatten(carry)[0].dtype, size=steps)
+
+    def step(time: Any, carry: Any, outputs: Any) -> tuple:
+        inputs = tuple(array.read(time) for array in arrays)
+        carry, output = body(carry, inputs if isinstance(xs, tuple) else inputs[0])
+        return time + 1, carry, outputs.write(time, output)
+
+    _, carry, outputs = tf.while_loop(lambda time, *_: time < steps, step, (tf.constant(0), carry, outputs),
+                                      maximum_iterations=steps, parallel_iterations=unroll)
+    outputs = outputs.stack()
+    outputs.set_shape(parts[0].shape[:1].concatenate(outputs.shape[1:]))  # the number of steps, where known
+    return carry, outputs
 
 
 def _tensorflow_loop(step: Any, x: Any, h0: Any, mask: Any, go_backwards: bool, return_sequences: bool,
