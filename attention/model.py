@@ -24,12 +24,20 @@ class PortableSequential(keras.Sequential):
     and JAX then runs it op by op, without `jax.jit`. This model's file says
     `"auto"`: each backend compiles the loaded model as it compiles a new one.
     (To choose otherwise after loading, set `model.jit_compile`.)
+
+    Likewise the optimizer: on PyTorch, Keras's `Adam` is a PyTorch-only class,
+    and a file that names it loads elsewhere with an optimizer that cannot
+    train there. This file names the optimizer as `keras.optimizers` has it,
+    which each backend makes its own.
     """
 
     def get_compile_config(self) -> dict:
         config = super().get_compile_config()
         if config:
             config["jit_compile"] = "auto"
+            optimizer = config.get("optimizer")
+            if isinstance(optimizer, dict) and str(optimizer.get("module")).startswith("keras.src.backend."):
+                config["optimizer"] = {**optimizer, "module": "keras.optimizers"}
         return config
 
 

@@ -121,8 +121,11 @@ for source, (path, data) in json.loads(sys.argv[1]).items():
     model = keras.models.load_model(path)
     logits = keras.ops.convert_to_numpy(model.predict(x, verbose=0))
     _, _, alphas = attention.inspection_model(model).predict(x, verbose=0)
+    # It trains on, from the saved optimizer state: one step after the saved one.
+    model.fit(x, np.array([0, 1, 1, 0, 1], "float32"), epochs=1, verbose=0)
     results[source] = {"logits": logits.tolist(), "alphas": np.asarray(alphas).tolist(),
-                       "jit_compile": [model.jit_compile, own]}
+                       "jit_compile": [model.jit_compile, own],
+                       "steps": int(keras.ops.convert_to_numpy(model.optimizer.iterations))}
 print(json.dumps(results))
 """
 
@@ -154,3 +157,4 @@ def test_keras_files_load_and_predict_the_same_on_every_backend(tmp_path, withou
         # under torch.compile on PyTorch (135 s for these 5 rows), one from TensorFlow op by op on JAX.
         loaded, own = got["jit_compile"]
         assert loaded == own, f"{source} -> {target}: jit_compile {loaded}, a new model there has {own}"
+        assert got["steps"] == 2, f"{source} -> {target}: {got['steps']} optimizer steps"
