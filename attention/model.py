@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import keras
 import numpy as np
 from keras import ops
@@ -158,26 +160,50 @@ def class_probabilities(logits: np.ndarray) -> np.ndarray:
 def inspection_model(model: keras.Model) -> keras.Model:
     """A functional twin of `model` that also returns the RNN outputs and alphas.
 
-    The twin shares every layer of `model` except the attention layer, which
-    is copied with `return_alphas=True` and the current weights; after more
-    training, `update_inspection_model` brings them up to date.
+    The twin shares every layer of `model` except its first attention layer,
+    which is copied with `return_alphas=True` and the current weights; after
+    more training, `update_inspection_model` brings them up to date.
+
+    Args:
+        model: A `keras.Sequential` or functional model with an `AttentionLayer`
+            (a subclassed model has no graph of layers to follow).
 
     Returns:
-        A model mapping word ids to `(logits, rnn_outputs, alphas)`.
+        A model mapping `model`'s inputs to `(outputs, rnn_outputs, alphas)`:
+        for `build_model`'s, word ids to the logits, the attention's input
+        (the two directions concatenated) and its weights.
+
+    Raises:
+        ValueError: `model` has no `AttentionLayer`, or is subclassed.
     """
-    inputs = keras.Input(shape=(None,), dtype="int32")
-    x, rnn_outputs, alphas = inputs, None, None
-    for layer in model.layers:
-        if isinstance(layer, AttentionLayer):
-            rnn_outputs = ops.concatenate(x, axis=-1) if isinstance(x, (list, tuple)) else x
-            twin = AttentionLayer.from_config({**layer.get_config(), "return_alphas": True, "name": None})
-            x, alphas = twin(x)
-            twin.set_weights(layer.get_weights())
-        else:
-            x = layer(x)
-    if alphas is None:
+    seen: dict = {}
+
+    def call(layer: keras.Layer, *args: Any, **kwargs: Any) -> Any:
+        if not isinstance(layer, AttentionLayer) or seen:
+            return layer(*args, **kwargs)
+        twin = AttentionLayer.from_config({**layer.get_config(), "return_alphas": True, "name": None})
+        x, seen["alphas"] = twin(*args, **kwargs)
+        twin.set_weights(layer.get_weights())
+        sequences = args[0] if args else kwargs["inputs"]
+        seen["rnn_outputs"] = ops.concatenate(sequences, axis=-1) if isinstance(sequences, (list, tuple)) else sequences
+        return x
+
+    if isinstance(model, keras.Sequential):
+        known = model.inputs[0] if model.built and model.inputs else None
+        inputs = keras.Input(shape=(None,), dtype="int32") if known is None else \
+            keras.Input(shape=known.shape[1:], dtype=known.dtype)
+        outputs = inputs
+        for layer in model.layers:
+            outputs = call(layer, outputs)
+    elif isinstance(getattr(model, "inputs", None), list) and getattr(model, "outputs", None):
+        twin = keras.models.clone_model(model, clone_function=lambda layer: layer, call_function=call)
+        inputs, outputs = twin.input, twin.output  # in the structures `model` takes and gives
+    else:
+        raise ValueError(f"Model {model.name!r} is subclassed: only a Sequential or functional model's layers "
+                         "can be followed to its attention layer.")
+    if not seen:
         raise ValueError(f"Model {model.name!r} has no AttentionLayer.")
-    return keras.Model(inputs, [x, rnn_outputs, alphas])
+    return keras.Model(inputs, [outputs, seen["rnn_outputs"], seen["alphas"]])
 
 
 def update_inspection_model(inspector: keras.Model, model: keras.Model) -> None:

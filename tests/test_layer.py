@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 from gradients import layer_gradients
 
+import attention as package
 from attention import AttentionLayer, attention
+from attention.model import update_inspection_model
 
 
 def reference(inputs, w, b, u, time_major=False):
@@ -268,6 +270,47 @@ def test_in_subclassed_model():
     x, y = np.array([[1, 2, 3, 0], [4, 5, 0, 0]]), np.array([1.0, 0.0])
     history = model.fit(x, y, epochs=2, verbose=0)
     assert np.isfinite(history.history["loss"]).all()
+
+
+def test_inspection_model_of_any_sequential_or_functional_model(rng):
+    ids = np.array([[1, 2, 3, 0], [4, 5, 0, 0]])
+    word_ids = keras.Input((None,), dtype="int32")
+    embedded = keras.layers.Embedding(20, 6, mask_zero=True)(word_ids)
+    forward = keras.layers.GRU(3, return_sequences=True)(embedded)
+    backward = keras.layers.GRU(3, return_sequences=True, go_backwards=True)(embedded)
+    pair = keras.Model(word_ids, keras.layers.Dense(1)(AttentionLayer(4)((forward, backward))))
+    features = keras.Sequential([keras.Input((None, 3)), keras.layers.Masking(), keras.layers.GRU(4, return_sequences=True),
+                                 AttentionLayer(4), keras.layers.Dense(2)])
+    x = rng.normal(size=(2, 4, 3)).astype("float32")
+    x[1, 2:] = 0.0  # masked steps
+    for model, inputs, rnn in [(pair, ids, keras.Model(word_ids, [forward, backward])),
+                               (small_model(), ids, None), (features, x, keras.Sequential(features.layers[:2]))]:
+        inspector = package.inspection_model(model)
+        outputs, rnn_outputs, alphas = (keras.ops.convert_to_numpy(t) for t in inspector(inputs))
+        np.testing.assert_allclose(outputs, keras.ops.convert_to_numpy(model(inputs)), atol=1e-6)
+        assert alphas.shape == (2, 4) and (alphas[1, 2:] == 0).all()  # no weight on padding
+        np.testing.assert_allclose(alphas.sum(axis=1), 1.0, atol=1e-6)
+        if rnn is not None:  # the attention's input, a pair concatenated
+            parts = [keras.ops.convert_to_numpy(t) for t in keras.tree.flatten(rnn(inputs))]
+            np.testing.assert_allclose(rnn_outputs, np.concatenate(parts, axis=-1), atol=1e-6)
+        # The twin follows the model's attention weights when told to.
+        layer = next(layer for layer in model.layers if isinstance(layer, AttentionLayer))
+        layer.set_weights([w + 0.5 for w in layer.get_weights()])
+        update_inspection_model(inspector, model)
+        np.testing.assert_allclose(keras.ops.convert_to_numpy(inspector(inputs)[0]),
+                                   keras.ops.convert_to_numpy(model(inputs)), atol=1e-6)
+
+
+def test_inspection_model_needs_a_graph_with_an_attention_layer():
+    with pytest.raises(ValueError, match="has no AttentionLayer"):
+        package.inspection_model(keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)]))
+
+    class Subclassed(keras.Model):
+        def call(self, x):
+            return x
+
+    with pytest.raises(ValueError, match="is subclassed"):
+        package.inspection_model(Subclassed())
 
 
 def test_hierarchical_model_of_the_paper(tmp_path):
