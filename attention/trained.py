@@ -12,7 +12,7 @@ import json
 import os
 import textwrap
 import zipfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import keras
@@ -122,7 +122,7 @@ def embedding_rows(model: keras.Model) -> int:
     return int(embedding_layer(model).input_dim)
 
 
-def encode_texts(model: keras.Model, vocabulary: Vocabulary, texts: Sequence[str], first: int = 1,
+def encode_texts(model: keras.Model, vocabulary: Vocabulary, texts: Iterable[str], first: int = 1,
                  where: Callable[[int], str] | None = None) -> np.ndarray:
     """Encodes texts as ``train_imdb.py`` encodes the test reviews.
 
@@ -138,9 +138,13 @@ def encode_texts(model: keras.Model, vocabulary: Vocabulary, texts: Sequence[str
             number (a file's line, say).
 
     Raises:
+        TypeError: `texts` is one string, not a sequence of them.
         ValueError: The vocabulary has no word index, or a text is empty or
             has none of the model's words.
     """
+    if isinstance(texts, (str, bytes)):
+        raise TypeError(f"expected a list of texts, got one {type(texts).__name__}: pass [text]")
+    texts = list(texts)  # read twice below: an iterator would be spent by the first reading
     if vocabulary.word_index is None:
         raise ValueError("the model's vocabulary has no word index (the data had none), so text cannot be encoded")
 

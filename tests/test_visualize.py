@@ -143,6 +143,9 @@ def test_text_is_tokenised_as_the_training_data(trained, loaded, tmp_path):
     # The encoding is Vocabulary.encode's, and the probability the model's.
     ids = encode_texts(model, vocabulary, [TEXT, "dull"])
     np.testing.assert_array_equal(ids, vocabulary.encode([TEXT, "dull"]))
+    np.testing.assert_array_equal(encode_texts(model, vocabulary, iter([TEXT, "dull"])), ids)  # any iterable
+    with pytest.raises(TypeError, match="pass \\[text\\]"):
+        encode_texts(model, vocabulary, TEXT)  # not read as texts of one letter each
     probability = 1 / (1 + np.exp(-model.predict(ids, verbose=0)[0, 0]))
     shown_probability = float(re.search(r"P\(positive\) = ([01]\.\d{3})", page.reviews[0]["verdict"]).group(1))
     assert abs(shown_probability - probability) <= 6e-4
