@@ -89,13 +89,19 @@ def build_model(
         ("hidden_size", hidden_size),
         ("attention_size", attention_size),
     ):
-        if value < 1:
-            raise ValueError(f"`{name}` must be a positive integer, got {value}.")
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"`{name}` must be a positive integer, got {value!r}.")
+    if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) or num_classes < 2:
         raise ValueError(f"`num_classes` must be an integer of at least 2, got {num_classes!r}.")
     binary = num_classes == 2
-    if not 0.0 < keep_prob <= 1.0:
-        raise ValueError(f"`keep_prob` must be in (0, 1], got {keep_prob}.")
+    if not isinstance(keep_prob, (int, float, np.number)) or not 0.0 < keep_prob <= 1.0:
+        raise ValueError(f"`keep_prob` must be in (0, 1], got {keep_prob!r}.")
+    if not isinstance(learning_rate, (int, float, np.number)) or not 0.0 < learning_rate < float("inf"):
+        raise ValueError(f"`learning_rate` must be a positive number, got {learning_rate!r}.")
+    # Keras's layers take Python's numbers only (a GRU's state size of NumPy's int64 is refused).
+    vocabulary_size, embedding_dim, hidden_size, attention_size, num_classes = (
+        int(v) for v in (vocabulary_size, embedding_dim, hidden_size, attention_size, num_classes))
+    keep_prob, learning_rate = float(keep_prob), float(learning_rate)
 
     model = PortableSequential(
         [
@@ -122,6 +128,9 @@ def build_model(
                 1 if binary else num_classes,
                 kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.1),
                 bias_initializer="zeros",
+                # Logits in float32 under a mixed-precision policy too, as Keras's guide advises:
+                # the loss and the probabilities then lose nothing to float16's range and digits.
+                dtype="float32",
                 name="output",
             ),
         ],

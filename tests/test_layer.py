@@ -226,6 +226,21 @@ def test_mixed_precision(policy, rng):
     assert (alphas[1, 4:] == 0).all()
 
 
+@pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
+def test_build_model_under_mixed_precision_gives_float32_logits(policy):
+    keras.config.set_dtype_policy(policy)
+    try:
+        model = package.build_model(40, 8, 4, 4)
+    finally:
+        keras.config.set_dtype_policy("float32")
+    assert model.get_layer("bi_gru").compute_dtype == keras.mixed_precision.Policy(policy).compute_dtype
+    x = np.array([[3, 5, 7, 0], [9, 0, 0, 0]], "int32")
+    logits = model(x)
+    assert keras.backend.standardize_dtype(logits.dtype) == "float32"
+    history = model.fit(x, np.array([1.0, 0.0]), epochs=2, verbose=0)
+    assert np.isfinite(history.history["loss"]).all()
+
+
 def test_large_scores_do_not_overflow():
     layer = AttentionLayer(2, return_alphas=True, context_initializer=keras.initializers.Constant(1e4))
     out, alphas = layer(np.ones((1, 3, 2), dtype="float32"))
@@ -425,3 +440,15 @@ def test_unknown_depth():
 def test_bad_attention_size(size):
     with pytest.raises(ValueError, match="positive integer"):
         AttentionLayer(size)
+
+
+@pytest.mark.parametrize("argument, value, match", [
+    ("attention_size", "5", "positive integer, got '5'"), ("embedding_dim", None, "positive integer, got None"),
+    ("hidden_size", 2.5, "positive integer, got 2.5"), ("vocabulary_size", 0, "positive integer"),
+    ("num_classes", 1, "at least 2"), ("keep_prob", 0.0, r"\(0, 1\]"), ("keep_prob", "0.5", r"\(0, 1\]"),
+    ("learning_rate", -1.0, "positive number"), ("learning_rate", float("nan"), "positive number"),
+])
+def test_build_model_refuses_bad_arguments(argument, value, match):
+    with pytest.raises(ValueError, match=match):
+        package.build_model(**{argument: value})
+    package.build_model(30, 4, np.int64(3), 2, learning_rate=np.float32(0.01))  # NumPy's numbers are numbers
