@@ -32,13 +32,13 @@ def test_bag_of_words_learns_words_that_give_the_class_away():
     # Words 4 and 5 give the class away, the others (6 to 11) are noise.
     x = [[1, 4 + y, *rng.integers(6, 12, 5)] for y in rng.integers(0, 2, 200)]
     y = np.array([row[1] - 4 for row in x])
-    report = bag_of_words_report(x[:150], y[:150], x[150:], y[150:], ["a", "b"], num_words=12, epochs=30,
+    report = bag_of_words_report(x[:150], y[:150], x[150:], y[150:], ["a", "b"], num_words=12, epochs=2, batch_size=10,
                                  learning_rate=0.1, seed=1)
     assert report["accuracy"] == 1.0
     three = [[1, 4 + k, *rng.integers(7, 12, 3)] for k in rng.integers(0, 3, 300)]
     labels = np.array([row[1] - 4 for row in three])
     report = bag_of_words_report(three[:240], labels[:240], three[240:], labels[240:], ["a", "b", "c"],
-                                 num_words=12, epochs=30, learning_rate=0.1, seed=1)
+                                 num_words=12, epochs=2, batch_size=10, learning_rate=0.1, seed=1)
     assert report["accuracy"] == 1.0 and sorted(report["classes"]) == ["a", "b", "c"]
 
 

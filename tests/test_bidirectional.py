@@ -200,8 +200,8 @@ def test_predict_matches_the_loop_per_direction(loop, reset_after):
 def test_model_trains_and_reloads_with_each_loop(loop, reset_after, jit_compile, tmp_path):
     # One SGD step at learning rate 1 moves each weight by its gradient: equal steps, equal gradients.
     # Under XLA too (jit_compile=True), which needs loops of a known number of steps on TensorFlow.
-    if jit_compile is True and keras.backend.backend() == "torch":
-        pytest.skip("XLA: TensorFlow and JAX")
+    if jit_compile is True and (keras.backend.backend() != "tensorflow" or reset_after):
+        pytest.skip("XLA on TensorFlow (JAX compiles every model so), once for each kind of step")
     rng = np.random.default_rng(5)
     x = rng.integers(1, 50, (6, 9)).astype("int32")
     x[1, 4:] = 0

@@ -226,7 +226,7 @@ def test_mixed_precision(policy, rng):
     assert (alphas[1, 4:] == 0).all()
 
 
-@pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
+@pytest.mark.parametrize("policy", ["mixed_float16"])
 def test_build_model_under_mixed_precision_gives_float32_logits(policy):
     keras.config.set_dtype_policy(policy)
     try:
@@ -237,7 +237,7 @@ def test_build_model_under_mixed_precision_gives_float32_logits(policy):
     x = np.array([[3, 5, 7, 0], [9, 0, 0, 0]], "int32")
     logits = model(x)
     assert keras.backend.standardize_dtype(logits.dtype) == "float32"
-    history = model.fit(x, np.array([1.0, 0.0]), epochs=2, verbose=0)
+    history = model.fit(x, np.array([1.0, 0.0]), verbose=0)
     assert np.isfinite(history.history["loss"]).all()
 
 
