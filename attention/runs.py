@@ -21,7 +21,7 @@ from attention.vocabulary import Vocabulary, vocabulary_path
 # Training options added after runs were first recorded, and their defaults: left at them, they leave
 # a run's key as it was.
 ADDED_OPTIONS = {"embeddings": None, "keep_best": False, "patience": None, "monitor": "val_loss", "class_weight": None,
-                 "freeze_embeddings": False}
+                 "freeze_embeddings": False, "backend": "tensorflow"}
 
 try:
     import fcntl
@@ -84,6 +84,7 @@ class Run:
         self.record = record
         self._lock = lock
         self.skipped: list[str] = []  # resumable runs passed over because another process holds them
+        self.resumes_by_default = True  # whether the same arguments resume it (not so after resume=False)
 
     @staticmethod
     def config_key(config: dict) -> str:
@@ -140,7 +141,7 @@ class Run:
             lock = _hold(directory)
             record = {"key": key, "config": config, "status": "running", "seed": seed}
             run = cls(directory, config, key, record, lock)
-            run.skipped = skipped
+            run.skipped, run.resumes_by_default = skipped, resume
             run._write_record(started=dt.datetime.now().isoformat(timespec="seconds"))
             return run
         except OSError as error:
@@ -225,7 +226,8 @@ class Run:
             epoch = self.last_epoch_logs().get("epoch", 0)
             self.stop("interrupted", "stopped by the user (Ctrl-C)")
             kept = f"keeps epoch {epoch}" if epoch else "has no completed epoch yet"
-            raise RunStopped(f"interrupted: run {self.directory} {kept}; run the same command again to resume it", 130) from None
+            again = "the same command again" if self.resumes_by_default else "the same command without --no-resume"
+            raise RunStopped(f"interrupted: run {self.directory} {kept}; run {again} to resume it", 130) from None
         except TrainingDiverged as error:
             epoch = self.last_epoch_logs().get("epoch", 0)
             self.stop("failed", str(error))

@@ -85,7 +85,8 @@ def train_classifier(
             raise DatasetError(str(error)) from None
         print(f"Class weights: {', '.join(f'{name} {weight:.4g}' for name, weight in zip(classes, weights))}")
 
-    run = Run.open(args.logdir, config, resume=args.resume, seed=args.seed)
+    # A seed draws other numbers on each backend: a run goes on only on the backend it started on.
+    run = Run.open(args.logdir, {**config, "backend": keras.backend.backend()}, resume=args.resume, seed=args.seed)
     for name in run.skipped:
         print(f"Run {name} is in progress in another process; starting a new run.")
     with run.guard():
@@ -105,7 +106,7 @@ def train_classifier(
         if initial_epoch:
             print(f"Resuming run {run.name} after epoch {initial_epoch}.")
         settings = {k: v for k, v in run.config.items() if k != "logdir"}
-        record_settings(run.directory, {**settings, "seed": run.seed, "backend": keras.backend.backend()}, run.name)
+        record_settings(run.directory, {**settings, "seed": run.seed}, run.name)
 
         train_data = make_dataset(x_train, y_train, args.batch_size, shuffle=True, bucketing=args.bucketing,
                                   seed=run.seed, first_epoch=initial_epoch, class_weight=weights)

@@ -16,7 +16,7 @@ import attention.training
 from attention.atomic import atomic_path, write_json
 from attention.evaluation import evaluate
 from attention.callbacks import EpochCheckpoint, best_epoch, epochs_without_improvement
-from attention.runs import Run
+from attention.runs import Run, RunStopped
 from script_runs import SMALL, load_script, run_dirs
 
 CONFIG = {"num_words": 100, "seed": 1}
@@ -44,7 +44,7 @@ def test_a_killed_process_leaves_no_lock(tmp_path):
     code = textwrap.dedent(
         f"""
         import sys, time
-        from attention.runs import Run
+        from attention.runs import Run, RunStopped
         run = Run.open({str(tmp_path)!r}, {CONFIG!r})
         print(run.directory, flush=True)
         time.sleep(600)
@@ -74,6 +74,28 @@ def test_options_added_since_leave_the_key_of_a_run_that_does_not_use_them():
     assert Run.config_key({**CONFIG, **defaults}) == Run.config_key(CONFIG)
     for changed in ({"keep_best": True}, {"patience": 2}, {"monitor": "val_accuracy"}, {"embeddings": "v.txt"}):
         assert Run.config_key({**CONFIG, **defaults, **changed}) != Run.config_key(CONFIG), changed
+
+
+def test_a_run_resumes_only_on_the_backend_it_started_on(tmp_path):
+    # A seed draws other numbers on another backend: resumed there, a run would not go on as it
+    # would have. A TensorFlow run's key is that of the runs started before the backend was in it.
+    assert Run.config_key({**CONFIG, "backend": "tensorflow"}) == Run.config_key(CONFIG)
+    on_jax = Run.open(tmp_path, {**CONFIG, "backend": "jax"})
+    on_jax.stop("interrupted", "Ctrl-C")
+    on_torch = Run.open(tmp_path, {**CONFIG, "backend": "torch"})
+    assert on_torch.directory != on_jax.directory
+    on_torch.close()
+    assert Run.open(tmp_path, {**CONFIG, "backend": "jax"}).directory == on_jax.directory
+
+
+@pytest.mark.parametrize("resume, again", [(True, "run the same command again to resume it"),
+                                           (False, "run the same command without --no-resume to resume it")])
+def test_an_interrupted_run_says_how_to_resume_it(tmp_path, resume, again):
+    run = Run.open(tmp_path, CONFIG, resume=resume)
+    with pytest.raises(RunStopped) as stopped, run.guard():
+        raise KeyboardInterrupt
+    assert stopped.value.status == 130 and str(stopped.value).endswith(again)
+    assert Run.open(tmp_path, CONFIG).directory == run.directory  # and so it does
 
 
 def test_the_best_epoch_is_the_lowest_loss_or_the_highest_accuracy_and_the_earliest_of_equals():
@@ -148,6 +170,7 @@ def test_seeded_resume_is_exact(tiny_imdb, tmp_path, train, monkeypatch, capsys)
     monkeypatch.undo()
     train("--logdir", tmp_path / "parts", *args)
     assert "after epoch 1" in capsys.readouterr().out
+    assert json.loads((parts / "run.json").read_text())["config"]["backend"] == keras.backend.backend()
 
     (whole_weights, whole_logs), (parts_weights, parts_logs) = final_state(whole), final_state(parts)
     assert parts_logs == whole_logs
