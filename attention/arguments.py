@@ -295,7 +295,8 @@ def add_training_arguments(parser: argparse.ArgumentParser) -> None:
     add("--reset-after", action=argparse.BooleanOptionalAction, default=False,
         help="cuDNN-style GRU (reset gate after the recurrent matmul); the original TF1 GRUCell is --no-reset-after")
     add("--bucketing", action=argparse.BooleanOptionalAction, default=True,
-        help="batch texts of similar length and trim each batch's padding (same results, faster)")
+        help="batch texts of similar length and trim each batch's padding: the same network and math, faster, "
+        "but other batches than the original's (--no-bucketing), so other numbers")
     add("--logdir", default="./logdir", type=nonempty_path, help="TensorBoard folder; each run writes into its own sub-folder")
     add("--model-path", type=keras_file, help="where to save the trained .keras model (default: model.keras in the run's folder)")
     add("--seed", type=seed, help="random seed of weights, dropout and shuffling (default: a random one, recorded in run.json)")

@@ -44,7 +44,7 @@ def read_vectors(path: str | os.PathLike, words: Iterable[str], dimension: int) 
 
     A word without a vector of its own takes that of a cased form (`Good` for
     `good`), as in word2vec's vectors, which keep case; the first one the file
-    lists.
+    lists. A word listed twice keeps its first vector, as gensim reads these files.
 
     Args:
         path: The file (`.gz` is read as gzip).
@@ -76,7 +76,10 @@ def read_vectors(path: str | os.PathLike, words: Iterable[str], dimension: int) 
                     continue  # a blank line, or word2vec's header (count and dimension)
                 # The first vector says the file's dimension; a later word may hold spaces
                 # (some GloVe files have such words), so its numbers are the last ones.
-                if len(parts) - 1 != dimension and (not checked or len(parts) - 1 < dimension):
+                if checked and len(parts) - 1 < dimension:
+                    raise DatasetError(f"{path}, line {number}: a vector of {len(parts) - 1} numbers, where the "
+                                       f"lines before have {dimension}")
+                if not checked and len(parts) - 1 != dimension:
                     raise DatasetError(
                         f"{path}, line {number}: a vector of {len(parts) - 1} numbers, but the model's embeddings "
                         f"have {dimension} (--embedding-dim {len(parts) - 1} takes these vectors)"
@@ -84,7 +87,8 @@ def read_vectors(path: str | os.PathLike, words: Iterable[str], dimension: int) 
                 checked = True
                 word = " ".join(parts[:-dimension])
                 target = word if word in wanted else word.lower()
-                if target not in wanted or (target != word and (target in exact or target in cased)):
+                # A word listed twice keeps its first vector, as gensim reads these files.
+                if target not in wanted or target in exact or (target != word and target in cased):
                     continue
                 try:
                     vector = np.array(parts[-dimension:], dtype=np.float32)

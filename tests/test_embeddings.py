@@ -29,12 +29,13 @@ def write_text(path, lines, compress=False):
 def test_reads_the_wanted_words_of_glove_and_word2vec_files(tmp_path, compress):
     glove = write_text(tmp_path / ("v.txt.gz" if compress else "v.txt"),
                        ["the 0.1 0.2 0.3", "film 1 2 3", "unwanted x y z", "Great 7 8 9", "great 4 5 6",
-                        "Good 1e-1 -2 3.5", "GOOD 0 0 0", "new york 5 5 5"], compress)
+                        "Good 1e-1 -2 3.5", "GOOD 0 0 0", "new york 5 5 5", "film 9 9 9"], compress)
     vectors = read_vectors(glove, ["film", "great", "good", "absent"], 3)
     assert set(vectors) == {"film", "great", "good"}  # "unwanted" is not even parsed as numbers
     np.testing.assert_array_equal(vectors["great"], [4, 5, 6])  # its own vector, not "Great"'s
     np.testing.assert_allclose(vectors["good"], [0.1, -2, 3.5])  # the first cased form
     assert vectors["film"].dtype == np.float32
+    np.testing.assert_array_equal(vectors["film"], [1, 2, 3])  # listed twice: the first, as gensim reads it
     assert set(read_vectors(glove, ["new york"], 3)) == {"new york"}  # a word with a space
     word2vec = write_text(tmp_path / "w2v.txt", ["2 3", "film 1 2 3", "great 4 5 6"])
     assert set(read_vectors(word2vec, ["film", "great"], 3)) == {"film", "great"}
@@ -42,7 +43,7 @@ def test_reads_the_wanted_words_of_glove_and_word2vec_files(tmp_path, compress):
 
 @pytest.mark.parametrize("lines, message", [
     (["film 1 2 3 4"], "line 1: a vector of 4 numbers, but the model's embeddings have 3 (--embedding-dim 4"),
-    (["film 1 2 3", "great 1 2"], "line 2: a vector of 2 numbers"),
+    (["film 1 2 3", "great 1 2"], "line 2: a vector of 2 numbers, where the lines before have 3"),
     (["film 1 2 3", "great 1 two 3"], "line 2: the vector of 'great' is not all numbers"),
     (["film 1 2 3", "great 1 nan 3"], "line 2: the vector of 'great' is not finite"),
     (["other 1 2 3"], "has a vector for none of the vocabulary's 2 words"),
