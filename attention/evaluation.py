@@ -207,59 +207,64 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Runs the command line; errors end the process with status 2 and one line on stderr."""
+    """Runs the command line; errors end the process with status 2 and one line on stderr, Ctrl-C with 130."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    fail = lambda error: parser.exit(2, f"{parser.prog}: error: {error}\n")  # noqa: E731
     with clean_exit(parser):
-        if args.test_data is not None and (args.data is not None or args.cache_dir is not None):
-            fail("--data and --cache-dir find the run's own validation texts, --test-data gives others: pass one "
-                 "or the other")
-        if args.test_data is None and (args.text_column or args.label_column):
-            fail("--text-column and --label-column name the columns of --test-data; the run's own texts are read "
-                 "with the columns its training recorded")
-        if args.output and (problem := check_writable(args.output)):
-            fail(f"--output: {problem}")
-        model, vocabulary = load_model_argument(parser, args.model)
-        if args.test_data is not None:
-            try:
-                source = open_source(args.test_data, text_column=args.text_column or "text",
-                                     label_column=args.label_column or "label")
-                records = held_out_texts(source)
-                x, y = encode_labelled(model, vocabulary, records)
-            except DatasetError as error:
-                fail(error)
-            what = records.origin
+        evaluation_command(parser, args)
 
-            def place(row: int, item: Attention) -> tuple[str, str]:
-                return records.where(row), records.texts[row]
-        else:
-            x, y, config = load_validation_argument(parser, args, model, vocabulary)
-            what = "the run's validation texts"
-            # As visualize_attention.py --index names them, which shows the same text.
-            noun = "validation text" if config.get("script") == "train_text" else "test review"
 
-            def place(row: int, item: Attention) -> tuple[str, str]:
-                return f"{noun} {row}", " ".join(item.words)
-        classes = vocabulary.class_names
-        batch_size = args.batch_size or run_config(args.model).get("batch_size") or defaults.BATCH_SIZE
-        progress = TqdmProgress(0, num_batches(len(x), batch_size), report=f"scoring {len(x)} texts")
-        probabilities = predict_probabilities(model, x, batch_size, [progress])
-        report = classification_report(y, probabilities.argmax(axis=1), classes)
-        print(f"{args.model} on {len(x)} texts of {what}:")
-        print(format_report(report))
-        errors = []
-        for row, item in confident_errors(model, vocabulary, x, y, probabilities, args.errors):
-            where, text = place(row, item)
-            errors.append({"where": where, "true": classes[y[row]], "predicted": classes[probabilities[row].argmax()],
-                           "probability": float(probabilities[row].max()), "top_words": top_words_json(item, 5),
-                           "text": text})
-        if args.errors:
-            print("\n" + format_errors(errors))
-        if args.output:
-            result = {"model": args.model, "test_data": args.test_data, "texts": len(x), "report": report}
-            write_json(args.output, {**result, "errors": errors} if args.errors else result)
-            print(f"Report written to {args.output}")
+def evaluation_command(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Scores the model `args` names, prints its report (and its surest errors) and writes it to `--output`."""
+    fail = lambda error: parser.exit(2, f"{parser.prog}: error: {error}\n")  # noqa: E731
+    if args.test_data is not None and (args.data is not None or args.cache_dir is not None):
+        fail("--data and --cache-dir find the run's own validation texts, --test-data gives others: pass one "
+             "or the other")
+    if args.test_data is None and (args.text_column or args.label_column):
+        fail("--text-column and --label-column name the columns of --test-data; the run's own texts are read "
+             "with the columns its training recorded")
+    if args.output and (problem := check_writable(args.output)):
+        fail(f"--output: {problem}")
+    model, vocabulary = load_model_argument(parser, args.model)
+    if args.test_data is not None:
+        try:
+            source = open_source(args.test_data, text_column=args.text_column or "text",
+                                 label_column=args.label_column or "label")
+            records = held_out_texts(source)
+            x, y = encode_labelled(model, vocabulary, records)
+        except DatasetError as error:
+            fail(error)
+        what = records.origin
+
+        def place(row: int, item: Attention) -> tuple[str, str]:
+            return records.where(row), records.texts[row]
+    else:
+        x, y, config = load_validation_argument(parser, args, model, vocabulary)
+        what = "the run's validation texts"
+        # As visualize_attention.py --index names them, which shows the same text.
+        noun = "validation text" if config.get("script") == "train_text" else "test review"
+
+        def place(row: int, item: Attention) -> tuple[str, str]:
+            return f"{noun} {row}", " ".join(item.words)
+    classes = vocabulary.class_names
+    batch_size = args.batch_size or run_config(args.model).get("batch_size") or defaults.BATCH_SIZE
+    progress = TqdmProgress(0, num_batches(len(x), batch_size), report=f"scoring {len(x)} texts")
+    probabilities = predict_probabilities(model, x, batch_size, [progress])
+    report = classification_report(y, probabilities.argmax(axis=1), classes)
+    print(f"{args.model} on {len(x)} texts of {what}:")
+    print(format_report(report))
+    errors = []
+    for row, item in confident_errors(model, vocabulary, x, y, probabilities, args.errors):
+        where, text = place(row, item)
+        errors.append({"where": where, "true": classes[y[row]], "predicted": classes[probabilities[row].argmax()],
+                       "probability": float(probabilities[row].max()), "top_words": top_words_json(item, 5),
+                       "text": text})
+    if args.errors:
+        print("\n" + format_errors(errors))
+    if args.output:
+        result = {"model": args.model, "test_data": args.test_data, "texts": len(x), "report": report}
+        write_json(args.output, {**result, "errors": errors} if args.errors else result)
+        print(f"Report written to {args.output}")
 
 
 if __name__ == "__main__":

@@ -106,7 +106,8 @@ def load_labelled(
     val_source = open_source(validation_data, **options) if validation_data is not None else None
     if (text_column, label_column) != ("text", "label") and all(s.kind != "table" for s in (train_source, val_source) if s):
         raise DatasetError(  # named for a table, and no table to read them from: surely a mistake
-            f"{train_source.path} is a {train_source.kind} of class folders: --text-column and --label-column name the "
+            f"{train_source.path} is {'an archive' if train_source.kind == 'archive' else 'a folder'} of class folders: "
+            f"--text-column and --label-column name the "
             f"columns of a table (CSV, TSV, JSON Lines), and its texts' labels are their folders' names"
         )
     key = cache.cache_key(
