@@ -26,9 +26,9 @@ PORTABLE = {
                    "test_torch_fused.py"],
     "data_and_scripts": ["test_preprocessing.py", "test_pipeline.py", "test_ragged.py", "test_imdb.py",
                          "test_imdb_cache.py", "test_imdb_errors.py", "test_labelled.py", "test_labelled_forms.py",
-                         "test_labelled_errors.py", "test_runs.py", "test_train.py", "test_train_text.py",
-                         "test_visualize.py", "test_predict.py", "test_evaluation.py", "test_trained.py",
-                         "test_embeddings.py", "test_baselines.py"],
+                         "test_labelled_errors.py", "test_labelled_layouts.py", "test_runs.py", "test_train.py",
+                         "test_train_text.py", "test_visualize.py", "test_predict.py", "test_evaluation.py",
+                         "test_trained.py", "test_embeddings.py", "test_baselines.py"],
 }
 # What tests TensorFlow, or runs other backends in processes of its own.
 TENSORFLOW_ONLY = {"test_backends.py", "test_benchmark.py", "test_compile_cache.py", "test_docs_references.py",

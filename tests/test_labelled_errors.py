@@ -3,6 +3,7 @@ command line, that says what is wrong and where."""
 
 from __future__ import annotations
 
+import bz2
 import re
 from pathlib import Path
 
@@ -67,6 +68,31 @@ def case_not_utf8_archive_member(tmp_path):
                                             "test/pos/1.txt": "fine", "test/neg/1.txt": b"one\ntwo\n\xff\xfe"})
     archive = make_archive(tmp_path / "texts.tar.gz", root, "texts")
     return dict(source=archive), [str(archive), "texts/test/neg/1.txt", "line 3", "UTF-8"]
+
+
+def case_not_utf8_after_lone_cr_line_ends(tmp_path):  # old Mac line ends: \r alone
+    p = _table(tmp_path, "t.csv", b"text,label\rgood,pos\r\xff\xfe bad,neg\r")
+    return dict(source=p, validation_data=_good_validation(tmp_path)), [str(p), "line 3", "UTF-8"]
+
+
+def case_not_utf8_file_after_lone_cr_line_ends(tmp_path):
+    root = write_files(tmp_path / "texts", {"pos/1.txt": "good", "neg/1.txt": "bad", "neg/2.txt": b"fine\rstill\r\xff\xfe"})
+    return dict(source=root, validation_split=0.5), [str(root / "neg" / "2.txt"), "line 3", "UTF-8"]
+
+
+def case_lone_surrogate_in_jsonl(tmp_path):  # valid JSON, but no Unicode text
+    p = _table(tmp_path, "t.jsonl", '{"text": "good", "label": "pos"}\n{"text": "bad \\ud800 film", "label": "neg"}\n')
+    return dict(source=p, validation_data=_good_validation(tmp_path)), [str(p), "line 2", "'text'", "surrogate"]
+
+
+def case_lone_surrogate_label_in_jsonl(tmp_path):
+    p = _table(tmp_path, "t.jsonl", '{"text": "good", "label": "pos"}\n{"text": "bad", "label": "n\\udc80"}\n')
+    return dict(source=p, validation_data=_good_validation(tmp_path)), [str(p), "line 2", "'label'", "surrogate"]
+
+
+def case_table_compressed_other_than_gzip(tmp_path):
+    p = _table(tmp_path, "t.csv.bz2", bz2.compress(b"text,label\ngood,pos\nbad,neg\n"))
+    return dict(source=p, validation_split=0.5), [str(p), "gzip", ".bz2", "decompress"]
 
 
 def case_not_an_archive(tmp_path):

@@ -57,8 +57,8 @@ PathLike = Union[str, "os.PathLike[str]"]
 DEFAULT_NPZ = keras_imdb.DEFAULT_NPZ
 WORD_INDEX_JSON = keras_imdb.WORD_INDEX_JSON
 CACHE_SUBDIR = "attention_imdb"
-# Bump when the cache layout or the tokeniser changes, so old caches are never reused.
-CACHE_FORMAT = 3
+# Bump when the cache layout, the reading of sources or the tokeniser changes, so old caches are never reused.
+CACHE_FORMAT = 4
 
 _SPLITS = files.SPLITS
 _LABELS = ("neg", "pos")  # position = label

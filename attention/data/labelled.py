@@ -29,8 +29,8 @@ __all__ = ["Labelled", "load_labelled", "class_order", "held_out_texts"]
 PathLike = Union[str, "os.PathLike[str]"]
 
 CACHE_SUBDIR = "attention_texts"
-# Bump when the cache layout or the tokeniser changes, so old caches are never reused.
-CACHE_FORMAT = 1
+# Bump when the cache layout, the reading of sources or the tokeniser changes, so old caches are never reused.
+CACHE_FORMAT = 2
 # The seed of Keras's IMDB shuffle, which the split and the encoded order follow too.
 KERAS_SEED = 113
 

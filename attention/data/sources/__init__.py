@@ -19,8 +19,10 @@ __all__ = ["Records", "Source", "open_source"]
 
 FORMS = (
     "a folder with one sub-folder of .txt files per class (or train/ and test/ folders of them), "
-    "a .tar.gz archive of such a folder, or a .csv, .tsv or .jsonl file (optionally .gz)"
+    "a .tar, .tar.gz, .tar.bz2 or .tar.xz archive of such a folder, or a .csv, .tsv or .jsonl file (optionally .gz)"
 )
+# Compressions a table might come in that this does not read (a tar archive's are read).
+_OTHER_COMPRESSIONS = (".bz2", ".xz", ".zip", ".zst", ".7z")
 
 
 class Source:
@@ -83,6 +85,8 @@ def open_source(
         return Source(p, "folder", classes, text_column, label_column, strict)
     if tables.table_format(p) is not None:
         return Source(p, "table", classes, text_column, label_column, strict)
+    if p.suffix.lower() in _OTHER_COMPRESSIONS and tables.table_format(p.with_suffix("")) is not None:
+        raise DatasetError(f"{p}: a table is read plain or gzip-compressed (.gz), not {p.suffix}; decompress it.")
     try:
         with open(p, "rb") as f:
             head = f.read(512)

@@ -2,9 +2,12 @@
 
 The layout of ``keras.utils.text_dataset_from_directory``, ``ROOT/CLASS/*.txt``, or split
 into ``ROOT/train/CLASS/*.txt`` and ``ROOT/test/CLASS/*.txt`` as the Stanford IMDB
-archive is. An archive (``.tar``, ``.tar.gz``...) is read in place, never extracted.
-Classes are read in sorted order (or the order asked for), each class's files by the
-number their name starts with (``ID_RATING.txt``), then by name.
+archive is. An archive (``.tar``, ``.tar.gz``...) is read in place, never extracted, and
+gives what the folder it holds gives. Classes are read in sorted order (or the order
+asked for), each class's files by the number their name starts with (``ID_RATING.txt``),
+then by name. Hidden files and folders (names starting with ``.``: macOS's ``._`` copies,
+``.ipynb_checkpoints``), folders inside class folders and the Stanford archive's
+unlabelled ``unsup`` folder are not read, unless ``classes`` names such a folder.
 """
 
 from __future__ import annotations
@@ -15,7 +18,8 @@ import posixpath
 import re
 import tarfile
 import zlib
-from collections.abc import Sequence
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from tqdm import tqdm
@@ -25,6 +29,7 @@ from attention.data.sources.records import Records, decode
 
 SPLITS = ("train", "test")
 NO_SPLIT = ""  # the split of a layout without train/ and test/
+UNLABELLED = "unsup"  # the Stanford archive's train/unsup: 50,000 reviews without a label
 ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar", ".tar.bz2", ".tbz2", ".tar.xz", ".txz")
 _COMPRESSED = (b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00")
 
@@ -43,10 +48,32 @@ def file_order(name: str) -> tuple[int, int, str]:
     return (0, int(head), name) if head.isascii() and head.isdigit() else (1, 0, name)
 
 
-def _visible_folders(folder: Path) -> list[str]:
+def is_text_file(name: str) -> bool:
+    """Whether a file of a class folder is one of its texts: a ``.txt`` file, not hidden."""
+    return name.endswith(".txt") and not name.startswith(".")
+
+
+def class_folders(names: Iterable[str], where: str) -> list[str]:
+    """Which of a folder's sub-folders are classes when none are named: all but hidden ones and ``unsup``, sorted.
+
+    Raises:
+        DatasetError: A class folder's name is not UTF-8 (it could not be saved with the model).
+    """
+    classes = sorted(n for n in names if _may_be_class(n, None))
+    for name in classes:
+        try:
+            name.encode("utf-8")
+        except UnicodeEncodeError:
+            raise DatasetError(
+                f"{where}: the class folder {os.fsencode(name)!r} has a name that is not UTF-8; rename it."
+            ) from None
+    return classes
+
+
+def _sub_folders(folder: Path) -> list[str]:
     try:
         with os.scandir(folder) as it:
-            return sorted(e.name for e in it if e.is_dir() and not e.name.startswith("."))
+            return [e.name for e in it if e.is_dir()]
     except OSError as e:
         raise DatasetError(f"Cannot list {folder}: {e.strerror or e}.") from e
 
@@ -57,18 +84,18 @@ def list_folder(root: Path, classes: Sequence[str] | None = None) -> Listing:
     Args:
         root: The folder: it holds ``train/`` (and ``test/``), or the class folders.
         classes: Only these class folders, in this order (listed even when absent or
-            empty); ``None``: every visible sub-folder, sorted.
+            empty); ``None``: every sub-folder but hidden ones and ``unsup``, sorted.
     """
     splits = [s for s in SPLITS if (root / s).is_dir()] or [NO_SPLIT]
     listing: Listing = {}
     for split in splits:
         folder = root / split
-        for name in classes if classes is not None else _visible_folders(folder):
+        for name in classes if classes is not None else class_folders(_sub_folders(folder), str(folder)):
             files = []
             if (folder / name).is_dir():
                 try:
-                    with os.scandir(folder / name) as it:
-                        files = [(e.name, e.stat()) for e in it if e.name.endswith(".txt") and e.is_file()]
+                    with os.scandir(folder / name) as it:  # is_file() follows links, as reading does
+                        files = [(e.name, e.stat()) for e in it if is_text_file(e.name) and e.is_file()]
                 except OSError as e:
                     raise DatasetError(f"Cannot list {folder / name}: {e.strerror or e}.") from e
             files.sort(key=lambda item: file_order(item[0]))
@@ -94,7 +121,7 @@ def read_folder(root: Path, listing: Listing, strict: bool = True, verbose: bool
         for (split, name), files in listing.items():
             records = out.setdefault(split, Records(origin=str(root)))
             if strict and not files and split != "test":
-                raise DatasetError(f"{root / split / name} holds no .txt files: the class {name!r} has no examples.")
+                raise DatasetError(_no_examples(root / split / name, name))
             for file, _ in files:
                 relative = posixpath.join(split, name, file) if split else posixpath.join(name, file)
                 try:
@@ -118,20 +145,26 @@ def _member_path(member: tarfile.TarInfo, archive: Path) -> str:
     return norm
 
 
+def _no_examples(folder: str | Path, name: str) -> str:
+    return f"{folder} holds no .txt files: the class {name!r} has no examples."
+
+
 def read_archive(
     path: Path, classes: Sequence[str] | None = None, strict: bool = True, verbose: bool = True
 ) -> dict[str, Records]:
-    """Reads the class folders inside a tar archive: one :class:`Records` per split.
+    """Reads the folder of class folders inside a tar archive as :func:`read_folder` reads it.
 
-    The class folders are the deepest folders holding ``.txt`` files: below ``train/``
-    and ``test/`` when the archive has them. ``.txt`` files above them (a README)
-    are not texts of any class.
+    The archive holds that folder at its top (``tar -C texts -czf texts.tar.gz .``), or
+    under folders that each hold only the next (``tar -czf texts.tar.gz texts``, which
+    is how the Stanford archive holds ``aclImdb/``; an absolute path's folders). Links
+    to files inside the archive are read as the files they name, as a folder's are.
 
     Raises:
-        DatasetError: The archive is truncated or corrupt, or holds class folders
-            under several roots.
+        DatasetError: The archive is truncated or corrupt, or as :func:`read_folder`.
     """
-    found: dict[str, bytes] = {}
+    found: dict[str, bytes] = {}  # the .txt files that may be texts, by their path in the archive
+    links: list[tarfile.TarInfo] = []
+    folders: set[str] = set()
     corrupt = f"{path} is truncated or corrupt: get it again (or pass the extracted folder)."
     try:
         with open(path, "rb") as raw, tqdm(
@@ -140,54 +173,76 @@ def read_archive(
             with tarfile.open(fileobj=raw, mode="r:*") as tar:
                 for member in tar:
                     name = _member_path(member, path)
-                    if member.isfile() and name.endswith(".txt") and "/" in name:
-                        parts = name.split("/")
-                        wanted = classes is None or parts[-2] in classes
-                        if wanted:
+                    parent, base = posixpath.split(name)
+                    while parent and parent not in folders:  # tar need not list a file's folders
+                        folders.add(parent)
+                        parent = posixpath.dirname(parent)
+                    if member.isdir() and name != ".":
+                        folders.add(name)
+                    elif is_text_file(base) and _may_be_class(posixpath.basename(posixpath.dirname(name)), classes):
+                        if member.isfile():
                             f = tar.extractfile(member)
                             data = f.read() if f is not None else b""
                             if len(data) != member.size:
                                 raise DatasetError(f"{corrupt} ({member.name} is cut short)")
                             found[name] = data
+                        elif member.islnk() or member.issym():
+                            links.append(member)
                     bar.update(raw.tell() - bar.n)
                 # tarfile stops at the end-of-archive marker; reading on to the end of the
                 # stream makes gzip/bz2/xz check their trailer, so a cut archive is caught.
                 while tar.fileobj.read(1 << 20):
                     pass
                 bar.update(raw.tell() - bar.n)
+                for member in links:
+                    try:
+                        f = tar.extractfile(member)
+                    except (KeyError, RecursionError):  # a link to nothing (or to itself): skipped, as in a folder
+                        f = None
+                    if f is not None:
+                        found[_member_path(member, path)] = f.read()
     except DatasetError:
         raise
     except (tarfile.TarError, EOFError, zlib.error, OSError) as e:
         # One line: tarfile's message lists each compression it tried on a line of its own.
         raise DatasetError(f"{corrupt} ({type(e).__name__}: {' '.join(str(e).split())})") from e
-    split_layout = any(len(p) >= 3 and p[-3] in SPLITS for p in (n.split("/") for n in found))
-    depth = 3 if split_layout else 2
-    roots: dict[str, list[str]] = {}
+    if not found:
+        return {NO_SPLIT: Records(origin=str(path))}
+    children: dict[str, list[str]] = defaultdict(list)
+    for folder in folders:
+        children[posixpath.dirname(folder)].append(posixpath.basename(folder))
+    root = _archive_root(children)
+    texts: dict[str, list[str]] = defaultdict(list)  # class folder -> its texts' paths
     for name in found:
-        parts = name.split("/")
-        if len(parts) >= depth and (not split_layout or parts[-3] in SPLITS):
-            roots.setdefault("/".join(parts[:-depth]), []).append(name)
-    if not split_layout and len(roots) > 1:
-        # A README.txt beside the class folders looks like a class of its own one level up.
-        deepest = max(roots, key=lambda r: r.count("/") + bool(r))
-        roots = {r: v for r, v in roots.items() if r == deepest or not (r == "" or deepest.startswith(r + "/"))}
-    if len(roots) > 1:
-        raise DatasetError(
-            f"{path} holds class folders under several folders ({', '.join(sorted(r or '.' for r in roots))}); "
-            f"expected one folder of class folders (or of train/ and test/)."
-        )
-    names = next(iter(roots.values()), [])
-    groups: dict[tuple[str, str], list[str]] = {}
-    for name in names:
-        parts = name.split("/")
-        groups.setdefault((parts[-3] if split_layout else NO_SPLIT, parts[-2]), []).append(name)
+        texts[posixpath.dirname(name)].append(name)
     out: dict[str, Records] = {}
-    for split in SPLITS if split_layout else (NO_SPLIT,):
-        present = sorted(c for s, c in groups if s == split)
-        if split_layout and split == "test" and not present:
-            continue
-        records = out[split] = Records(origin=str(path))
-        for label in classes if classes is not None else present:
-            for name in sorted(groups.get((split, label), []), key=lambda n: file_order(n.rsplit("/", 1)[1])):
-                records.append(decode(found.pop(name), f"{path}: {name}", strict), label, name)
+    for split in [s for s in SPLITS if s in children[root]] or [NO_SPLIT]:
+        folder = posixpath.join(root, split) if split else root
+        for label in classes if classes is not None else class_folders(children[folder], f"{path}: {folder}"):
+            names = sorted(texts.get(posixpath.join(folder, label), []), key=lambda n: file_order(posixpath.basename(n)))
+            if strict and not names and split != "test":
+                raise DatasetError(_no_examples(f"{path}: {posixpath.join(folder, label)}", label))
+            records = out.setdefault(split, Records(origin=str(path)))
+            for name in names:
+                records.append(decode(found[name], f"{path}: {name}", strict), label, name)
     return out
+
+
+def _may_be_class(folder: str, classes: Sequence[str] | None) -> bool:
+    """Whether a folder's texts are read: named in ``classes``, or (none named) neither hidden nor ``unsup``."""
+    return folder in classes if classes is not None else not folder.startswith(".") and folder != UNLABELLED
+
+
+def _archive_root(children: dict[str, list[str]]) -> str:
+    """The folder of class folders (or of train/ and test/) in an archive, from what each folder holds."""
+    root = ""
+    while True:
+        inside = [c for c in children[root] if not c.startswith(".")]
+        if len(inside) != 1:
+            return root
+        below = posixpath.join(root, inside[0]) if root else inside[0]
+        # A lone train/ is a split layout; a lone test/ at the top is a folder named test that
+        # was archived (as a split it would hold nothing to train on).
+        if not children[below] or inside[0] == "train" or (inside[0] == "test" and root):
+            return root
+        root = below

@@ -57,8 +57,15 @@ def decode(data: bytes, where: str, strict: bool) -> str:
     try:
         text = data.decode("utf-8") if strict else data.decode("utf-8", errors="replace")
     except UnicodeDecodeError as e:
-        line = data.count(b"\n", 0, e.start) + 1
+        line = line_of(data, e.start)
         raise DatasetError(
             f"{where}, line {line}: not UTF-8 text (byte 0x{data[e.start]:02x}); save the file as UTF-8."
         ) from None
     return text[1:] if text.startswith("\ufeff") else text
+
+
+def line_of(data: bytes, offset: int) -> int:
+    """The line (from 1) of the byte at ``offset``. Lines end at ``\\n``, ``\\r\\n`` or a lone
+    ``\\r``, as Python's universal newlines and the csv module read them."""
+    before = data[:offset]
+    return before.count(b"\n") + before.count(b"\r") - before.count(b"\r\n") + 1

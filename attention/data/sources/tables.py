@@ -18,7 +18,7 @@ from typing import BinaryIO
 
 from attention.atomic import atomic_path
 from attention.data.errors import DatasetError
-from attention.data.sources.records import Records
+from attention.data.sources.records import Records, line_of
 
 FORMATS = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 GZIP_MAGIC = b"\x1f\x8b"
@@ -99,12 +99,15 @@ def _text_lines(path: Path, strict: bool) -> Iterator[str]:
 def _not_utf8(path: Path) -> str:
     """The error for a file that is not UTF-8, naming its first line that is not (read again, line by line:
     the decoder above reads ahead of the rows)."""
+    number = 1
     with open(path, "rb") as raw:
-        for number, line in enumerate(_binary(raw), start=1):
+        for line in _binary(raw):  # split at b"\n" only: line_of counts the lone b"\r"s too
             try:
                 line.decode("utf-8")
             except UnicodeDecodeError as e:
-                return f"{path}, line {number}: not UTF-8 text (byte 0x{line[e.start]:02x}); save the file as UTF-8."
+                return (f"{path}, line {number + line_of(line, e.start) - 1}: not UTF-8 text "
+                        f"(byte 0x{line[e.start]:02x}); save the file as UTF-8.")
+            number += line_of(line, len(line)) - 1
     return f"{path}: not UTF-8 text; save the file as UTF-8."
 
 
@@ -168,7 +171,19 @@ def _jsonl_rows(path: Path, lines: Iterator[str], text_column: str,
             raise DatasetError(f"{path}, line {line}: the text {text_column!r} is not a string.")
         if isinstance(label, bool) or not isinstance(label, (str, int)):
             raise DatasetError(f"{path}, line {line}: the label {label_column!r} must be a string or an integer.")
+        for name, field in ((text_column, value), (label_column, label)):
+            if isinstance(field, str) and not _is_unicode(field):  # JSON's "\ud800": half of a UTF-16 pair
+                raise DatasetError(f"{path}, line {line}: the field {name!r} is not valid UTF-8 text (it holds "
+                                   f"a lone surrogate escape, such as \\ud800).")
         yield value, str(label).strip(), line
+
+
+def _is_unicode(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def write_table(path: Path, texts: list[str], labels: list[str], text_column: str = "text", label_column: str = "label") -> None:
