@@ -7,7 +7,7 @@ import datetime as dt
 import hashlib
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -43,6 +43,20 @@ class RunStopped(RuntimeError):
     def __init__(self, message: str, status: int) -> None:
         super().__init__(message)
         self.status = status
+
+
+def data_digest(arrays: Sequence[np.ndarray], classes: Sequence[str]) -> str:
+    """A fingerprint of the encoded texts, labels and classes a run trains and validates on.
+
+    The arguments alone do not tell: a data file edited in place gives other texts,
+    word ids or classes under the same ``--data``, and a checkpoint cannot go on over them.
+    """
+    digest = hashlib.sha256(json.dumps(list(classes)).encode("utf-8"))
+    for array in arrays:
+        array = np.ascontiguousarray(array)
+        digest.update(f"{array.dtype.str}{array.shape}".encode())
+        digest.update(array.data)
+    return digest.hexdigest()[:16]
 
 
 def _hold(directory: Path) -> IO | None:
@@ -84,6 +98,7 @@ class Run:
         self.record = record
         self._lock = lock
         self.skipped: list[str] = []  # resumable runs passed over because another process holds them
+        self.other_data: list[str] = []  # resumable runs passed over because they read other data
         self.resumes_by_default = True  # whether the same arguments resume it (not so after resume=False)
 
     @staticmethod
@@ -95,7 +110,8 @@ class Run:
         return hashlib.sha256(json.dumps(relevant, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
     @classmethod
-    def open(cls, logdir: str | os.PathLike, config: dict, resume: bool = True, seed: int | None = None) -> "Run":
+    def open(cls, logdir: str | os.PathLike, config: dict, resume: bool = True, seed: int | None = None,
+             data: str | None = None) -> "Run":
         """Resumes or creates a run.
 
         Args:
@@ -104,18 +120,24 @@ class Run:
             resume: Whether to resume an unfinished run, or always start a new one.
             seed: The random seed of a new run; `None` draws one. A resumed
                 run keeps the seed it recorded. `run.seed` holds it.
+            data: A fingerprint of the data (`data_digest`): a run resumes only a
+                run of the same data, or one that recorded none. Runs passed over
+                for their data are in `run.other_data`.
         """
         logdir = Path(logdir)
         if seed is None:
             seed = int(np.random.SeedSequence().entropy % 2**32)
         key = cls.config_key(config)
-        skipped = []
+        skipped, other_data = [], []
         try:
             logdir.mkdir(parents=True, exist_ok=True)
             if resume:
                 for directory in sorted(logdir.iterdir(), reverse=True):
                     record = cls._read_record(directory)
                     if not (record and record.get("key") == key and record.get("status") in cls.RESUMABLE):
+                        continue
+                    if data is not None and record.get("data", data) != data:  # the same arguments, edited data
+                        other_data.append(directory.name)
                         continue
                     lock = _hold(directory)
                     if lock is None:
@@ -125,7 +147,7 @@ class Run:
                     record = cls._read_record(directory)
                     if record and record.get("status") in cls.RESUMABLE:
                         run = cls(directory, config, key, {"seed": seed, **record}, lock)
-                        run.skipped = skipped
+                        run.skipped, run.other_data = skipped, other_data
                         run._write_record(status="running")
                         return run
                     lock.close()
@@ -140,8 +162,10 @@ class Run:
             # Locked before run.json exists, so no other process can take it for a run to resume.
             lock = _hold(directory)
             record = {"key": key, "config": config, "status": "running", "seed": seed}
+            if data is not None:
+                record["data"] = data
             run = cls(directory, config, key, record, lock)
-            run.skipped, run.resumes_by_default = skipped, resume
+            run.skipped, run.other_data, run.resumes_by_default = skipped, other_data, resume
             run._write_record(started=dt.datetime.now().isoformat(timespec="seconds"))
             return run
         except OSError as error:

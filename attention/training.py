@@ -25,7 +25,7 @@ from attention.evaluation import confusion_image, evaluate, format_report
 from attention.model import build_model
 from attention.pipeline import class_weights, make_dataset, num_batches
 from attention.preprocessing import fit_in_vocabulary, get_vocabulary_size, zero_pad
-from attention.runs import Run, RunError, RunStopped
+from attention.runs import Run, RunError, RunStopped, data_digest
 from attention.serving import export_text_model, serving_dir
 from attention.summaries import SummaryWriter, record_settings
 from attention.vocabulary import Vocabulary
@@ -86,9 +86,12 @@ def train_classifier(
         print(f"Class weights: {', '.join(f'{name} {weight:.4g}' for name, weight in zip(classes, weights))}")
 
     # A seed draws other numbers on each backend: a run goes on only on the backend it started on.
-    run = Run.open(args.logdir, {**config, "backend": keras.backend.backend()}, resume=args.resume, seed=args.seed)
+    run = Run.open(args.logdir, {**config, "backend": keras.backend.backend()}, resume=args.resume, seed=args.seed,
+                   data=data_digest((x_train, y_train, x_test, y_test), classes))
     for name in run.skipped:
         print(f"Run {name} is in progress in another process; starting a new run.")
+    for name in run.other_data:
+        print(f"Run {name} read other data (its texts, words or classes have changed since); starting a new run.")
     with run.guard():
         # Every run is seeded (with a random seed unless --seed, recorded in run.json),
         # so that a resumed run goes on exactly as the uninterrupted one would have.

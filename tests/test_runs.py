@@ -16,7 +16,7 @@ import attention.training
 from attention.atomic import atomic_path, write_json
 from attention.evaluation import evaluate
 from attention.callbacks import EpochCheckpoint, best_epoch, epochs_without_improvement
-from attention.runs import Run, RunStopped
+from attention.runs import Run, RunStopped, data_digest
 from script_runs import SMALL, load_script, run_dirs
 
 CONFIG = {"num_words": 100, "seed": 1}
@@ -44,7 +44,7 @@ def test_a_killed_process_leaves_no_lock(tmp_path):
     code = textwrap.dedent(
         f"""
         import sys, time
-        from attention.runs import Run, RunStopped
+        from attention.runs import Run, RunStopped, data_digest
         run = Run.open({str(tmp_path)!r}, {CONFIG!r})
         print(run.directory, flush=True)
         time.sleep(600)
@@ -86,6 +86,44 @@ def test_a_run_resumes_only_on_the_backend_it_started_on(tmp_path):
     assert on_torch.directory != on_jax.directory
     on_torch.close()
     assert Run.open(tmp_path, {**CONFIG, "backend": "jax"}).directory == on_jax.directory
+
+
+def test_a_run_resumes_only_over_the_data_it_started_on(tmp_path):
+    first = Run.open(tmp_path, CONFIG, data=data_digest([np.arange(6).reshape(2, 3), np.array([0, 1])], ["a", "b"]))
+    first.stop("interrupted", "Ctrl-C")
+    for arrays, classes in (([np.array([[0, 1, 2], [3, 4, 6]]), np.array([0, 1])], ["a", "b"]),  # a word id
+                            ([np.arange(6).reshape(2, 3), np.array([1, 1])], ["a", "b"]),  # a label
+                            ([np.arange(6).reshape(3, 2), np.array([0, 1])], ["a", "b"]),  # the length
+                            ([np.arange(6).reshape(2, 3), np.array([0, 1])], ["a", "c"])):  # a class name
+        other = Run.open(tmp_path, CONFIG, data=data_digest(arrays, classes))
+        assert other.directory != first.directory and other.other_data == [first.name]
+        other.stop("failed", "not to be resumed")
+    same = Run.open(tmp_path, CONFIG, data=data_digest([np.arange(6).reshape(2, 3), np.array([0, 1])], ["a", "b"]))
+    assert same.directory == first.directory
+    same.stop("interrupted", "Ctrl-C")
+    # A run recorded before runs kept their data's fingerprint resumes as it did.
+    record = json.loads((first.directory / "run.json").read_text())
+    del record["data"]
+    write_json(first.directory / "run.json", record)
+    assert Run.open(tmp_path, CONFIG, data="another").directory == first.directory
+
+
+def test_edited_data_starts_a_new_run(tmp_path, monkeypatch, capsys):
+    table = tmp_path / "texts.csv"
+    table.write_text("text,label\n" + "".join(f"{w} film,{y}\n" for w, y in [("good", "pos"), ("bad", "neg")] * 4))
+    args = ["--data", table, "--validation-split", "0.25", "--logdir", tmp_path / "logs", "--cache-dir",
+            tmp_path / "cache", *SMALL]
+    monkeypatch.setattr(EpochCheckpoint, "on_epoch_end", raise_keyboard_interrupt)
+    with pytest.raises(SystemExit):
+        train_text(*args)
+    monkeypatch.undo()
+    (interrupted,) = run_dirs(tmp_path / "logs")
+    with open(table, "a") as f:  # the same arguments, more words: the checkpoint's ids would mean others
+        f.write("splendid new words,pos\n")
+    train_text(*args)
+    assert f"Run {interrupted.name} read other data" in capsys.readouterr().out
+    assert len(run_dirs(tmp_path / "logs")) == 2
+    assert json.loads((interrupted / "run.json").read_text())["status"] == "interrupted"
 
 
 @pytest.mark.parametrize("resume, again", [(True, "run the same command again to resume it"),
@@ -140,6 +178,10 @@ def test_atomic_path_gives_the_usual_file_mode(tmp_path):
 def train():
     main = load_script("train_imdb").main
     return lambda *args: main([str(a) for a in args])
+
+
+def train_text(*args):
+    load_script("train_text").main([str(a) for a in args])
 
 
 def final_state(run_dir):
