@@ -60,18 +60,29 @@ TOKEN_RULES = (
 )
 
 
+# ICU lower-cases by the locale of the process (LC_ALL, LC_MESSAGES or LANG): under a Turkish or
+# Azeri one 'I' becomes dotless 'ı', under a Lithuanian one I, J and Į before accents and Ì, Í, Ĩ
+# gain a dot. These are the only letters its locales lower-case otherwise: mapped first to what the
+# root locale (and Python) makes of them, they leave ICU nothing that depends on the locale, so a
+# SavedModel reads text the same under any locale TF Serving runs in.
+_LOCALE_FREE_LOWER = (("I", "i"), ("J", "j"), ("\u0130", "i\u0307"), ("\u012e", "\u012f"), ("\u00cc", "\u00ec"),
+                      ("\u00cd", "\u00ed"), ("\u0128", "\u0129"))
+
+
 def tokenize_tensor(texts: tf.Tensor) -> tf.RaggedTensor:
     """The tokens of each text of a ``tf.string`` tensor, by :data:`TOKEN_RULES` (graph ops only).
 
     Bytes that are not UTF-8 come out as ``bytes.decode("utf-8", "replace")`` reads them
-    (``tf.strings.lower`` puts U+FFFD in their place). ICU lower-cases by the locale in
-    LC_ALL, LC_MESSAGES or LANG: run it under a root-like one (C, C.UTF-8, en_US), not a
-    Turkish, Azeri or Lithuanian one, as the pure-Python tokeniser assumes.
+    (``tf.strings.lower`` puts U+FFFD in their place). The tokens do not depend on the
+    process's locale.
     """
     import tensorflow as tf
 
     # tf.strings.lower ends a string at its first NUL byte: NULs become spaces first.
-    t = tf.strings.lower(tf.strings.regex_replace(texts, r"\x00", " "), encoding="utf-8")
+    t = tf.strings.regex_replace(texts, r"\x00", " ")
+    for capital, lower in _LOCALE_FREE_LOWER:
+        t = tf.strings.regex_replace(t, capital, lower)
+    t = tf.strings.lower(t, encoding="utf-8")
     for pattern, rewrite in TOKEN_RULES:
         t = tf.strings.regex_replace(t, pattern, rewrite)
     return tf.strings.split(t)

@@ -21,7 +21,8 @@ U+0001..U+10FFFF but the surrogates, and compared with Python 3.11 (Unicode 14.0
   Every other code point lower-cases as in Python. ICU takes its locale from LC_ALL,
   LC_MESSAGES or LANG: under a Turkish or Azeri one TensorFlow lower-cases 'I' to 'ı',
   under a Lithuanian one it adds dots. This module always gives the root locale's
-  result, which is TensorFlow's under C, C.UTF-8, en_US and the like.
+  result, which is TensorFlow's under C, C.UTF-8, en_US and the like; the export's
+  ``tokenize_tensor`` lower-cases those letters itself first, so it does too.
 * RE2's ``\\pL``, ``\\pN``, ``\\pM`` and ``\\p{Cf}`` are Unicode 15.0: Python 3.11's
   categories L*, N*, M* and Cf plus 4,430 word and 7 format code points that Unicode 14
   does not assign (Kawi U+11F00.., CJK Extension H U+31350.., Egyptian format controls
