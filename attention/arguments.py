@@ -243,8 +243,11 @@ def load_validation_argument(
     from attention.vocabulary import BINARY_CLASSES
 
     config = run_config(args.model)
-    if not config and vocabulary.class_names != list(BINARY_CLASSES):
-        # Not an IMDB model (train_text.py's), and without its run's record nothing says which texts it validated on.
+    texts_model = vocabulary.trained_on == "texts" or (
+        vocabulary.trained_on is None and vocabulary.class_names != list(BINARY_CLASSES)  # saved before it was recorded
+    )
+    if not config and texts_model:
+        # A train_text.py model: without its run's record nothing says which texts it validated on.
         parser.exit(2, f"{parser.prog}: error: {args.model} has no run.json of its run beside it, so its validation "
                        f"texts are unknown: give texts of your own instead\n")
     data = args.data if args.data is not None else config.get("data")

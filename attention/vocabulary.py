@@ -17,6 +17,7 @@ from attention.preprocessing import fit_in_vocabulary, zero_pad
 PAD, START, OOV = "<pad>", "<start>", "<oov>"
 # IMDB's labels 0 and 1, and the classes of a vocabulary saved before classes were recorded.
 BINARY_CLASSES = ("negative", "positive")
+TRAINED_ON = ("imdb", "texts", None)
 
 
 def vocabulary_path(model_path: str | os.PathLike) -> Path:
@@ -37,6 +38,9 @@ class Vocabulary:
         sequence_length: The `zero_pad` length used in training.
         classes: The class names, in label order (label `i` is `classes[i]`);
             `None` means IMDB's `negative`, `positive`.
+        trained_on: `"imdb"` (`train_imdb.py`: IMDB's word ranks and reviews) or
+            `"texts"` (`train_text.py`: texts of one's own); `None` in files saved
+            before it was recorded.
     """
 
     word_index: dict[str, int] | None
@@ -46,6 +50,7 @@ class Vocabulary:
     oov_char: int = 2
     sequence_length: int = defaults.SEQUENCE_LENGTH
     classes: list[str] | None = None
+    trained_on: str | None = None
 
     def __post_init__(self) -> None:
         # A vocabulary file may have been edited by hand: say which field is wrong.
@@ -66,6 +71,8 @@ class Vocabulary:
             ):
                 raise ValueError(f"`classes` must be a list of at least two distinct names, got {self.classes!r}")
             self.classes = list(self.classes)
+        if self.trained_on not in TRAINED_ON:
+            raise ValueError(f"`trained_on` must be one of {TRAINED_ON}, got {self.trained_on!r}")
         if self.word_index is not None:
             # Only the ranks the model can see are worth keeping.
             limit = self.num_words - self.index_from

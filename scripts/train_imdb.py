@@ -45,7 +45,7 @@ def train(args: argparse.Namespace, fail) -> None:
         print(f"warning: {error} Attention views will show word ids.", file=sys.stderr)
         word_index = None
     vocabulary = Vocabulary(word_index, args.num_words, args.index_from, sequence_length=args.sequence_length,
-                            classes=list(BINARY_CLASSES))
+                            classes=list(BINARY_CLASSES), trained_on="imdb")
 
     # Absolute paths keep run.json usable from any folder.
     paths = {k: getattr(args, k) and os.path.abspath(getattr(args, k)) for k in ("data", "embeddings")}

@@ -39,7 +39,7 @@ def train(args: argparse.Namespace, fail) -> None:
     print(f"{used(len(data.x_train))} training and {used(len(data.x_validation))} validation texts, "
           f"{len(data.classes)} classes: {', '.join(data.classes)}")
     vocabulary = Vocabulary(data.word_index, data.num_words, args.index_from, sequence_length=args.sequence_length,
-                            classes=data.classes)
+                            classes=data.classes, trained_on="texts")
     # Absolute data paths keep run.json usable from any folder.
     paths = {k: getattr(args, k) and os.path.abspath(getattr(args, k)) for k in ("data", "validation_data", "embeddings")}
     config = {k: v for k, v in {**vars(args), **paths}.items() if k != "resume"}

@@ -104,9 +104,10 @@ def test_missing_test_data_or_column_costs_one_line(trained, tmp_path, capsys):
 
 
 def test_a_text_run_is_scored_on_the_texts_it_validated_on_or_not_at_all(tmp_path, capsys):
-    words = {"good": "great fine superb lovely", "bad": "awful dull boring poor"}
+    # Named as IMDB's classes are: only the vocabulary file tells this model from an IMDB one.
+    words = {"positive": "great fine superb lovely", "negative": "awful dull boring poor"}
     rows = [(" ".join([words[label].split()[n % 4], words[label].split()[(n + 1) % 4], "film"]), label)
-            for n in range(12) for label in ("good", "bad")]
+            for n in range(12) for label in ("positive", "negative")]
     table = write_csv(tmp_path / "texts.csv", rows)
     logdir = tmp_path / "logdir"
     load_script("train_text").main([str(a) for a in ["--data", table, "--validation-split", "0.5", "--max-samples",
@@ -127,7 +128,7 @@ def test_a_text_run_is_scored_on_the_texts_it_validated_on_or_not_at_all(tmp_pat
     fails(evaluate_main, ["--model", lonely], capsys, message)
     fails(load_script("visualize_attention").main, ["--model", lonely, "--index", "0"], capsys, message)
     # Texts added to the data since: its vocabulary is no longer the model's, and its ids would mean other words.
-    write_csv(table, [("zebra quokka wombat", "good")] * 30 + rows)
+    write_csv(table, [("zebra quokka wombat", "positive")] * 30 + rows)
     message = f"{table} has changed since the model was trained"
     fails(evaluate_main, ["--model", model], capsys, message)
     fails(load_script("visualize_attention").main, ["--model", model, "--format", "text"], capsys, message)
