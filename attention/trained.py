@@ -47,7 +47,8 @@ def load_trained(model_path: str | os.PathLike) -> tuple[keras.Model, Vocabulary
 
     Raises:
         ModelFileError: The file is missing, is not a ``.keras`` model of this
-            project (one with an ``AttentionLayer``), or has no vocabulary beside it.
+            project (one with an ``AttentionLayer``), or has no vocabulary beside it
+            (or one of another number of classes).
     """
     path = Path(model_path).expanduser()
     if path.is_dir() and (path / MODEL_FILE).is_file():
@@ -83,6 +84,12 @@ def load_trained(model_path: str | os.PathLike) -> tuple[keras.Model, Vocabulary
         vocabulary = Vocabulary.load(vocab_file)
     except (OSError, ValueError, TypeError, KeyError) as error:
         raise ModelFileError(f"cannot read the vocabulary {str(vocab_file)!r}: {error}") from error
+    outputs = int(model.output_shape[-1])  # one logit for two classes
+    if len(vocabulary.class_names) != max(outputs, 2):
+        raise ModelFileError(
+            f"{str(vocab_file)!r} names {len(vocabulary.class_names)} classes, but the model has {outputs} output(s): "
+            f"they are not from the same run"
+        )
     return model, vocabulary
 
 

@@ -11,6 +11,7 @@ import keras
 import numpy as np
 import pytest
 
+from attention.evaluation import main as evaluate_main
 from attention.predict import main as predict_main
 from attention.trained import ModelFileError, load_trained, run_config
 from attention.vocabulary import vocabulary_path
@@ -78,3 +79,12 @@ def test_a_broken_vocabulary_is_refused(trained, tmp_path, capsys, field, value)
     (tmp_path / "model.vocabulary.json").write_text(json.dumps({**data, field: value}))
     fails(predict_main, ["--model", tmp_path / "model.keras", "great"], capsys, f"`{field}` must")
 
+
+
+def test_a_vocabulary_of_other_classes_is_refused(trained, tmp_path, capsys):
+    shutil.copy(trained[0], tmp_path / "model.keras")  # two classes: one logit
+    data = json.loads(vocabulary_path(trained[0]).read_text())
+    (tmp_path / "model.vocabulary.json").write_text(json.dumps({**data, "classes": ["a", "b", "c"]}))
+    message = "names 3 classes, but the model has 1 output(s): they are not from the same run"
+    fails(predict_main, ["--model", tmp_path / "model.keras", "great"], capsys, message)
+    fails(evaluate_main, ["--model", tmp_path / "model.keras"], capsys, message)
