@@ -315,6 +315,20 @@ def add_training_arguments(parser: argparse.ArgumentParser) -> None:
     add("--cache-dir", type=nonempty_path, help="folder of the tokenised-data cache (default: ~/.keras/datasets)")
 
 
+# The path options of the training scripts, recorded absolute so that run.json reads the same from any folder.
+PATH_OPTIONS = ("data", "validation_data", "embeddings", "cache_dir", "model_path")
+
+
+def recorded_arguments(args: argparse.Namespace, **extra: object) -> dict:
+    """What a training run records in run.json, and is keyed by: the arguments, with absolute paths.
+
+    `--resume` is left out: it says whether to go on with a run, not what the run computes.
+    """
+    config = {k: v for k, v in vars(args).items() if k != "resume"}
+    config.update({k: os.path.abspath(config[k]) for k in PATH_OPTIONS if config.get(k)})
+    return {**config, **extra}
+
+
 def add_text_data_arguments(parser: argparse.ArgumentParser) -> None:
     """The options that say where labelled texts are and how to read them (`data.load_labelled`)."""
     add = parser.add_argument

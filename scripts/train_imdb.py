@@ -8,13 +8,12 @@ For other texts, two classes or many, see train_text.py.
 """
 
 import argparse
-import os
 import sys
 
 import attention  # noqa: F401  (first: it quiets TensorFlow's start-up logging before Keras loads it)
 
 from attention import imdb
-from attention.arguments import HelpFormatter, add_training_arguments, nonempty_path
+from attention.arguments import HelpFormatter, add_training_arguments, nonempty_path, recorded_arguments
 from attention.training import run_command, train_classifier
 from attention.vocabulary import BINARY_CLASSES, Vocabulary
 
@@ -47,11 +46,7 @@ def train(args: argparse.Namespace, fail) -> None:
     vocabulary = Vocabulary(word_index, args.num_words, args.index_from, sequence_length=args.sequence_length,
                             classes=list(BINARY_CLASSES), trained_on="imdb")
 
-    # Absolute paths keep run.json usable from any folder.
-    paths = {k: getattr(args, k) and os.path.abspath(getattr(args, k)) for k in ("data", "embeddings")}
-    config = {**vars(args), **paths}
-    config = {k: v for k, v in config.items() if k != "resume"}
-    train_classifier(args, (x_train, y_train, x_test, y_test), vocabulary, config)
+    train_classifier(args, (x_train, y_train, x_test, y_test), vocabulary, recorded_arguments(args))
     print(f"Run 'tensorboard --logdir={args.logdir}' to checkout tensorboard logs.")
 
 

@@ -11,11 +11,12 @@ per-class scores in run.json, and (on TensorFlow) an export that reads raw text.
 """
 
 import argparse
-import os
 
 import attention  # noqa: F401  (first: it quiets TensorFlow's start-up logging before Keras loads it)
 
-from attention.arguments import HelpFormatter, add_text_data_arguments, add_training_arguments, labelled_options
+from attention.arguments import (
+    HelpFormatter, add_text_data_arguments, add_training_arguments, labelled_options, recorded_arguments,
+)
 from attention.data import DatasetError, load_labelled
 from attention.training import run_command, train_classifier
 from attention.vocabulary import Vocabulary
@@ -40,11 +41,8 @@ def train(args: argparse.Namespace, fail) -> None:
           f"{len(data.classes)} classes: {', '.join(data.classes)}")
     vocabulary = Vocabulary(data.word_index, data.num_words, args.index_from, sequence_length=args.sequence_length,
                             classes=data.classes, trained_on="texts")
-    # Absolute data paths keep run.json usable from any folder.
-    paths = {k: getattr(args, k) and os.path.abspath(getattr(args, k)) for k in ("data", "validation_data", "embeddings")}
-    config = {k: v for k, v in {**vars(args), **paths}.items() if k != "resume"}
-    config["script"] = "train_text"
-    train_classifier(args, (data.x_train, data.y_train, data.x_validation, data.y_validation), vocabulary, config)
+    train_classifier(args, (data.x_train, data.y_train, data.x_validation, data.y_validation), vocabulary,
+                     recorded_arguments(args, script="train_text"))
     print(f"Run 'tensorboard --logdir={args.logdir}' to checkout tensorboard logs.")
 
 

@@ -3,11 +3,13 @@
 `trained` is one tiny training run of train_imdb.py (conftest.py).
 """
 
+import argparse
 import json
 
 import numpy as np
 import pytest
 
+from attention.arguments import recorded_arguments
 from attention.data.labelled import held_out_texts
 from attention.data.sources import open_source
 from attention.evaluation import encode_labelled, format_errors, format_report, main as evaluate_main, \
@@ -132,3 +134,25 @@ def test_a_text_run_is_scored_on_the_texts_it_validated_on_or_not_at_all(tmp_pat
     message = f"{table} has changed since the model was trained"
     fails(evaluate_main, ["--model", model], capsys, message)
     fails(load_script("visualize_attention").main, ["--model", model, "--format", "text"], capsys, message)
+
+
+def test_relative_paths_of_a_run_read_the_same_from_another_folder(tmp_path, monkeypatch, capsys):
+    (tmp_path / "here").mkdir()
+    (tmp_path / "elsewhere").mkdir()
+    write_csv(tmp_path / "here" / "texts.csv", [("great fine film", "positive"), ("awful dull film", "negative")] * 4)
+    monkeypatch.chdir(tmp_path / "here")
+    args = argparse.Namespace(data="texts.csv", cache_dir="cache", model_path="saved/model.keras", embeddings=None,
+                              resume=True, seed=1)
+    assert recorded_arguments(args, script="train_text") == {
+        "data": str(tmp_path / "here" / "texts.csv"), "cache_dir": str(tmp_path / "here" / "cache"),
+        "model_path": str(tmp_path / "here" / "saved" / "model.keras"), "embeddings": None, "seed": 1,
+        "script": "train_text"}
+    load_script("train_text").main(["--data", "texts.csv", "--validation-split", "0.5", "--logdir", "logs",
+                                    "--cache-dir", "cache", *map(str, SMALL)])
+    (run,) = (tmp_path / "here" / "logs").iterdir()
+    # The run's texts are read through the cache it made, not a new one in the current folder.
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    capsys.readouterr()
+    evaluate_main(["--model", str(run)])
+    assert "accuracy" in capsys.readouterr().out
+    assert list((tmp_path / "elsewhere").iterdir()) == []
