@@ -19,7 +19,6 @@ the words it attended to most:
 from __future__ import annotations
 
 import argparse
-import textwrap
 from collections.abc import Sequence
 
 import keras
@@ -37,7 +36,7 @@ from attention.data.labelled import held_out_texts
 from attention.data.sources import Records, open_source
 from attention.model import class_probabilities
 from attention.pipeline import batch_indices, make_dataset, num_batches, sequence_lengths
-from attention.trained import embedding_rows, run_config
+from attention.trained import embedding_rows, run_config, shorten
 from attention.visualize import Attention, attend, top_words_json
 from attention.vocabulary import BINARY_CLASSES, Vocabulary
 
@@ -154,7 +153,7 @@ def format_errors(errors: list[dict]) -> str:
         words = ", ".join(f"{w['word']} {w['weight']:.3f}" for w in error["top_words"])
         lines += [f"{n}. {error['where']}: {error['true']}, predicted {error['predicted']} ({error['probability']:.4f})",
                   f"\ttop words: {words}",
-                  "\t" + textwrap.shorten(" ".join(error["text"].split()), 100, placeholder="...")]
+                  "\t" + shorten(error["text"], 100)]
     return "\n".join(lines)
 
 

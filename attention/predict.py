@@ -28,7 +28,6 @@ import argparse
 import itertools
 import json
 import sys
-import textwrap
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO, TextIO
@@ -40,7 +39,7 @@ from attention.atomic import finite_json
 from attention.data.errors import DatasetError
 from attention.data.sources.records import place
 from attention.data.sources.tables import table_rows
-from attention.trained import encode_texts
+from attention.trained import encode_texts, shorten
 from attention.visualize import Attention, attend, attention_scorer, top_words, top_words_json
 
 
@@ -155,7 +154,7 @@ def print_answers(texts: list[str], items: list[Attention], first: int, top_k: i
             print(json.dumps(finite_json(answer), ensure_ascii=False, allow_nan=False))  # NaN is no JSON: null
             continue
         words = ", ".join(f"{word} {weight:.3f}" for _, word, weight in top_words(item, top_k))
-        echo = textwrap.shorten(" ".join(text.split()), width=80, placeholder="...")
+        echo = shorten(text, 80)
         print(f"{number}\t{item.probability:.4f}\t{item.predicted}\t{echo}")
         if len(item.classes) > 2:
             print("\tprobabilities: " + ", ".join(f"{c} {p:.4f}" for c, p in zip(item.classes, item.probabilities)))

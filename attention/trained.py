@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import textwrap
 import zipfile
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -28,7 +27,7 @@ from attention.vocabulary import Vocabulary, vocabulary_path
 
 __all__ = [
     "MODEL_FILE", "RUN_FILE", "ModelFileError", "embedding_layer", "embedding_rows",
-    "encode_texts", "load_test_reviews", "load_trained", "run_config",
+    "encode_texts", "load_test_reviews", "load_trained", "run_config", "shorten",
 ]
 
 MODEL_FILE = "model.keras"  # what train_imdb.py saves in a run's folder
@@ -163,13 +162,17 @@ def encode_texts(model: keras.Model, vocabulary: Vocabulary, texts: Iterable[str
             text.encode("utf-8")
         except UnicodeEncodeError:
             raise ValueError(f"{name(i)} is not valid UTF-8 text") from None
-    ids = vocabulary.encode(texts, embedding_rows(model))
+    sequences = vocabulary.sequences(texts, embedding_rows(model))
+    ids = zero_pad(sequences, vocabulary.sequence_length)
+    unknown = (0, vocabulary.start_char, vocabulary.oov_char)
     for i, (text, row) in enumerate(zip(texts, ids)):
         if not text.strip():
             raise ValueError(f"{name(i)} is empty")
         # Unknown words are kept as <oov>, but a text of nothing else says nothing.
-        if not np.isin(row, (0, vocabulary.start_char, vocabulary.oov_char), invert=True).any():
-            raise ValueError(f"{name(i)} has no word the model knows: {_shorten(text)!r}")
+        if not np.isin(row, unknown, invert=True).any():
+            beyond = np.isin(sequences[i], unknown, invert=True).any()  # past zero_pad's cut
+            read = f" in the first {vocabulary.sequence_length - 2} words, all that it reads" if beyond else ""
+            raise ValueError(f"{name(i)} has no word the model knows{read}: {shorten(text)!r}")
     return ids
 
 
@@ -234,5 +237,13 @@ def load_test_reviews(
     return zero_pad(chosen, vocabulary.sequence_length), np.asarray(y_test)[list(indices)]
 
 
-def _shorten(text: str, width: int = 60) -> str:
-    return textwrap.shorten(" ".join(text.split()), width=width, placeholder="...")
+def shorten(text: str, width: int = 60) -> str:
+    """A text on one line, cut to ``width`` characters with ``...``: at a space when one is near
+    the end, else inside a word (``textwrap.shorten`` drops a word longer than the width whole,
+    and so a text without spaces, Chinese or Japanese, became ``...``)."""
+    text = " ".join(text.split())
+    if len(text) <= width:
+        return text
+    cut = text[: max(width - 3, 1)]
+    space = cut.rfind(" ")
+    return (cut[:space] if space >= width // 2 else cut).rstrip() + "..."

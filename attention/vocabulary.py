@@ -89,14 +89,16 @@ class Vocabulary:
                 from the test reviews (a model trained on part of the data
                 has no row for words it never saw).
         """
+        return zero_pad(self.sequences(texts, embedding_rows), self.sequence_length)
+
+    def sequences(self, texts: Iterable[str], embedding_rows: int | None = None) -> list[list[int]]:
+        """The word ids of each text, whole: `encode` before `zero_pad`'s cut."""
         if self.word_index is None:
             raise ValueError("This vocabulary has no word index, so text cannot be encoded.")
         sequences = texts_to_sequences(
             list(texts), self.word_index, self.num_words, self.index_from, self.start_char, self.oov_char
         )
-        if embedding_rows is not None:
-            sequences = fit_in_vocabulary(sequences, embedding_rows)
-        return zero_pad(sequences, self.sequence_length)
+        return fit_in_vocabulary(sequences, embedding_rows) if embedding_rows is not None else sequences
 
     @property
     def class_names(self) -> list[str]:

@@ -20,6 +20,7 @@ from attention import defaults, embeddings, evaluation, predict, serving
 from attention import trained as trained_module
 from attention.arguments import clean_exit
 from attention.predict import main as predict_main
+from attention.trained import shorten
 from attention.visualize import attention_scorer
 from script_runs import fails, load_script
 from test_docs_examples import readme_example
@@ -121,6 +122,24 @@ def test_predict_errors(trained, capsys, monkeypatch):
     fails(predict_main, ["--model", trained[0], "zzzq"], capsys, "has no word the model knows")
     monkeypatch.setattr(sys, "stdin", io.StringIO("\n  \n"))
     fails(predict_main, ["--model", trained[0]], capsys, "no text given")
+
+
+def test_known_words_past_what_the_model_reads_are_named(trained, loaded, capsys):
+    length = loaded[1].sequence_length
+    fails(predict_main, ["--model", trained[0], "zzzq " * (length - 2) + "great"], capsys,
+          f"text 1 has no word the model knows in the first {length - 2} words, all that it reads: 'zzzq zzzq")
+    predict_main(["--model", str(trained[0]), "zzzq " * (length - 3) + "great"])  # the last word it reads
+    assert capsys.readouterr().out.startswith("1\t")
+
+
+@pytest.mark.parametrize("text, shown", [
+    ("a great  film\n", "a great film"),
+    ("the plot is dull and the acting is worse", "the plot is dull..."),
+    ("中立" * 30, "中立" * 8 + "中..."),  # no space to cut at: cut inside the "word"
+    ("a " + "x" * 40, "a " + "x" * 15 + "..."),
+])
+def test_shorten(text, shown):
+    assert shorten(text, 20) == shown and len(shown) <= 20
 
 
 def test_predict_refuses_text_that_is_not_utf8(trained, capsys, monkeypatch):
