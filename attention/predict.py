@@ -30,7 +30,7 @@ import json
 import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import BinaryIO, TextIO
+from typing import BinaryIO, TextIO, TypeVar
 
 from attention.arguments import (
     HelpFormatter, add_model_argument, clean_exit, load_model_argument, nonempty_path, positive_int,
@@ -39,7 +39,7 @@ from attention.atomic import finite_json
 from attention.data.errors import DatasetError
 from attention.data.sources.records import place
 from attention.data.sources.tables import table_rows
-from attention.trained import encode_texts, shorten
+from attention.trained import TextError, encode_texts, shorten
 from attention.visualize import Attention, attend, attention_scorer, top_words, top_words_json
 
 
@@ -63,10 +63,26 @@ def read_lines(stream: BinaryIO | TextIO) -> Iterator[str]:
             yield line
 
 
-def chunks(texts: Iterable[str], size: int) -> Iterator[list[str]]:
-    """`texts` in lists of `size`, the last one shorter."""
+T = TypeVar("T")
+
+
+def chunks(texts: Iterable[T], size: int) -> Iterator[list[T]]:
+    """`texts` in lists of `size`, the last one shorter.
+
+    A `ValueError` while reading them (a line that is not UTF-8, a broken table row)
+    comes after the texts read before it, as a shorter chunk.
+    """
     texts = iter(texts)
-    while chunk := list(itertools.islice(texts, size)):
+    while True:
+        chunk = []
+        try:
+            chunk.extend(itertools.islice(texts, size))
+        except ValueError:
+            if chunk:
+                yield chunk
+            raise
+        if not chunk:
+            return
         yield chunk
 
 
@@ -124,21 +140,28 @@ def answer(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
         lines = read_lines(getattr(sys.stdin, "buffer", sys.stdin))
         texts, size = ((text, None) for text in lines), 1 if sys.stdin.isatty() else CHUNK_TEXTS
     pieces, done, scorer = chunks(texts, size), 0, attention_scorer(model)
+    # A line that is not UTF-8, or a text the model cannot read, ends the run after the
+    # answers to the texts before it.
     while True:
-        # A line that is not UTF-8, or a text the model cannot read, ends the run
-        # after the answers to the chunks before it.
         try:
             chunk = next(pieces, None)
-            if chunk is None:
-                break
-            chunk, places = [text for text, _ in chunk], [place for _, place in chunk]
-            where = places.__getitem__ if rows is not None else None
-            ids = encode_texts(model, vocabulary, chunk, first=done + 1, where=where)
         except ValueError as error:
             fail(error)
-        items = attend(model, vocabulary, ids, progress=True, scorer=scorer)
-        print_answers(chunk, items, done + 1, args.top_k, as_json=args.format == "jsonl")
-        done += len(chunk)
+        if chunk is None:
+            break
+        chunk, places = [text for text, _ in chunk], [place for _, place in chunk]
+        where = places.__getitem__ if rows is not None else None
+        try:
+            ids, error = encode_texts(model, vocabulary, chunk, first=done + 1, where=where), None
+        except TextError as bad:
+            chunk, error = chunk[: bad.index], bad
+            ids = encode_texts(model, vocabulary, chunk) if chunk else None
+        if chunk:
+            items = attend(model, vocabulary, ids, progress=True, scorer=scorer)
+            print_answers(chunk, items, done + 1, args.top_k, as_json=args.format == "jsonl")
+            done += len(chunk)
+        if error is not None:
+            fail(error)
     if not done:
         fail(f"{args.input}: no texts" if rows is not None else
              "no text given: pass texts as arguments or one per line on standard input")

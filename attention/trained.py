@@ -26,12 +26,20 @@ from attention.preprocessing import fit_in_vocabulary, zero_pad
 from attention.vocabulary import Vocabulary, vocabulary_path
 
 __all__ = [
-    "MODEL_FILE", "RUN_FILE", "ModelFileError", "embedding_layer", "embedding_rows",
+    "MODEL_FILE", "RUN_FILE", "ModelFileError", "TextError", "embedding_layer", "embedding_rows",
     "encode_texts", "load_test_reviews", "load_trained", "run_config", "shorten",
 ]
 
 MODEL_FILE = "model.keras"  # what train_imdb.py saves in a run's folder
 RUN_FILE = "run.json"  # the training arguments train_imdb.py records there
+
+
+class TextError(ValueError):
+    """A text that cannot be encoded (`encode_texts`); `index` is its place in the texts given."""
+
+    def __init__(self, message: str, index: int) -> None:
+        super().__init__(message)
+        self.index = index
 
 
 class ModelFileError(ValueError):
@@ -145,8 +153,9 @@ def encode_texts(model: keras.Model, vocabulary: Vocabulary, texts: Iterable[str
 
     Raises:
         TypeError: `texts` is one string, not a sequence of them.
-        ValueError: The vocabulary has no word index, or a text is empty or
-            has none of the model's words.
+        ValueError: The vocabulary has no word index.
+        TextError: A text is empty, is not Unicode (a lone surrogate) or has
+            none of the model's words (a `ValueError`; its `index` says which).
     """
     if isinstance(texts, (str, bytes)):
         raise TypeError(f"expected a list of texts, got one {type(texts).__name__}: pass [text]")
@@ -161,18 +170,18 @@ def encode_texts(model: keras.Model, vocabulary: Vocabulary, texts: Iterable[str
         try:
             text.encode("utf-8")
         except UnicodeEncodeError:
-            raise ValueError(f"{name(i)} is not valid UTF-8 text") from None
+            raise TextError(f"{name(i)} is not valid UTF-8 text", i) from None
     sequences = vocabulary.sequences(texts, embedding_rows(model))
     ids = zero_pad(sequences, vocabulary.sequence_length)
     unknown = (0, vocabulary.start_char, vocabulary.oov_char)
     for i, (text, row) in enumerate(zip(texts, ids)):
         if not text.strip():
-            raise ValueError(f"{name(i)} is empty")
+            raise TextError(f"{name(i)} is empty", i)
         # Unknown words are kept as <oov>, but a text of nothing else says nothing.
         if not np.isin(row, unknown, invert=True).any():
             beyond = np.isin(sequences[i], unknown, invert=True).any()  # past zero_pad's cut
             read = f" in the first {vocabulary.sequence_length - 2} words, all that it reads" if beyond else ""
-            raise ValueError(f"{name(i)} has no word the model knows{read}: {shorten(text)!r}")
+            raise TextError(f"{name(i)} has no word the model knows{read}: {shorten(text)!r}", i)
     return ids
 
 

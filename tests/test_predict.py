@@ -97,13 +97,15 @@ def test_predict_answers_standard_input_a_chunk_at_a_time(trained, capsys, monke
     for a, b in zip(chunked[::2], whole[::2]):
         (n, p, _, text), (m, q, _, same) = a.split("\t"), b.split("\t")
         assert (n, text) == (m, same) and abs(float(p) - float(q)) <= 2e-4
-    # An error in a later chunk comes after the answers to the chunks before it.
-    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"great film\nawful plot\ndull\nwonderful\n\xff\n")))
-    with pytest.raises(SystemExit):
-        predict_main(["--model", str(trained[0])])
-    captured = capsys.readouterr()
-    assert [line.split("\t")[0] for line in captured.out.splitlines()[::2]] == ["1", "2", "3", "4"]
-    assert captured.err.endswith("error: line 5 of standard input is not UTF-8 text\n")
+    # An error comes after the answers to every text before it, in its chunk too.
+    for data, error in ((b"great film\nawful plot\ndull\n\xff\nwonderful\n", "line 4 of standard input is not UTF-8 text"),
+                        (b"great film\nawful plot\ndull\nzzzq\nwonderful\n", "text 4 has no word the model knows: 'zzzq'")):
+        monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data)))
+        with pytest.raises(SystemExit):
+            predict_main(["--model", str(trained[0])])
+        captured = capsys.readouterr()
+        assert [line.split("\t")[0] for line in captured.out.splitlines()[::2]] == ["1", "2", "3"]
+        assert captured.err.splitlines()[-1].endswith(f"error: {error}")
     # From a terminal, each line is answered as it comes.
     class Terminal(io.TextIOWrapper):
         def isatty(self):
@@ -170,10 +172,10 @@ def test_predict_reads_the_texts_of_a_table(trained, capsys, monkeypatch, tmp_pa
     answers = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [a["number"] for a in answers] == [1, 2, 3, 4] and [a["text"] for a in answers] == texts
     # A text the model cannot read, or a broken row (the table is read a chunk at a time), stops the
-    # command where it lies, after the answers to the chunks before it.
+    # command where it lies, after the answers to every text before it.
     for content, error in [
-        ("body\ngreat film\nawful plot\ndull\n\n\"zzzq\nqqqz\"\n",
-         f"text 4 ({table}, line 6) has no word the model knows: 'zzzq qqqz'"),
+        ("body\ngreat film\nawful plot\ndull\ngreat\n\n\"zzzq\nqqqz\"\n",
+         f"text 5 ({table}, line 7) has no word the model knows: 'zzzq qqqz'"),
         ("id,body\n1,great film\n2,awful plot\n3,dull\n4,great\n5,awful,extra\n",
          f"{table}, line 6: 3 fields where the header has 2."),
     ]:
@@ -181,7 +183,7 @@ def test_predict_reads_the_texts_of_a_table(trained, capsys, monkeypatch, tmp_pa
         with pytest.raises(SystemExit):
             predict_main(["--model", str(trained[0]), "--input", str(table), "--text-column", "body"])
         captured = capsys.readouterr()
-        assert [line.split("\t")[0] for line in captured.out.splitlines()[::2]] == ["1", "2", "3"]
+        assert [line.split("\t")[0] for line in captured.out.splitlines()[::2]] == ["1", "2", "3", "4"]
         assert captured.err.splitlines()[-1].endswith(f"error: {error}")
 
 
