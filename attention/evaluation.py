@@ -19,6 +19,7 @@ the words it attended to most:
 from __future__ import annotations
 
 import argparse
+import unicodedata
 from collections.abc import Sequence
 
 import keras
@@ -74,7 +75,7 @@ def classification_report(y_true: Sequence[int], y_pred: Sequence[int], classes:
     """Accuracy, each class's precision, recall, F1 and support, macro-F1 and the confusion matrix.
 
     A class never predicted has precision 0, one never present recall 0 (and F1 0), as
-    scikit-learn reports them with ``zero_division=0``.
+    scikit-learn reports them with ``zero_division=0`` and every class as ``labels``.
 
     Returns:
         A JSON-ready dict; ``confusion_matrix[i][j]`` counts texts of class ``i``
@@ -103,16 +104,21 @@ def classification_report(y_true: Sequence[int], y_pred: Sequence[int], classes:
 def format_report(report: dict) -> str:
     """The report as a table for the console."""
     names = list(report["classes"])
-    width = max(9, *(len(name) for name in names))
+    width = max(9, *(display_width(name) for name in names))
     lines = [f"{'class':<{width}}  precision  recall     f1  support"]
     for name, scores in report["classes"].items():
-        lines.append(f"{name:<{width}}  {scores['precision']:9.3f}  {scores['recall']:6.3f}  {scores['f1']:5.3f}  "
-                     f"{scores['support']:7d}")
+        lines.append(f"{name}{' ' * (width - display_width(name))}  {scores['precision']:9.3f}  "
+                     f"{scores['recall']:6.3f}  {scores['f1']:5.3f}  {scores['support']:7d}")
     lines.append(f"accuracy {report['accuracy']:.4f}, macro-F1 {report['macro_f1']:.4f}")
     lines.append("confusion matrix (rows: true class, columns: predicted, in the order above):")
     cell = max(len(str(v)) for row in report["confusion_matrix"] for v in row)
     lines += ["  " + " ".join(f"{v:>{cell}}" for v in row) for row in report["confusion_matrix"]]
     return "\n".join(lines)
+
+
+def display_width(text: str) -> int:
+    """The columns a text takes in a terminal: two for wide (Chinese, Japanese) characters, none for combining marks."""
+    return sum(0 if unicodedata.combining(c) else 2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
 
 
 def confusion_image(confusion: Sequence[Sequence[int]], cell: int = 24) -> np.ndarray:

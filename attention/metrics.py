@@ -14,7 +14,9 @@ class MacroF1(keras.metrics.Metric):
     (two classes) the positive class where the logit is above 0: the classes
     `attention.evaluation` reports. A class never predicted has precision 0,
     one never present recall 0 (F1 0 either way), as scikit-learn's
-    `f1_score(average="macro", zero_division=0)`. Each text counts with its
+    `f1_score(average="macro", labels=range(num_classes), zero_division=0)`: a class
+    that is neither present nor predicted counts with F1 0 (without `labels`,
+    scikit-learn leaves it out of the mean). Each text counts with its
     sample weight, so texts of weight 0 (a batch filled up to its size) count
     not at all. Unlike accuracy, macro-F1 weighs a rare class as much as a
     common one.

@@ -30,8 +30,9 @@ __all__ = [
     "encode_texts", "load_test_reviews", "load_trained", "run_config", "shorten",
 ]
 
-MODEL_FILE = "model.keras"  # what train_imdb.py saves in a run's folder
-RUN_FILE = "run.json"  # the training arguments train_imdb.py records there
+MODEL_FILE = "model.keras"  # what the training scripts save in a run's folder
+RUN_FILE = "run.json"  # the training arguments they record there
+_SCRIPTS = "train_imdb.py or train_text.py"
 
 
 class TextError(ValueError):
@@ -47,7 +48,7 @@ class ModelFileError(ValueError):
 
 
 def load_trained(model_path: str | os.PathLike) -> tuple[keras.Model, Vocabulary]:
-    """Loads a model saved by ``train_imdb.py`` and the vocabulary saved beside it.
+    """Loads a model saved by ``train_imdb.py`` or ``train_text.py`` and the vocabulary saved beside it.
 
     Args:
         model_path: The ``.keras`` file, or a run folder holding ``model.keras``.
@@ -63,10 +64,10 @@ def load_trained(model_path: str | os.PathLike) -> tuple[keras.Model, Vocabulary
     if not path.exists():
         raise ModelFileError(f"model file not found: {str(path)!r}")
     if path.is_dir():
-        raise ModelFileError(f"{str(path)!r} is a folder without {MODEL_FILE}; expected a .keras file saved by train_imdb.py")
+        raise ModelFileError(f"{str(path)!r} is a folder without {MODEL_FILE}; expected a .keras file saved by {_SCRIPTS}")
     # Keras's own errors for these files say nothing of what was expected.
     if path.suffix != ".keras" or not zipfile.is_zipfile(path):
-        raise ModelFileError(f"{str(path)!r} is not a .keras model file (a zip archive saved by train_imdb.py)")
+        raise ModelFileError(f"{str(path)!r} is not a .keras model file (a zip archive saved by {_SCRIPTS})")
     try:
         model = keras.models.load_model(path, compile=False)
     except Exception as error:  # Keras raises many types for a foreign or broken archive.
@@ -75,16 +76,16 @@ def load_trained(model_path: str | os.PathLike) -> tuple[keras.Model, Vocabulary
     if not all(np.isfinite(w).all() for w in model.get_weights()):
         raise ModelFileError(f"{str(path)!r} has NaN or infinite weights (its training diverged); it cannot predict")
     if not any(isinstance(layer, AttentionLayer) for layer in model.layers):
-        raise ModelFileError(f"{str(path)!r} is a Keras model without an AttentionLayer, not one trained by train_imdb.py")
+        raise ModelFileError(f"{str(path)!r} is a Keras model without an AttentionLayer, not one trained by {_SCRIPTS}")
     try:
         embedding_rows(model)
         inspection_model(model)  # fails now, with a clear message, rather than mid-run
     except (ValueError, TypeError) as error:
-        raise ModelFileError(f"{str(path)!r} is not a model trained by train_imdb.py: {error}") from error
+        raise ModelFileError(f"{str(path)!r} is not a model trained by {_SCRIPTS}: {error}") from error
     vocab_file = vocabulary_path(path)
     if not vocab_file.is_file():
         raise ModelFileError(
-            f"vocabulary file not found: {str(vocab_file)!r} (train_imdb.py saves it beside the model; "
+            f"vocabulary file not found: {str(vocab_file)!r} ({_SCRIPTS} save it beside the model; "
             "without it the word ids cannot be read)"
         )
     try:
@@ -101,7 +102,7 @@ def load_trained(model_path: str | os.PathLike) -> tuple[keras.Model, Vocabulary
 
 
 def run_config(model_path: str | os.PathLike) -> dict:
-    """The arguments ``train_imdb.py`` recorded in ``run.json`` beside the model, or ``{}``.
+    """The arguments the training script recorded in ``run.json`` beside the model, or ``{}``.
 
     Only a model saved in its run's folder has one; a model saved elsewhere
     with ``--model-path`` has none.

@@ -12,7 +12,7 @@ import pytest
 from attention.arguments import recorded_arguments
 from attention.data.labelled import held_out_texts
 from attention.data.sources import open_source
-from attention.evaluation import encode_labelled, format_errors, format_report, main as evaluate_main, \
+from attention.evaluation import display_width, encode_labelled, format_errors, format_report, main as evaluate_main, \
     predict_probabilities
 from attention.trained import load_test_reviews
 from fake_data import as_lists, write_csv
@@ -156,3 +156,14 @@ def test_relative_paths_of_a_run_read_the_same_from_another_folder(tmp_path, mon
     evaluate_main(["--model", str(run)])
     assert "accuracy" in capsys.readouterr().out
     assert list((tmp_path / "elsewhere").iterdir()) == []
+
+
+def test_the_report_lines_up_wide_class_names():
+    """Chinese and Japanese characters take two columns of a terminal, combining marks none."""
+    scores = {"precision": 1.0, "recall": 0.5, "f1": 0.667, "support": 2}
+    names = ["中立", "bad", "cafe\u0301", "very long class name"]
+    report = {"classes": {name: scores for name in names}, "accuracy": 0.5, "macro_f1": 0.5,
+              "confusion_matrix": [[1, 1, 0, 0], [0, 1, 1, 0], [0, 0, 1, 1], [1, 0, 0, 1]]}
+    rows = format_report(report).splitlines()[: len(names) + 1]
+    assert len({display_width(row) for row in rows}) == 1, rows  # and so every column ends where the header's does
+    assert (display_width("中立"), display_width("cafe\u0301"), display_width("bad")) == (4, 4, 3)
