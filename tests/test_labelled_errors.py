@@ -116,9 +116,9 @@ def case_wrong_field_count(tmp_path):
     return dict(source=p, validation_data=_good_validation(tmp_path)), [str(p), "line 3", "3 fields", "header has 2"]
 
 
-def case_unterminated_quote(tmp_path):
-    p = _table(tmp_path, "t.csv", 'text,label\ngood,pos\n"bad,neg\n')
-    return dict(source=p, validation_split=0.5), [str(p), "CSV"]
+def case_unterminated_quote(tmp_path):  # named where it opens, not at the end of the file it swallowed
+    p = _table(tmp_path, "t.csv", 'text,label\ngood,pos\n"bad,neg\nfine,pos\nok,neg\n')
+    return dict(source=p, validation_split=0.5), [str(p), "line 3", "CSV", "never closed"]
 
 
 def case_nonexistent_path(tmp_path):

@@ -147,6 +147,9 @@ def _delimited_rows(path: Path, lines: Iterator[str], delimiter: str, text_colum
                     yield row[t], "" if y is None else row[y].strip(), line
                 line = reader.line_num + 1
         except csv.Error as e:
+            if str(e) == "unexpected end of data":  # a quote left open swallowed every line after it
+                raise DatasetError(f"{path}, line {line}: not valid {'CSV' if delimiter == ',' else 'TSV'}: a quoted "
+                                   f"field of this row is never closed.") from None
             raise invalid(e) from None
 
     return rows()
