@@ -133,9 +133,9 @@ class AttentionSummaries(keras.callbacks.Callback):
 
     def on_train_begin(self, logs: dict | None = None) -> None:
         self._inspector = None
-        # The op graph of the forward pass, as the original's graph tab showed;
-        # only TensorFlow has one to show.
-        if keras.backend.backend() == "tensorflow":
+        # The op graph of the forward pass, as the original's graph tab showed; only TensorFlow
+        # has one to show. Once a run: a resumed run's train/ has it (TensorBoard warns of a second).
+        if keras.backend.backend() == "tensorflow" and not any((self.log_dir / "train").glob("events.out.tfevents.*")):
             import tensorflow as tf
 
             forward = tf.function(lambda ids: self.model(ids, training=False))

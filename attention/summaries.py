@@ -82,9 +82,11 @@ class SummaryWriter:
         self._write(event_pb2.Event(wall_time=time.time(), graph_def=graph_def))
 
     def hparams(self, settings: dict, trial_id: str) -> None:
-        """A run's settings for TensorBoard's HParams tab; those that are not a bool, a number or a
-        string (which it cannot show) are left out."""
-        shown = {k: v for k, v in settings.items() if isinstance(v, (bool, int, float, str))}
+        """A run's settings for TensorBoard's HParams tab. A list (``--classes``) shows as its items
+        joined by commas, as it was written; what is not a bool, a number or a string then (which
+        the tab cannot show) is left out."""
+        shown = {k: ",".join(map(str, v)) if isinstance(v, (list, tuple)) else v for k, v in settings.items()}
+        shown = {k: v for k, v in shown.items() if isinstance(v, (bool, int, float, str))}
         self._add(hparams_pb(shown, trial_id=trial_id), step=0)
 
     def flush(self) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 import time
 from collections.abc import Callable
@@ -159,6 +160,7 @@ def train_classifier(
                    "validation_report": report}
         model_path = run.finish(model, vocabulary, results)
     print(f"Model saved to {model_path}")
+    export = f"python -m attention.serving {shlex.quote(str(model_path))}"
     if vocabulary.word_index is None:
         print("No export that reads raw text: the data had no word index to encode text with.")
     elif keras.backend.backend() == "tensorflow":
@@ -167,13 +169,13 @@ def train_classifier(
         except KeyboardInterrupt:
             # The run is finished and its model saved; only the export (written whole or not at all) is missing.
             raise RunStopped(f"interrupted while writing the export that reads raw text; the model is saved to "
-                             f"{model_path}; write the export with: python -m attention.serving {model_path}",
+                             f"{model_path}; write the export with: {export}",
                              130) from None
         except Exception as error:  # the model is saved: an export can be made again from it
             print(f"warning: the export that reads raw text failed ({type(error).__name__}: {error}); "
-                  f"retry with: python -m attention.serving {model_path}", file=sys.stderr)
+                  f"retry with: {export}", file=sys.stderr)
     else:
-        print(f"For an export that reads raw text: KERAS_BACKEND=tensorflow python -m attention.serving {model_path}")
+        print(f"For an export that reads raw text: KERAS_BACKEND=tensorflow {export}")
     return model_path
 
 

@@ -8,6 +8,7 @@ For other texts, two classes or many, see train_text.py.
 """
 
 import argparse
+import shlex
 import sys
 
 import attention  # noqa: F401  (first: it quiets TensorFlow's start-up logging before Keras loads it)
@@ -47,7 +48,7 @@ def train(args: argparse.Namespace, fail) -> None:
                             classes=list(BINARY_CLASSES), trained_on="imdb")
 
     train_classifier(args, (x_train, y_train, x_test, y_test), vocabulary, recorded_arguments(args))
-    print(f"Run 'tensorboard --logdir={args.logdir}' to checkout tensorboard logs.")
+    print(f"Run 'tensorboard --logdir={shlex.quote(args.logdir)}' to checkout tensorboard logs.")
 
 
 if __name__ == "__main__":

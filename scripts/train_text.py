@@ -11,6 +11,7 @@ per-class scores in run.json, and (on TensorFlow) an export that reads raw text.
 """
 
 import argparse
+import shlex
 
 import attention  # noqa: F401  (first: it quiets TensorFlow's start-up logging before Keras loads it)
 
@@ -43,7 +44,7 @@ def train(args: argparse.Namespace, fail) -> None:
                             classes=data.classes, trained_on="texts")
     train_classifier(args, (data.x_train, data.y_train, data.x_validation, data.y_validation), vocabulary,
                      recorded_arguments(args, script="train_text"))
-    print(f"Run 'tensorboard --logdir={args.logdir}' to checkout tensorboard logs.")
+    print(f"Run 'tensorboard --logdir={shlex.quote(args.logdir)}' to checkout tensorboard logs.")
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
+from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
 
 import attention.training
 from attention.atomic import atomic_path, write_json
@@ -111,18 +112,20 @@ def test_a_run_resumes_only_over_the_data_it_started_on(tmp_path):
 def test_edited_data_starts_a_new_run(tmp_path, monkeypatch, capsys):
     table = tmp_path / "texts.csv"
     table.write_text("text,label\n" + "".join(f"{w} film,{y}\n" for w, y in [("good", "pos"), ("bad", "neg")] * 4))
-    args = ["--data", table, "--validation-split", "0.25", "--logdir", tmp_path / "logs", "--cache-dir",
-            tmp_path / "cache", *SMALL]
+    logdir = tmp_path / "my logs"
+    args = ["--data", table, "--validation-split", "0.25", "--logdir", logdir, "--cache-dir", tmp_path / "cache", *SMALL]
     monkeypatch.setattr(EpochCheckpoint, "on_epoch_end", raise_keyboard_interrupt)
     with pytest.raises(SystemExit):
         train_text(*args)
     monkeypatch.undo()
-    (interrupted,) = run_dirs(tmp_path / "logs")
+    (interrupted,) = run_dirs(logdir)
     with open(table, "a") as f:  # the same arguments, more words: the checkpoint's ids would mean others
         f.write("splendid new words,pos\n")
     train_text(*args)
-    assert f"Run {interrupted.name} read other data" in capsys.readouterr().out
-    assert len(run_dirs(tmp_path / "logs")) == 2
+    out = capsys.readouterr().out
+    assert f"Run {interrupted.name} read other data" in out
+    assert len(run_dirs(logdir)) == 2
+    assert f"Run 'tensorboard --logdir='{logdir}'' to checkout" in out  # a command to paste, space and all
     assert json.loads((interrupted / "run.json").read_text())["status"] == "interrupted"
 
 
@@ -214,6 +217,10 @@ def test_seeded_resume_is_exact(tiny_imdb, tmp_path, train, monkeypatch, capsys)
     assert "after epoch 1" in capsys.readouterr().out
     assert json.loads((parts / "run.json").read_text())["config"]["backend"] == keras.backend.backend()
 
+    # One op graph a run (TensorFlow's), not one a start: TensorBoard warns of a second.
+    graphs = sum(bool(event.graph_def) for path in (parts / "train").glob("events.out.tfevents.*")
+                 for event in EventFileLoader(str(path)).Load())
+    assert graphs == (keras.backend.backend() == "tensorflow")
     (whole_weights, whole_logs), (parts_weights, parts_logs) = final_state(whole), final_state(parts)
     assert parts_logs == whole_logs
     for a, b in zip(whole_weights, parts_weights):

@@ -25,6 +25,7 @@ from attention.atomic import save_model
 from attention.callbacks import AttentionSummaries, EpochCheckpoint, TqdmProgress, latest_checkpoint
 from attention.evaluation import predict_probabilities
 from attention.model import inspection_model
+from attention.summaries import SummaryWriter
 from attention.visualize import attention_image
 from attention.vocabulary import Vocabulary, vocabulary_path
 from fake_data import write_keras_npz
@@ -96,6 +97,13 @@ def test_run_records_its_settings_for_the_hparams_tab(first_run):
     assert settings["learning_rate"] == pytest.approx(record["config"]["learning_rate"]) and settings["reset_after"] is False
     # Left out: what every run of the folder shares, and settings TensorBoard cannot show (None).
     assert "logdir" not in settings and record["config"]["model_path"] is None and "model_path" not in settings
+
+
+def test_a_list_setting_shows_in_the_hparams_tab_as_written(tmp_path):
+    writer = SummaryWriter(tmp_path)
+    writer.hparams({"classes": ["pos", "neg"], "class_weight": "pos=2", "patience": None}, "run")
+    writer.close()
+    assert run_settings(tmp_path) == [("run", {"classes": "pos,neg", "class_weight": "pos=2"})]
 
 
 def test_saved_model_loads_and_predicts(first_run, tiny_imdb):
