@@ -27,6 +27,9 @@ class ConcatGRU(keras.layers.GRU):
     The weights, their layout and the configuration are those of `GRU`, so a
     `GRU`'s weights load into a `ConcatGRU` and back. With `reset_after=True`
     or dropout, the layer runs Keras's own loop (and cuDNN where Keras uses it).
+    One difference, Keras's own: with a mask and an `initial_state`, a row's masked
+    steps before its first word output zeros here on every backend, as `GRU` does
+    on TensorFlow and PyTorch; `GRU` on JAX outputs the initial state there.
     """
 
     def _stacked_weights(self) -> tuple:

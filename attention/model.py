@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import keras
@@ -174,7 +175,8 @@ def inspection_model(model: keras.Model) -> keras.Model:
     more training, `update_inspection_model` brings them up to date.
 
     Args:
-        model: A `keras.Sequential` or functional model with an `AttentionLayer`
+        model: A `keras.Sequential` or functional model with an `AttentionLayer`,
+            or with a Sequential or functional model holding one among its layers
             (a subclassed model has no graph of layers to follow).
 
     Returns:
@@ -188,14 +190,20 @@ def inspection_model(model: keras.Model) -> keras.Model:
     seen: dict = {}
 
     def call(layer: keras.Layer, *args: Any, **kwargs: Any) -> Any:
-        if not isinstance(layer, AttentionLayer) or seen:
+        if seen:
+            return layer(*args, **kwargs)
+        if isinstance(layer, keras.Model) and next(attention_layers(layer), None) is not None:
+            # A sub-model holding the attention (an encoder inside a classifier): its own twin.
+            x, seen["rnn_outputs"], seen["alphas"] = inspection_model(layer)(*args, **kwargs)
+            return x
+        if not isinstance(layer, AttentionLayer):
             return layer(*args, **kwargs)
         twin = AttentionLayer.from_config({**layer.get_config(), "return_alphas": True, "name": None})
         x, seen["alphas"] = twin(*args, **kwargs)
         twin.set_weights(layer.get_weights())
         sequences = args[0] if args else kwargs["inputs"]
         seen["rnn_outputs"] = ops.concatenate(sequences, axis=-1) if isinstance(sequences, (list, tuple)) else sequences
-        return x
+        return (x, seen["alphas"]) if layer.return_alphas else x  # what the layer gave the layers after it
 
     if isinstance(model, keras.Sequential):
         known = model.inputs[0] if model.built and model.inputs else None
@@ -221,6 +229,14 @@ def update_inspection_model(inspector: keras.Model, model: keras.Model) -> None:
 
     Cheaper than a new twin: a new model is traced and, on JAX, compiled anew.
     """
-    twins = [layer for layer in inspector.layers if isinstance(layer, AttentionLayer)]
-    for twin, layer in zip(twins, [layer for layer in model.layers if isinstance(layer, AttentionLayer)]):
+    for twin, layer in zip(attention_layers(inspector), attention_layers(model)):
         twin.set_weights(layer.get_weights())
+
+
+def attention_layers(model: keras.Model) -> Iterator[AttentionLayer]:
+    """The attention layers of a model, in the order of its layers, those of the models inside it too."""
+    for layer in model.layers:
+        if isinstance(layer, AttentionLayer):
+            yield layer
+        elif isinstance(layer, keras.Model):
+            yield from attention_layers(layer)

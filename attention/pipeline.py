@@ -35,8 +35,13 @@ JAX_GPU_FIXED_BATCH = True
 
 
 def sequence_lengths(x: np.ndarray) -> np.ndarray:
-    """Real lengths of post-padded rows: the number of non-zero word ids."""
-    return np.count_nonzero(x, axis=1)
+    """Each row's length up to its last non-zero word id: the columns a batch cut to its longest
+    row keeps. Post-padded rows keep their words, pre-padded ones (Keras's `pad_sequences`) their
+    full width, and a 0 inside a row (masked like padding) what follows it."""
+    present = np.asarray(x) != 0
+    if present.size == 0:
+        return np.zeros(len(present), dtype="int64")
+    return np.where(present.any(axis=1), present.shape[1] - np.argmax(present[:, ::-1], axis=1), 0)
 
 
 def batch_indices(

@@ -20,8 +20,7 @@ import numpy as np
 from attention import imdb
 from attention.data.errors import DatasetError
 from attention.data.labelled import load_labelled
-from attention.layer import AttentionLayer
-from attention.model import inspection_model
+from attention.model import attention_layers, inspection_model
 from attention.preprocessing import fit_in_vocabulary, zero_pad
 from attention.vocabulary import Vocabulary, vocabulary_path
 
@@ -75,7 +74,7 @@ def load_trained(model_path: str | os.PathLike) -> tuple[keras.Model, Vocabulary
         raise ModelFileError(f"cannot load the model {str(path)!r}: {detail}") from error
     if not all(np.isfinite(w).all() for w in model.get_weights()):
         raise ModelFileError(f"{str(path)!r} has NaN or infinite weights (its training diverged); it cannot predict")
-    if not any(isinstance(layer, AttentionLayer) for layer in model.layers):
+    if next(attention_layers(model), None) is None:
         raise ModelFileError(f"{str(path)!r} is a Keras model without an AttentionLayer, not one trained by {_SCRIPTS}")
     try:
         embedding_rows(model)

@@ -11,7 +11,7 @@ from gradients import layer_gradients
 
 import attention as package
 from attention import AttentionLayer, attention
-from attention.model import update_inspection_model
+from attention.model import attention_layers, update_inspection_model
 
 
 def reference(inputs, w, b, u, time_major=False):
@@ -314,6 +314,34 @@ def test_inspection_model_of_any_sequential_or_functional_model(rng):
         update_inspection_model(inspector, model)
         np.testing.assert_allclose(keras.ops.convert_to_numpy(inspector(inputs)[0]),
                                    keras.ops.convert_to_numpy(model(inputs)), atol=1e-6)
+
+
+def test_inspection_model_of_a_model_with_its_alphas_or_an_encoder_inside():
+    ids = np.array([[1, 2, 3, 0], [4, 5, 0, 0]])
+    words = keras.Input((None,), dtype="int32")
+    sequences = keras.layers.GRU(3, return_sequences=True)(keras.layers.Embedding(20, 6, mask_zero=True)(words))
+    pooled, alphas = AttentionLayer(4, return_alphas=True)(sequences)
+    with_alphas = keras.Model(words, [keras.layers.Dense(1)(pooled), alphas])  # its own weights as an output
+    encoder = keras.Model(words, AttentionLayer(4)(sequences), name="encoder")
+    inner = keras.Input((None,), dtype="int32")
+    nested = keras.Model(inner, keras.layers.Dense(1)(encoder(inner)))
+    in_sequential = keras.Sequential([keras.Input((None,), dtype="int32"), encoder, keras.layers.Dense(1)])
+    for model in (with_alphas, nested, in_sequential):
+        outputs, rnn_outputs, weights = package.inspection_model(model)(ids)
+        expected = keras.tree.flatten(model(ids))
+        for got, want in zip(keras.tree.flatten(outputs), expected):
+            np.testing.assert_allclose(keras.ops.convert_to_numpy(got), keras.ops.convert_to_numpy(want), atol=1e-6)
+        weights = keras.ops.convert_to_numpy(weights)
+        assert weights.shape == (2, 4) and (weights[1, 2:] == 0).all()
+        np.testing.assert_allclose(weights.sum(axis=1), 1.0, atol=1e-6)
+        assert keras.ops.convert_to_numpy(rnn_outputs).shape == (2, 4, 3)
+    # The twin inside the nested one follows the encoder's weights when told to.
+    inspector = package.inspection_model(nested)
+    (layer,) = attention_layers(nested)
+    layer.set_weights([w + 0.5 for w in layer.get_weights()])
+    update_inspection_model(inspector, nested)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(inspector(ids)[0]), keras.ops.convert_to_numpy(nested(ids)),
+                               atol=1e-6)
 
 
 def test_inspection_model_needs_a_graph_with_an_attention_layer():

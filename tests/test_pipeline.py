@@ -255,3 +255,9 @@ def test_class_weights_train_as_keras_class_weight_does():
         np.testing.assert_allclose(ours[key], keras_history[key], rtol=1e-5)
     for a, b in zip(our_weights, keras_weights):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_sequence_lengths_reach_the_last_word_of_each_row():
+    x = np.array([[4, 5, 0, 0], [0, 0, 4, 5], [4, 0, 5, 0], [0, 0, 0, 0]])
+    np.testing.assert_array_equal(sequence_lengths(x), [2, 4, 3, 0])
+    assert sequence_lengths(np.zeros((2, 0), "int32")).tolist() == [0, 0]

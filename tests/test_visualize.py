@@ -196,6 +196,22 @@ def test_attend_cuts_each_batch_to_its_texts_and_keeps_no_rnn_outputs(loaded, mo
         np.testing.assert_allclose(item.probability, 1 / (1 + np.exp(-logit[0])), rtol=1e-5)
 
 
+def test_attend_reads_pre_padded_ids_and_zeros_inside_rows_as_the_model_does(loaded):
+    # Batches were cut to each row's count of word ids from the left: pre-padded rows lost their words.
+    model, vocabulary = loaded
+    post = encode_texts(model, vocabulary, ["great film " * 3, "awful boring plot", "a film"])[:, :12]
+    pre = keras.utils.pad_sequences([row[row != 0] for row in post], maxlen=12)  # Keras's default: padding="pre"
+    gapped = post.copy()
+    gapped[0, 2] = 0  # masked as padding is, the words after it kept
+    logits = inspection_model(model).predict(np.concatenate([post, pre, gapped]), verbose=0)[0][:, 0]
+    items = attend(model, vocabulary, np.concatenate([post, pre, gapped]))
+    for item, row, logit in zip(items, np.concatenate([post, pre, gapped]), logits):
+        assert item.words == vocabulary.decode(row[row != 0][1:])
+        np.testing.assert_allclose(item.probability, 1 / (1 + np.exp(-logit)), rtol=1e-5)
+    for post_item, pre_item in zip(items[:3], items[3:6]):
+        np.testing.assert_allclose(pre_item.weights, post_item.weights, rtol=1e-5, atol=1e-7)
+
+
 def test_attend_on_a_jax_gpu_fills_the_last_batch_and_leaves_its_copies_out(loaded, monkeypatch):
     # Each chunk of `attention.predict` ended in a batch of its own size: on JAX with a GPU,
     # one more program to compile for each.
