@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from attention.data import DatasetError
+from attention.data import DatasetError, imdb
 from attention.data.sources import open_source
-from fake_data import load, write_files
+from fake_data import as_lists, load, write_files
 
 pytestmark = pytest.mark.usefixtures("isolated_keras_home")
 
@@ -77,6 +77,33 @@ def test_an_archive_reads_as_the_folder_it_holds(layout, arcname, tmp_path):
     from_folder = read(root)
     assert {split: got for split, (_, got) in from_folder.items()} == labels
     assert read(archive(tmp_path / "texts.tar.gz", root, arcname)) == from_folder
+
+
+@pytest.mark.parametrize("beside", [{"extras/notes.md": "not data"}, {"docs/img/a.png": NOT_UTF8, "LICENSE": "MIT"}])
+@pytest.mark.parametrize("layout", ["stanford", "readme"])
+def test_a_folder_without_texts_beside_the_data_is_not_data(layout, beside, tmp_path):
+    parent = tmp_path / "parent"
+    LAYOUTS[layout][0](parent / "texts")
+    write_files(parent, beside)
+    assert read(archive(tmp_path / "texts.tar.gz", parent, ".")) == read(parent / "texts")
+
+
+def test_the_stanford_archive_with_a_folder_beside_it_loads_as_imdb(tmp_path):
+    parent = tmp_path / "parent"
+    stanford(parent / "aclImdb")
+    write_files(parent, {"extras/notes.md": "not data"})
+    (x, y), (x_test, y_test) = imdb.load_data(archive(tmp_path / "a.tar.gz", parent, "."), cache_dir=tmp_path / "c1",
+                                              verbose=False)
+    (x_folder, y_folder), (x_test_folder, y_test_folder) = imdb.load_data(parent / "aclImdb", cache_dir=tmp_path / "c2",
+                                                                          verbose=False)
+    assert (as_lists(x), as_lists(x_test)) == (as_lists(x_folder), as_lists(x_test_folder)) and len(x) == 2
+    assert (y.tolist(), y_test.tolist()) == (y_folder.tolist(), y_test_folder.tolist())
+
+
+def test_a_lone_class_folder_with_a_folder_inside_is_a_class(tmp_path):
+    root = write_files(tmp_path / "texts", {"pos/1_9.txt": "great", "pos/old/1_8.txt": "good"})
+    assert read(root) == {"": (["great"], ["pos"])}
+    assert read(archive(tmp_path / "texts.tar.gz", root, "texts")) == read(root)
 
 
 def test_links_are_read_as_the_files_they_name(tmp_path):

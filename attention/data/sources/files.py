@@ -155,9 +155,10 @@ def read_archive(
     """Reads the folder of class folders inside a tar archive as :func:`read_folder` reads it.
 
     The archive holds that folder at its top (``tar -C texts -czf texts.tar.gz .``), or
-    under folders that each hold only the next (``tar -czf texts.tar.gz texts``, which
-    is how the Stanford archive holds ``aclImdb/``; an absolute path's folders). Links
-    to files inside the archive are read as the files they name, as a folder's are.
+    below it (``tar -czf texts.tar.gz texts``, which is how the Stanford archive holds
+    ``aclImdb/``; an absolute path's folders): see ``_archive_root``. Links
+    to files inside the archive are read as the files they name, as a folder's are (a link
+    to a folder, or to a file outside the archive, is not followed).
 
     Raises:
         DatasetError: The archive is truncated or corrupt, or as :func:`read_folder`.
@@ -211,10 +212,10 @@ def read_archive(
     children: dict[str, list[str]] = defaultdict(list)
     for folder in folders:
         children[posixpath.dirname(folder)].append(posixpath.basename(folder))
-    root = _archive_root(children)
-    texts: dict[str, list[str]] = defaultdict(list)  # class folder -> its texts' paths
+    texts: dict[str, list[str]] = defaultdict(list)  # folder -> the paths of its texts
     for name in found:
         texts[posixpath.dirname(name)].append(name)
+    root = _archive_root(children, texts)
     out: dict[str, Records] = {}
     for split in [s for s in SPLITS if s in children[root]] or [NO_SPLIT]:
         folder = posixpath.join(root, split) if split else root
@@ -233,16 +234,38 @@ def _may_be_class(folder: str, classes: Sequence[str] | None) -> bool:
     return folder in classes if classes is not None else not folder.startswith(".") and folder != UNLABELLED
 
 
-def _archive_root(children: dict[str, list[str]]) -> str:
-    """The folder of class folders (or of train/ and test/) in an archive, from what each folder holds."""
+def _archive_root(children: dict[str, list[str]], texts: dict[str, list[str]]) -> str:
+    """The folder of class folders (or of train/ and test/) in an archive, from what each folder holds.
+
+    From the top, it goes down into the one folder with texts below it (a folder beside it
+    without texts, such as ``extras/``, is not data) while that folder is a container: it holds
+    train/ or test/, two or more folders with texts, or one and no texts of its own (the folders
+    of a path). A class folder that holds texts and a folder of its own is not one.
+    """
+    holding = set()  # the folders with texts in them or below them
+    for folder in texts:
+        while folder not in holding:
+            holding.add(folder)
+            folder = posixpath.dirname(folder)
+
+    def join(parent: str, name: str) -> str:
+        return posixpath.join(parent, name) if parent else name
+
+    def below(folder: str) -> list[str]:
+        return [c for c in children[folder] if not c.startswith(".") and join(folder, c) in holding]
+
     root = ""
     while True:
-        inside = [c for c in children[root] if not c.startswith(".")]
+        inside = below(root)
         if len(inside) != 1:
             return root
-        below = posixpath.join(root, inside[0]) if root else inside[0]
+        name = inside[0]
         # A lone train/ is a split layout; a lone test/ at the top is a folder named test that
         # was archived (as a split it would hold nothing to train on).
-        if not children[below] or inside[0] == "train" or (inside[0] == "test" and root):
+        if name == "train" or (name == "test" and root):
             return root
-        root = below
+        folder = join(root, name)
+        subs = below(folder)
+        if not (any(s in SPLITS for s in subs) or len(subs) >= 2 or (len(subs) == 1 and folder not in texts)):
+            return root
+        root = folder
