@@ -325,7 +325,7 @@ def recorded_arguments(args: argparse.Namespace, **extra: object) -> dict:
     `--resume` is left out: it says whether to go on with a run, not what the run computes.
     """
     config = {k: v for k, v in vars(args).items() if k != "resume"}
-    config.update({k: os.path.abspath(config[k]) for k in PATH_OPTIONS if config.get(k)})
+    config.update({k: os.path.abspath(os.path.expanduser(config[k])) for k in PATH_OPTIONS if config.get(k)})
     return {**config, **extra}
 
 

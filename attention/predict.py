@@ -153,9 +153,9 @@ def answer(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
         where = places.__getitem__ if rows is not None else None
         try:
             ids, error = encode_texts(model, vocabulary, chunk, first=done + 1, where=where), None
-        except TextError as bad:
+        except TextError as bad:  # the texts before it are answered first
             chunk, error = chunk[: bad.index], bad
-            ids = encode_texts(model, vocabulary, chunk) if chunk else None
+            ids = encode_texts(model, vocabulary, chunk, first=done + 1, where=where) if chunk else None
         if chunk:
             items = attend(model, vocabulary, ids, progress=True, scorer=scorer)
             print_answers(chunk, items, done + 1, args.top_k, as_json=args.format == "jsonl")

@@ -166,22 +166,29 @@ def encode_texts(model: keras.Model, vocabulary: Vocabulary, texts: Iterable[str
     def name(i: int) -> str:
         return f"text {first + i}" + (f" ({where(i)})" if where else "")
 
+    # The error is the first text's that fails, whichever check it fails: a caller answers the texts before it.
+    unreadable = None  # the first text that cannot be encoded at all, and why
     for i, text in enumerate(texts):
         try:
             text.encode("utf-8")
         except UnicodeEncodeError:
-            raise TextError(f"{name(i)} is not valid UTF-8 text", i) from None
-    sequences = vocabulary.sequences(texts, embedding_rows(model))
+            unreadable = TextError(f"{name(i)} is not valid UTF-8 text", i)
+        if unreadable is None and not text.strip():
+            unreadable = TextError(f"{name(i)} is empty", i)
+        if unreadable is not None:
+            break
+    readable = texts if unreadable is None else texts[: unreadable.index]
+    sequences = vocabulary.sequences(readable, embedding_rows(model))
     ids = zero_pad(sequences, vocabulary.sequence_length)
     unknown = (0, vocabulary.start_char, vocabulary.oov_char)
-    for i, (text, row) in enumerate(zip(texts, ids)):
-        if not text.strip():
-            raise TextError(f"{name(i)} is empty", i)
+    for i, (text, row) in enumerate(zip(readable, ids)):
         # Unknown words are kept as <oov>, but a text of nothing else says nothing.
         if not np.isin(row, unknown, invert=True).any():
             beyond = np.isin(sequences[i], unknown, invert=True).any()  # past zero_pad's cut
             read = f" in the first {vocabulary.sequence_length - 2} words, all that it reads" if beyond else ""
             raise TextError(f"{name(i)} has no word the model knows{read}: {shorten(text)!r}", i)
+    if unreadable is not None:
+        raise unreadable
     return ids
 
 

@@ -147,6 +147,8 @@ def test_relative_paths_of_a_run_read_the_same_from_another_folder(tmp_path, mon
         "data": str(tmp_path / "here" / "texts.csv"), "cache_dir": str(tmp_path / "here" / "cache"),
         "model_path": str(tmp_path / "here" / "saved" / "model.keras"), "embeddings": None, "seed": 1,
         "script": "train_text"}
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))  # "--cache-dir=~/c": the shell leaves ~ after = as it is
+    assert recorded_arguments(argparse.Namespace(cache_dir="~/c")) == {"cache_dir": str(tmp_path / "home" / "c")}
     load_script("train_text").main(["--data", "texts.csv", "--validation-split", "0.5", "--logdir", "logs",
                                     "--cache-dir", "cache", *map(str, SMALL)])
     (run,) = (tmp_path / "here" / "logs").iterdir()

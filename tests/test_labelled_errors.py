@@ -95,6 +95,11 @@ def case_table_compressed_other_than_gzip(tmp_path):
     return dict(source=p, validation_split=0.5), [str(p), "gzip", ".bz2", "decompress"]
 
 
+def case_unterminated_quote_in_the_header(tmp_path):
+    p = _table(tmp_path, "t.csv", '"text,label\ngood,pos\nbad,neg\n')
+    return dict(source=p, validation_split=0.5), [str(p), "line 1", "CSV", "never closed"]
+
+
 def case_not_an_archive(tmp_path):
     p = _table(tmp_path, "texts.tar.gz", b"hello")  # tarfile's error lists each method it tried, a line each
     return dict(source=p, validation_split=0.5), [str(p), "ReadError"]

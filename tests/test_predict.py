@@ -126,6 +126,14 @@ def test_predict_errors(trained, capsys, monkeypatch):
     fails(predict_main, ["--model", trained[0]], capsys, "no text given")
 
 
+@pytest.mark.parametrize("second, message", [("   ", "text 2 is empty"), ("zzzq", "text 2 has no word the model knows")])
+def test_the_first_text_that_fails_stops_after_the_answers_before_it(trained, capsys, second, message):
+    # A text that is not UTF-8 after it (as Python passes such an argument) was found first: a traceback.
+    not_utf8 = b"bad \xff plot".decode("utf-8", "surrogateescape")
+    err = fails(predict_main, ["--model", trained[0], "great film", second, not_utf8], capsys, message)
+    assert "not valid UTF-8" not in err
+
+
 def test_known_words_past_what_the_model_reads_are_named(trained, loaded, capsys):
     length = loaded[1].sequence_length
     fails(predict_main, ["--model", trained[0], "zzzq " * (length - 2) + "great"], capsys,

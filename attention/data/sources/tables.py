@@ -116,12 +116,16 @@ def _delimited_rows(path: Path, lines: Iterator[str], delimiter: str, text_colum
     # The csv module refuses fields over 128 KiB by default; a long document is still one text.
     csv.field_size_limit(max(csv.field_size_limit(), 2**31 - 1))
     reader = csv.reader(lines, delimiter=delimiter, strict=True)
-    invalid = lambda e: DatasetError(  # noqa: E731
-        f"{path}, line {reader.line_num}: not valid {'CSV' if delimiter == ',' else 'TSV'} ({e}).")
+    def invalid(error: csv.Error, row_line: int) -> DatasetError:
+        kind = "CSV" if delimiter == "," else "TSV"
+        if str(error) == "unexpected end of data":  # a quote left open swallowed every line after it
+            return DatasetError(f"{path}, line {row_line}: not valid {kind}: a quoted field of this row is never closed.")
+        return DatasetError(f"{path}, line {reader.line_num}: not valid {kind} ({error}).")
+
     try:
         header = next(reader, None)
     except csv.Error as e:
-        raise invalid(e) from None
+        raise invalid(e, 1) from None
     if header is None:
         raise DatasetError(f"{path} is empty: expected a header row naming the columns.")
     columns = [name.strip() for name in header]
@@ -147,10 +151,7 @@ def _delimited_rows(path: Path, lines: Iterator[str], delimiter: str, text_colum
                     yield row[t], "" if y is None else row[y].strip(), line
                 line = reader.line_num + 1
         except csv.Error as e:
-            if str(e) == "unexpected end of data":  # a quote left open swallowed every line after it
-                raise DatasetError(f"{path}, line {line}: not valid {'CSV' if delimiter == ',' else 'TSV'}: a quoted "
-                                   f"field of this row is never closed.") from None
-            raise invalid(e) from None
+            raise invalid(e, line) from None
 
     return rows()
 
