@@ -219,13 +219,13 @@ def read_archive(
     out: dict[str, Records] = {}
     for split in [s for s in SPLITS if s in children[root]] or [NO_SPLIT]:
         folder = posixpath.join(root, split) if split else root
-        for label in classes if classes is not None else class_folders(children[folder], f"{path}: {folder}"):
+        for label in classes if classes is not None else class_folders(children[folder], f"{path}: {folder or '.'}"):
             names = sorted(texts.get(posixpath.join(folder, label), []), key=lambda n: file_order(posixpath.basename(n)))
             if strict and not names and split != "test":
                 raise DatasetError(_no_examples(f"{path}: {posixpath.join(folder, label)}", label))
             records = out.setdefault(split, Records(origin=str(path)))
             for name in names:
-                records.append(decode(found[name], f"{path}: {name}", strict), label, name)
+                records.append(decode(found.pop(name), f"{path}: {name}", strict), label, name)
     return out
 
 
