@@ -173,9 +173,9 @@ def encode_texts(model: keras.Model, vocabulary: Vocabulary, texts: Iterable[str
             text.encode("utf-8")
         except UnicodeEncodeError:
             unreadable = TextError(f"{name(i)} is not valid UTF-8 text", i)
-        if unreadable is None and not text.strip():
+            break
+        if not text.strip():
             unreadable = TextError(f"{name(i)} is empty", i)
-        if unreadable is not None:
             break
     readable = texts if unreadable is None else texts[: unreadable.index]
     sequences = vocabulary.sequences(readable, embedding_rows(model))
