@@ -16,6 +16,7 @@ import numpy as np
 
 from attention.atomic import save_model, write_json
 from attention.callbacks import EpochCheckpoint, TrainingDiverged, latest_checkpoint, read_history, restore_state
+from attention.summaries import record_end
 from attention.vocabulary import Vocabulary, vocabulary_path
 
 # Training options added after runs were first recorded, and their defaults: left at them, they leave
@@ -230,9 +231,10 @@ class Run:
         save_model(model, self.model_path)
         write_json(vocabulary_path(self.model_path), vocabulary.to_dict())
         self._write_record(status="finished", finished=self._now(), results=results)
+        record_end(self.directory, succeeded=True)
         for checkpoint in self.checkpoint_dir.glob("epoch-*"):
             checkpoint.unlink()
-        self.close()
+        self.close(ended=True)
         return self.model_path
 
     @contextlib.contextmanager
@@ -264,13 +266,19 @@ class Run:
     def stop(self, status: str, reason: str) -> None:
         """Marks the run `interrupted` or `failed`, with why, and lets it go."""
         self._write_record(status=status, stopped=self._now(), reason=reason, results=self.last_epoch_logs())
-        self.close()
+        if status not in self.RESUMABLE:
+            record_end(self.directory, succeeded=False)
+        self.close(ended=status not in self.RESUMABLE)
 
-    def close(self) -> None:
-        """Releases the run's folder for another process."""
+    def close(self, ended: bool = False) -> None:
+        """Releases the run's folder for another process; `ended`: for good, so its lock file goes too."""
         if self._lock is not None:
             self._lock.close()
             self._lock = None
+        if ended:
+            # Another process may hold it by now, only to find the run ended: its lock then goes with it.
+            with contextlib.suppress(OSError):
+                (self.directory / ".lock").unlink()
 
     @staticmethod
     def _now() -> str:

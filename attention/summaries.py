@@ -20,6 +20,9 @@ from pathlib import Path
 import numpy as np
 from tensorboard.compat.proto import event_pb2, summary_pb2
 from tensorboard.plugins.histogram.summary import histogram_pb
+from tensorboard.plugins.hparams import api_pb2 as hparams_api
+from tensorboard.plugins.hparams import metadata as hparams_metadata
+from tensorboard.plugins.hparams import plugin_data_pb2 as hparams_data
 from tensorboard.plugins.hparams.summary_v2 import hparams_pb
 from tensorboard.plugins.image import metadata as image_metadata
 from tensorboard.plugins.scalar.summary import scalar_pb
@@ -89,6 +92,17 @@ class SummaryWriter:
         shown = {k: v for k, v in shown.items() if isinstance(v, (bool, int, float, str))}
         self._add(hparams_pb(shown, trial_id=trial_id), step=0)
 
+    def session_end(self, succeeded: bool) -> None:
+        """How the run ended, for the HParams tab's Status filter (`Success` or `Failure`)."""
+        # tensorboard's own `session_end_pb` imports TensorFlow: the same proto, built here.
+        status = hparams_api.STATUS_SUCCESS if succeeded else hparams_api.STATUS_FAILURE
+        info = hparams_data.HParamsPluginData(session_end_info=hparams_data.SessionEndInfo(
+            status=status, end_time_secs=time.time()))
+        value = summary_pb2.Summary.Value(tag=hparams_metadata.SESSION_END_INFO_TAG,
+                                          metadata=hparams_metadata.create_summary_metadata(info),
+                                          tensor=hparams_metadata.NULL_TENSOR)
+        self._add(summary_pb2.Summary(value=[value]), step=0)
+
     def flush(self) -> None:
         self._writer.flush()
 
@@ -107,4 +121,17 @@ def record_settings(run_dir: str | os.PathLike, settings: dict, trial_id: str) -
         return
     writer = SummaryWriter(run_dir)
     writer.hparams(settings, trial_id)
+    writer.close()
+
+
+def record_end(run_dir: str | os.PathLike, succeeded: bool) -> None:
+    """Marks a run's row of the HParams tab as a success or a failure, once it has ended so.
+
+    An interrupted run writes nothing: it is resumed, and TensorBoard keeps the
+    first status a run records. A folder without settings has no row to mark.
+    """
+    if not any(Path(run_dir).glob("events.out.tfevents.*")):
+        return
+    writer = SummaryWriter(run_dir)
+    writer.session_end(succeeded)
     writer.close()

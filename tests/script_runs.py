@@ -12,6 +12,9 @@ from types import ModuleType
 from typing import Callable
 
 import pytest
+from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+from tensorboard.plugins.hparams import api_pb2 as hparams_api
+from tensorboard.plugins.hparams import metadata as hparams_metadata
 
 SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
 BENCHMARKS = SCRIPTS.parent / "benchmarks"
@@ -99,3 +102,15 @@ def run_until_parsed(target: str, argv: list[str], monkeypatch: pytest.MonkeyPat
     except SystemExit as exit_:
         return exit_.code
     raise AssertionError(f"{target} ended without parsing its arguments")
+
+
+def run_ends(run_dir):
+    """The statuses the run folder gives TensorBoard's HParams tab ('STATUS_SUCCESS', 'STATUS_FAILURE'), in order."""
+    statuses = []
+    for path in sorted(run_dir.glob("events.out.tfevents.*")):
+        for event in EventFileLoader(str(path)).Load():
+            for value in event.summary.value:
+                if value.tag == hparams_metadata.SESSION_END_INFO_TAG:
+                    end = hparams_metadata.parse_session_end_info_plugin_data(value.metadata.plugin_data.content)
+                    statuses.append(hparams_api.Status.Name(end.status))
+    return statuses

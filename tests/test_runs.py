@@ -18,7 +18,7 @@ from attention.atomic import atomic_path, write_json
 from attention.evaluation import evaluate
 from attention.callbacks import EpochCheckpoint, best_epoch, epochs_without_improvement
 from attention.runs import Run, RunStopped, data_digest
-from script_runs import SMALL, load_script, run_dirs
+from script_runs import SMALL, load_script, run_dirs, run_ends
 
 CONFIG = {"num_words": 100, "seed": 1}
 
@@ -248,6 +248,8 @@ def test_a_diverging_run_stops_and_keeps_its_last_good_epoch(tiny_imdb, tmp_path
     good = keras.models.load_model(run_dir / "checkpoints" / "epoch-001.keras")
     assert all(np.isfinite(w).all() for w in good.get_weights())
     assert not (run_dir / "model.keras").exists()
+    assert run_ends(run_dir) == ["STATUS_FAILURE"]  # TensorBoard's HParams tab: Status "Failure"
+    assert not (run_dir / ".lock").exists()
 
 
 def test_patience_stops_and_keeps_the_best_epoch_across_an_interruption(tiny_imdb, tmp_path, train, monkeypatch, capsys):

@@ -29,7 +29,7 @@ from attention.summaries import SummaryWriter
 from attention.visualize import attention_image
 from attention.vocabulary import Vocabulary, vocabulary_path
 from fake_data import write_keras_npz
-from script_runs import SMALL, fails, load_script, run_dirs
+from script_runs import SMALL, fails, load_script, run_dirs, run_ends
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "train_imdb.py"
 
@@ -62,7 +62,7 @@ def run_settings(run_dir):
     for path in run_dir.glob("events.out.tfevents.*"):
         for event in EventFileLoader(str(path)).Load():
             for value in event.summary.value:
-                if value.metadata.plugin_data.plugin_name == hparams_metadata.PLUGIN_NAME:
+                if value.tag == hparams_metadata.SESSION_START_INFO_TAG:
                     start = hparams_metadata.parse_session_start_info_plugin_data(value.metadata.plugin_data.content)
                     settings = {k: getattr(v, v.WhichOneof("kind")) for k, v in start.hparams.items()}
                     sessions.append((start.group_name, settings))
@@ -97,6 +97,8 @@ def test_run_records_its_settings_for_the_hparams_tab(first_run):
     assert settings["learning_rate"] == pytest.approx(record["config"]["learning_rate"]) and settings["reset_after"] is False
     # Left out: what every run of the folder shares, and settings TensorBoard cannot show (None).
     assert "logdir" not in settings and record["config"]["model_path"] is None and "model_path" not in settings
+    assert run_ends(run_dir) == ["STATUS_SUCCESS"]  # the tab's Status filter
+    assert not (run_dir / ".lock").exists()  # a finished run is not held or resumed
 
 
 def test_a_list_setting_shows_in_the_hparams_tab_as_written(tmp_path):
@@ -158,6 +160,7 @@ def test_interrupted_run_resumes(tiny_imdb, tmp_path, train, monkeypatch, capsys
     (run_dir,) = run_dirs(tmp_path / "logs")
     assert json.loads((run_dir / "run.json").read_text())["status"] == "interrupted"
     assert latest_checkpoint(run_dir / "checkpoints")[1] == 1
+    assert run_ends(run_dir) == []  # neither a success nor a failure: it resumes
     assert not (run_dir / "model.keras").exists()
 
     monkeypatch.undo()
@@ -166,6 +169,7 @@ def test_interrupted_run_resumes(tiny_imdb, tmp_path, train, monkeypatch, capsys
     assert "after epoch 1" in capsys.readouterr().out
     assert run_dirs(tmp_path / "logs") == [run_dir]
     assert len(run_settings(run_dir)) == 1  # the resumed run is the same row of the HParams tab
+    assert run_ends(run_dir) == ["STATUS_SUCCESS"]
     history = [json.loads(line)["epoch"] for line in (run_dir / "checkpoints" / "history.jsonl").read_text().splitlines()]
     assert history == [1, 2]
     assert keras.models.load_model(run_dir / "model.keras").optimizer.iterations.numpy() == 2 * 3
