@@ -259,6 +259,34 @@ def test_tsv_as_pandas_writes_it(tmp_path):
     assert open_source(path, text_column="review", label_column="stars").kind == "table"
 
 
+def test_quotes_escaped_with_a_backslash_as_kaggles_imdb_tsv_files(tmp_path):
+    # labeledTrainData.tsv of Kaggle's "Bag of Words Meets Bags of Popcorn": \" inside quoted fields.
+    path = tmp_path / "labeledTrainData.tsv"
+    path.write_text('id\tsentiment\treview\n'
+                    '"5814_8"\t1\t"I\\"ve watched \\"Moonwalker\\" again.<br /><br />Great."\n'
+                    '"2381_9"\t1\t"\\"The Classic War of the Worlds\\" is entertaining."\n'
+                    '"7759_3"\t0\t"Dull: \\"no\\", and a tab\there."\n', encoding="utf-8")
+    records = read_table(path, "review", "sentiment")
+    assert records.texts == ['I"ve watched "Moonwalker" again.<br /><br />Great.',
+                             '"The Classic War of the Worlds" is entertaining.', 'Dull: "no", and a tab\there.']
+    assert records.labels == ["1", "1", "0"] and records.positions == [2, 3, 4]
+    # A backslash before a doubled quote, in a file that reads as spreadsheets write it, stays as it is.
+    path = tmp_path / "standard.csv"
+    path.write_text('text,label\n"C:\\dir\\"" is a path",a\n"say \\""hi""",b\n', encoding="utf-8")
+    assert read_table(path).texts == ['C:\\dir\\" is a path', 'say \\"hi"']
+
+
+def test_rows_before_a_line_that_is_not_utf8_are_read_first(tmp_path):
+    # Among the first lines, which are read ahead to tell how quotes are escaped; past the
+    # decoder's first read of the file (so that the rows before it can be read).
+    path = tmp_path / "t.tsv"
+    path.write_bytes(b"text\tlabel\n" + b"".join(b"good text %d\tpos\n" % n for n in range(900)) + b"\xff bad\tneg\n")
+    rows = table_rows(path)
+    assert next(rows) == ("good text 0", "pos", 2)
+    with pytest.raises(DatasetError, match="line 902: not UTF-8"):
+        list(rows)
+
+
 @pytest.mark.parametrize("delimiter", [",", "\t"])
 def test_rows_with_nothing_in_any_field_are_layout(tmp_path, delimiter):
     # A line of spaces, and a spreadsheet's empty row, are skipped as blank lines are; a row

@@ -1,8 +1,9 @@
 """Texts in a table: CSV or TSV with a header row, or JSON Lines; each may be gzip-compressed.
 
 CSV and TSV are read as spreadsheets and pandas write them: fields in double quotes may
-hold the delimiter, quotes (doubled) and newlines. A JSON Lines file holds one object per
-line; its label may be a string or an integer.
+hold the delimiter, quotes (doubled) and newlines. A file whose quoted fields escape their
+quotes with a backslash instead (``"a \\"quoted\\" word"``, as Kaggle's IMDB TSV files do) is read
+so too. A JSON Lines file holds one object per line; its label may be a string or an integer.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import itertools
 import json
 import zlib
 from collections.abc import Iterator
@@ -22,6 +24,8 @@ from attention.data.sources.records import Records, line_of
 
 FORMATS = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 GZIP_MAGIC = b"\x1f\x8b"
+BACKSLASH_QUOTES = {"escapechar": "\\", "doublequote": False}
+SNIFFED_LINES = 1000  # the lines that decide how a table escapes its quotes
 
 
 def table_format(path: Path) -> str | None:
@@ -115,7 +119,10 @@ def _delimited_rows(path: Path, lines: Iterator[str], delimiter: str, text_colum
                     label_column: str | None) -> Iterator[tuple[str, str, int]]:
     # The csv module refuses fields over 128 KiB by default; a long document is still one text.
     csv.field_size_limit(max(csv.field_size_limit(), 2**31 - 1))
-    reader = csv.reader(lines, delimiter=delimiter, strict=True)
+    head, rest = _head(lines, SNIFFED_LINES)
+    escapes = BACKSLASH_QUOTES if _backslash_quoted(head, delimiter) else {}
+    reader = csv.reader(itertools.chain(head, rest), delimiter=delimiter, strict=True, **escapes)
+
     def invalid(error: csv.Error, row_line: int) -> DatasetError:
         kind = "CSV" if delimiter == "," else "TSV"
         if str(error) == "unexpected end of data":  # a quote left open swallowed every line after it
@@ -154,6 +161,33 @@ def _delimited_rows(path: Path, lines: Iterator[str], delimiter: str, text_colum
             raise invalid(e, line) from None
 
     return rows()
+
+
+def _head(lines: Iterator[str], count: int) -> tuple[list[str], Iterator[str]]:
+    """The first `count` lines, and the rest; a line that cannot be read (not UTF-8) raises
+    in the rest, where the rows reach it, so that the rows before it are still read."""
+    head = []
+    try:
+        head.extend(itertools.islice(lines, count))
+    except DatasetError as error:
+        return head, _raises(error)
+    return head, lines
+
+
+def _raises(error: Exception) -> Iterator[str]:
+    raise error
+    yield  # a generator: it raises when it is reached
+
+
+def _backslash_quoted(lines: list[str], delimiter: str) -> bool:
+    """Whether these lines are read only with quotes escaped by a backslash (``\\"``), not doubled."""
+    def reads(**escapes) -> bool:
+        try:
+            widths = {len(row) for row in csv.reader(lines, delimiter=delimiter, strict=True, **escapes) if any(row)}
+        except csv.Error as error:
+            return str(error) == "unexpected end of data"  # a quoted field the lines cut in two
+        return len(widths) <= 1
+    return any('\\"' in line for line in lines) and not reads() and reads(**BACKSLASH_QUOTES)
 
 
 def _jsonl_rows(path: Path, lines: Iterator[str], text_column: str,
