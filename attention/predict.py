@@ -9,17 +9,21 @@ one JSON object a text instead, for other programs: its `number`, `text`,
 `word` as the model saw it, its `weight` and its `position` among those words).
 Texts come from the arguments, from a table (`--input`: CSV or TSV with a
 header row, or JSON Lines, each optionally .gz; the texts in `--text-column`,
-which may span lines; other columns are ignored) or, when neither is given,
-one per line from standard input (blank lines are skipped). A table and
+which may span lines; other columns are ignored, but for `--id-column`) or,
+when neither is given, one per line from standard input (blank lines are
+skipped). A table and
 standard input are read and answered 1,024 texts at a time (standard input
 a line at a time from a terminal), so that memory stays that of a chunk.
 Answers are numbered in the order of the texts: a table's rows, blank rows
-(nothing in any field) skipped.
+(nothing in any field) skipped. With `--id-column`, each answer of a table
+carries that column's value in place of its number (and as `id` beside it in
+JSON), to join the answers back to the rows.
 
     python -m attention.predict --model logdir/RUN/model.keras "A great film." "Dull."
     python -m attention.predict --model logdir/RUN/model.keras < reviews.txt
     python -m attention.predict --model logdir/RUN/model.keras --format jsonl < reviews.txt > answers.jsonl
     python -m attention.predict --model logdir/RUN/model.keras --input tickets.csv --text-column body --format jsonl
+    python -m attention.predict --model logdir/RUN/model.keras --input testData.tsv --text-column review --id-column id
 """
 
 from __future__ import annotations
@@ -100,6 +104,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--input", metavar="FILE", type=nonempty_path,
                         help="classify the texts of this table: .csv, .tsv or .jsonl, each optionally .gz")
     parser.add_argument("--text-column", help="the column (CSV, TSV) or field (JSON Lines) of --input's texts (default: text)")
+    parser.add_argument("--id-column", help="a column (field) of --input whose value each answer carries in place of "
+                                            "its number, to join the answers back to the rows")
     parser.add_argument("texts", nargs="*", metavar="TEXT", help="texts to classify (default: lines of standard input)")
     return parser
 
@@ -117,28 +123,31 @@ def answer(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     fail = lambda error: parser.exit(2, f"{parser.prog}: error: {error}\n")  # noqa: E731
     if args.input is not None and args.texts:
         fail("pass texts as arguments or --input, not both")
-    if args.text_column is not None and args.input is None:
-        fail("--text-column names a column of --input, which is not given")
+    for option in ("text_column", "id_column"):
+        if getattr(args, option) is not None and args.input is None:
+            fail(f"--{option.replace('_', '-')} names a column of --input, which is not given")
     # A table that cannot be opened, or lacks the column, is found before the model loads;
     # its rows are read a chunk at a time, as standard input's lines.
     rows = None
     if args.input is not None:
         try:
-            rows = table_rows(Path(args.input), args.text_column or "text", label_column=None)
+            # The id is read as a label is: a string, a JSON integer written as it was.
+            rows = table_rows(Path(args.input), args.text_column or "text", label_column=args.id_column,
+                              label_option="--id-column")
         except DatasetError as error:
             fail(error)
     model, vocabulary = load_model_argument(parser, args.model)
     # Arguments are taken as given (an empty one is an error), but the blank
     # lines of a file are just layout. Standard input is read once the model is
     # loaded, so that from a terminal each line is answered as it is typed.
-    # Each text comes with where it lies, for errors: a table's line.
+    # Each text comes with where it lies, for errors (a table's line), and its id.
     if rows is not None:
-        texts, size = ((text, place(args.input, line)) for text, _, line in rows), CHUNK_TEXTS
+        texts, size = ((text, (place(args.input, line), key)) for text, key, line in rows), CHUNK_TEXTS
     elif args.texts:
-        texts, size = ((text, None) for text in args.texts), len(args.texts)
+        texts, size = ((text, (None, None)) for text in args.texts), len(args.texts)
     else:
         lines = read_lines(getattr(sys.stdin, "buffer", sys.stdin))
-        texts, size = ((text, None) for text in lines), 1 if sys.stdin.isatty() else CHUNK_TEXTS
+        texts, size = ((text, (None, None)) for text in lines), 1 if sys.stdin.isatty() else CHUNK_TEXTS
     pieces, done, scorer = chunks(texts, size), 0, attention_scorer(model)
     # A line that is not UTF-8, or a text the model cannot read, ends the run after the
     # answers to the texts before it.
@@ -149,7 +158,8 @@ def answer(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
             fail(error)
         if chunk is None:
             break
-        chunk, places = [text for text, _ in chunk], [place for _, place in chunk]
+        keys = [key for _, (_, key) in chunk] if args.id_column is not None else None
+        chunk, places = [text for text, _ in chunk], [where for _, (where, _) in chunk]
         where = places.__getitem__ if rows is not None else None
         try:
             ids, error = encode_texts(model, vocabulary, chunk, first=done + 1, where=where), None
@@ -158,7 +168,7 @@ def answer(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
             ids = encode_texts(model, vocabulary, chunk, first=done + 1, where=where) if chunk else None
         if chunk:
             items = attend(model, vocabulary, ids, progress=True, scorer=scorer)
-            print_answers(chunk, items, done + 1, args.top_k, as_json=args.format == "jsonl")
+            print_answers(chunk, items, done + 1, args.top_k, as_json=args.format == "jsonl", ids=keys)
             done += len(chunk)
         if error is not None:
             fail(error)
@@ -167,18 +177,23 @@ def answer(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
              "no text given: pass texts as arguments or one per line on standard input")
 
 
-def print_answers(texts: list[str], items: list[Attention], first: int, top_k: int, as_json: bool = False) -> None:
-    """Prints the lines of each text's answer (the module's docstring), numbering from `first`."""
-    for number, (text, item) in enumerate(zip(texts, items), start=first):
+def print_answers(texts: list[str], items: list[Attention], first: int, top_k: int, as_json: bool = False,
+                  ids: list[str] | None = None) -> None:
+    """Prints the lines of each text's answer (the module's docstring), numbering from `first`;
+    `ids`, each text's id, go in place of the numbers (and beside them in JSON)."""
+    for index, (text, item) in enumerate(zip(texts, items)):
+        number = first + index
         if as_json:
             probabilities = {c: float(p) for c, p in zip(item.classes, item.probabilities)}
-            answer = {"number": number, "text": text, "predicted": item.predicted, "probabilities": probabilities,
+            answer = {"number": number, **({"id": ids[index]} if ids is not None else {}), "text": text,
+                      "predicted": item.predicted, "probabilities": probabilities,
                       "top_words": top_words_json(item, top_k)}
             print(json.dumps(finite_json(answer), ensure_ascii=False, allow_nan=False))  # NaN is no JSON: null
             continue
         words = ", ".join(f"{word} {weight:.3f}" for _, word, weight in top_words(item, top_k))
         echo = shorten(text, 80)
-        print(f"{number}\t{item.probability:.4f}\t{item.predicted}\t{echo}")
+        key = number if ids is None else " ".join(ids[index].split())  # one field of one line
+        print(f"{key}\t{item.probability:.4f}\t{item.predicted}\t{echo}")
         if len(item.classes) > 2:
             print("\tprobabilities: " + ", ".join(f"{c} {p:.4f}" for c, p in zip(item.classes, item.probabilities)))
         print(f"\ttop words: {words}")

@@ -195,6 +195,32 @@ def test_predict_reads_the_texts_of_a_table(trained, capsys, monkeypatch, tmp_pa
         assert captured.err.splitlines()[-1].endswith(f"error: {error}")
 
 
+def test_predict_answers_carry_the_id_column(trained, capsys, tmp_path):
+    # Kaggle's testData.tsv: an id and a review, quotes escaped with a backslash.
+    table = tmp_path / "testData.tsv"
+    table.write_text('id\treview\n"12311_10"\t"A \\"great\\" film"\n\n"8348_2"\t"awful plot"\n', encoding="utf-8")
+    args = ["--model", str(trained[0]), "--input", str(table), "--text-column", "review", "--id-column", "id"]
+    predict_main(args + ["--format", "jsonl"])
+    answers = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(a["number"], a["id"], a["text"]) for a in answers] == [(1, "12311_10", 'A "great" film'), (2, "8348_2", "awful plot")]
+    predict_main(args)
+    lines = capsys.readouterr().out.splitlines()[::2]
+    assert [line.split("\t")[0] for line in lines] == ["12311_10", "8348_2"]
+    predict_main(["--model", str(trained[0]), "--input", str(table), "--text-column", "review"])
+    assert [line.split("\t")[0] for line in capsys.readouterr().out.splitlines()[::2]] == ["1", "2"]
+    fails(predict_main, args[:-1] + ["key"], capsys,
+          f"{table} has no column 'key' (its columns: 'id', 'review'); name the right one with --id-column")
+    fails(predict_main, ["--model", trained[0], "--id-column", "id", "great"], capsys,
+          "--id-column names a column of --input, which is not given")
+    lines = tmp_path / "texts.jsonl"
+    lines.write_text('{"text": "great film", "id": 7}\n{"text": "dull", "id": null}\n', encoding="utf-8")
+    with pytest.raises(SystemExit):
+        predict_main(["--model", str(trained[0]), "--input", str(lines), "--id-column", "id", "--format", "jsonl"])
+    captured = capsys.readouterr()
+    assert [json.loads(line)["id"] for line in captured.out.splitlines()] == ["7"]  # as a string, as a label is read
+    assert captured.err.splitlines()[-1].endswith(f"{lines}, line 2: the field 'id' must be a string or an integer.")
+
+
 def test_predict_table_errors(trained, capsys, tmp_path):
     table = tmp_path / "texts.csv"
     table.write_text("id,body\n1,great film\n", encoding="utf-8")

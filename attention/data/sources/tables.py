@@ -58,21 +58,22 @@ def read_table(path: Path, text_column: str = "text", label_column: str | None =
 
 
 def table_rows(path: Path, text_column: str = "text", label_column: str | None = "label",
-               strict: bool = True) -> Iterator[tuple[str, str, int]]:
+               strict: bool = True, label_option: str = "--label-column") -> Iterator[tuple[str, str, int]]:
     """The rows of a CSV, TSV or JSON Lines file as ``(text, label, line)``, read as they are asked for.
 
     The file is opened, and the header of a CSV or TSV file checked, at once;
     each row is read when the iteration reaches it, so that a file of any
     size takes the memory of a row, and an error in a row is raised there.
-    Arguments and errors are those of :func:`read_table`.
+    Arguments and errors are those of :func:`read_table`; `label_option` is the
+    option that names `label_column`, for the errors' advice.
     """
     kind = table_format(path)
     if kind is None:
         raise DatasetError(f"{path}: unknown format; expected .csv, .tsv or .jsonl (each optionally .gz).")
     lines = _text_lines(path, strict)
     if kind == "jsonl":
-        return _jsonl_rows(path, lines, text_column, label_column)
-    return _delimited_rows(path, lines, "," if kind == "csv" else "\t", text_column, label_column)
+        return _jsonl_rows(path, lines, text_column, label_column, label_option)
+    return _delimited_rows(path, lines, "," if kind == "csv" else "\t", text_column, label_column, label_option)
 
 
 def _binary(raw: BinaryIO) -> BinaryIO:
@@ -116,7 +117,7 @@ def _not_utf8(path: Path) -> str:
 
 
 def _delimited_rows(path: Path, lines: Iterator[str], delimiter: str, text_column: str,
-                    label_column: str | None) -> Iterator[tuple[str, str, int]]:
+                    label_column: str | None, label_option: str) -> Iterator[tuple[str, str, int]]:
     # The csv module refuses fields over 128 KiB by default; a long document is still one text.
     csv.field_size_limit(max(csv.field_size_limit(), 2**31 - 1))
     head, rest = _head(lines, SNIFFED_LINES)
@@ -138,7 +139,7 @@ def _delimited_rows(path: Path, lines: Iterator[str], delimiter: str, text_colum
     columns = [name.strip() for name in header]
     missing = [name for name in (text_column, label_column) if name is not None and name not in columns]
     if missing:
-        option = "--text-column" if missing[0] == text_column else "--label-column"
+        option = "--text-column" if missing[0] == text_column else label_option
         raise DatasetError(
             f"{path} has no column {missing[0]!r} (its columns: {', '.join(map(repr, columns))}); "
             f"name the right one with {option}."
@@ -191,7 +192,7 @@ def _backslash_quoted(lines: list[str], delimiter: str) -> bool:
 
 
 def _jsonl_rows(path: Path, lines: Iterator[str], text_column: str,
-                label_column: str | None) -> Iterator[tuple[str, str, int]]:
+                label_column: str | None, label_option: str) -> Iterator[tuple[str, str, int]]:
     for line, raw in enumerate(lines, start=1):
         if not raw.strip():
             continue
@@ -201,14 +202,14 @@ def _jsonl_rows(path: Path, lines: Iterator[str], text_column: str,
             raise DatasetError(f"{path}, line {line}: not a JSON object ({e}).") from None
         if not isinstance(item, dict):
             raise DatasetError(f"{path}, line {line}: expected a JSON object, got {type(item).__name__}.")
-        for name, option in ((text_column, "--text-column"), (label_column, "--label-column")):
+        for name, option in ((text_column, "--text-column"), (label_column, label_option)):
             if name is not None and name not in item:
                 raise DatasetError(f"{path}, line {line}: no field {name!r} (name the right one with {option}).")
         value, label = item[text_column], "" if label_column is None else item[label_column]
         if not isinstance(value, str):
             raise DatasetError(f"{path}, line {line}: the text {text_column!r} is not a string.")
         if isinstance(label, bool) or not isinstance(label, (str, int)):
-            raise DatasetError(f"{path}, line {line}: the label {label_column!r} must be a string or an integer.")
+            raise DatasetError(f"{path}, line {line}: the field {label_column!r} must be a string or an integer.")
         for name, field in ((text_column, value), (label_column, label)):
             if isinstance(field, str) and not _is_unicode(field):  # JSON's "\ud800": half of a UTF-16 pair
                 raise DatasetError(f"{path}, line {line}: the field {name!r} is not valid UTF-8 text (it holds "
