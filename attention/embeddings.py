@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import os
+import re
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -63,20 +64,24 @@ def read_vectors(path: str | os.PathLike, words: Iterable[str], dimension: int) 
     wanted = set(words)
     exact: dict[str, np.ndarray] = {}
     cased: dict[str, np.ndarray] = {}
-    opener = gzip.open if path.suffix == ".gz" else open
+    opener = gzip.open if path.suffix.lower() == ".gz" else open
     checked = False
     try:
         with opener(path, "rb") as lines:
             for number, raw in enumerate(lines, start=1):
                 try:
-                    parts = raw.decode("utf-8").split()
+                    line = raw.decode("utf-8-sig" if number == 1 else "utf-8")
                 except UnicodeDecodeError:
-                    raise DatasetError(f"{path}, line {number}: not UTF-8 text") from None
-                if not parts or (number == 1 and len(parts) == 2 and all(p.isdigit() for p in parts)):
+                    raise DatasetError(f"{path}, line {number}: not UTF-8 text (vectors are read in the GloVe or "
+                                       "word2vec text format; word2vec's binary format is not read)") from None
+                # Split at ASCII spaces and tabs only: a word may hold other spaces (U+00A0, U+3000),
+                # which str.split() would have cut into another word and a number.
+                parts = _FIELD_SEPARATORS.split(line.strip(" \t\r\n"))
+                if parts == [""] or (number == 1 and len(parts) == 2 and all(p.isdigit() for p in parts)):
                     continue  # a blank line, or word2vec's header (count and dimension)
                 # The first vector says the file's dimension; a later word may hold spaces
                 # (some GloVe files have such words), so its numbers are the last ones.
-                if checked and len(parts) - 1 < dimension:
+                if checked and (len(parts) - 1 < dimension or (len(parts) - 1 > dimension and _is_number(parts[-dimension - 1]))):
                     raise DatasetError(f"{path}, line {number}: a vector of {len(parts) - 1} numbers, where the "
                                        f"lines before have {dimension}")
                 if not checked and len(parts) - 1 != dimension:
@@ -91,11 +96,13 @@ def read_vectors(path: str | os.PathLike, words: Iterable[str], dimension: int) 
                 if target not in wanted or target in exact or (target != word and target in cased):
                     continue
                 try:
-                    vector = np.array(parts[-dimension:], dtype=np.float32)
+                    with np.errstate(over="ignore"):  # too large for float32: not finite, said below
+                        vector = np.array(parts[-dimension:], dtype=np.float32)
                 except ValueError:
                     raise DatasetError(f"{path}, line {number}: the vector of {word!r} is not all numbers") from None
                 if not np.isfinite(vector).all():
-                    raise DatasetError(f"{path}, line {number}: the vector of {word!r} is not finite")
+                    raise DatasetError(f"{path}, line {number}: the vector of {word!r} has a number that is not "
+                                       "finite in float32 (inf, nan, or beyond ±3.4e38)")
                 (exact if target == word else cased)[target] = vector
     except FileNotFoundError:
         raise DatasetError(f"{path} does not exist (expected word vectors in the GloVe or word2vec text format)") from None
@@ -105,6 +112,17 @@ def read_vectors(path: str | os.PathLike, words: Iterable[str], dimension: int) 
     if not found:
         raise DatasetError(f"{path} has a vector for none of the vocabulary's {len(wanted):,} words")
     return found
+
+
+_FIELD_SEPARATORS = re.compile("[ \t]+")
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def set_embeddings(model: keras.Model, vocabulary: Vocabulary, vectors: dict[str, np.ndarray]) -> int:

@@ -76,7 +76,9 @@ def train_classifier(
     if args.embeddings:
         if vocabulary.word_index is None:
             raise DatasetError("--embeddings: the data has no word index, so no word can be matched to a vector")
-        vectors = read_vectors(args.embeddings, vocabulary.word_index, args.embedding_dim)
+        # Only the words the model has rows for (fewer with --max-samples): a file with none of them is an error.
+        words = [word for word, rank in vocabulary.word_index.items() if rank + vocabulary.index_from < vocabulary_size]
+        vectors = read_vectors(args.embeddings, words, args.embedding_dim)
 
     weights = None
     if args.class_weight:

@@ -45,12 +45,31 @@ def test_reads_the_wanted_words_of_glove_and_word2vec_files(tmp_path, compress):
     (["film 1 2 3 4"], "line 1: a vector of 4 numbers, but the model's embeddings have 3 (--embedding-dim 4"),
     (["film 1 2 3", "great 1 2"], "line 2: a vector of 2 numbers, where the lines before have 3"),
     (["film 1 2 3", "great 1 two 3"], "line 2: the vector of 'great' is not all numbers"),
-    (["film 1 2 3", "great 1 nan 3"], "line 2: the vector of 'great' is not finite"),
+    (["film 1 2 3", "great 1 nan 3"], "line 2: the vector of 'great' has a number that is not finite in float32"),
+    (["film 1 2 3", "great 1 1e40 3"], "line 2: the vector of 'great' has a number that is not finite in float32"),
+    (["film 1 2 3", "great 1 2 3 4"], "line 2: a vector of 4 numbers, where the lines before have 3"),
     (["other 1 2 3"], "has a vector for none of the vocabulary's 2 words"),
 ])
 def test_bad_vectors_say_where(tmp_path, lines, message):
     with pytest.raises(DatasetError, match=message.replace("(", r"\(")):
         read_vectors(write_text(tmp_path / "v.txt", lines), ["film", "great"], 3)
+
+
+def test_only_ascii_spaces_and_tabs_part_a_line(tmp_path):
+    # GloVe's 840B file has words holding U+00A0; str.split() made "film\u00a0" the word "film".
+    nbsp, ideographic = "\u00a0", "\u3000"
+    path = write_text(tmp_path / "v.txt", [f"film{nbsp} 0 0 0", f"{nbsp}great 0 0 0", f"{ideographic} 0 0 0",
+                                          "film 1 2 3", "great\t4\t5\t6 ", "fine  7 8 9"])
+    vectors = read_vectors(path, ["film", "great", "fine", f"film{nbsp}"], 3)
+    assert {w: v.tolist() for w, v in vectors.items()} == {
+        "film": [1, 2, 3], "great": [4, 5, 6], "fine": [7, 8, 9], f"film{nbsp}": [0, 0, 0]}
+
+
+@pytest.mark.parametrize("header", [[], ["2 3"]])
+def test_a_byte_order_mark_is_not_part_of_the_first_word(tmp_path, header):
+    path = tmp_path / "v.txt"
+    path.write_bytes("\n".join([*header, "film 1 2 3", "great 4 5 6"]).encode("utf-8-sig"))
+    assert set(read_vectors(path, ["film", "great"], 3)) == {"film", "great"}
 
 
 def test_unreadable_files_are_data_errors(tmp_path):
@@ -59,6 +78,11 @@ def test_unreadable_files_are_data_errors(tmp_path):
     (tmp_path / "latin1.txt").write_bytes(b"film 1 2 3\ncaf\xe9 1 2 3\n")
     with pytest.raises(DatasetError, match="line 2: not UTF-8 text"):
         read_vectors(tmp_path / "latin1.txt", ["film"], 3)
+    (tmp_path / "w2v.bin").write_bytes(b"2 3\nfilm \x00\x00\x80\x3f\xff\xfe\n")  # word2vec's binary format
+    with pytest.raises(DatasetError, match="binary format is not read"):
+        read_vectors(tmp_path / "w2v.bin", ["film"], 3)
+    write_text(tmp_path / "V.TXT.GZ", ["film 1 2 3"], compress=True)  # gzip, whatever the case of its name
+    assert set(read_vectors(tmp_path / "V.TXT.GZ", ["film"], 3)) == {"film"}
 
 
 def test_vectors_go_to_their_words_rows():
@@ -155,6 +179,19 @@ def test_bad_vectors_stop_training_before_a_run_starts(tmp_path, capsys):
     args = ["--data", table, "--validation-split", "0.25", "--logdir", tmp_path / "logs", "--cache-dir",
             tmp_path / "cache", *SMALL, "--embeddings", vectors]
     fails(load_script("train_text").main, args, capsys, "a vector of 3 numbers, but the model's embeddings have 8")
+    assert not (tmp_path / "logs").exists() or not any((tmp_path / "logs").iterdir())
+
+
+def test_vectors_only_for_words_the_model_has_no_row_for_are_an_error(tmp_path, capsys):
+    # --max-samples keeps the rows of the words its texts hold: a rarer word has no row to set.
+    table = write_csv(tmp_path / "texts.csv", [("great film", "pos"), ("awful film", "neg")] * 20 + [("dull", "neg")])
+    vectors = write_text(tmp_path / "vectors.txt", ["dull 1 2 3"])
+    args = ["--data", table, "--validation-data", table, "--cache-dir", tmp_path / "cache", *SMALL,
+            "--embedding-dim", "3", "--embeddings", vectors]
+    load_script("train_text").main([str(a) for a in [*args, "--logdir", tmp_path / "all"]])
+    assert "Word vectors for 1 of the 4 words" in capsys.readouterr().out
+    fails(load_script("train_text").main, [*args, "--logdir", tmp_path / "logs", "--max-samples", "2"], capsys,
+          "has a vector for none of the vocabulary's")
     assert not (tmp_path / "logs").exists() or not any((tmp_path / "logs").iterdir())
 
 
