@@ -352,6 +352,17 @@ def class_names(text: str) -> list[str]:
     return names
 
 
+def check_num_words(args: argparse.Namespace) -> str | None:
+    """What is wrong with `--num-words` for `--index-from` (its default where a command has none), or None."""
+    from attention import defaults
+
+    first = getattr(args, "index_from", defaults.INDEX_FROM) + 1  # ids at or above --num-words are unknown words
+    if args.num_words <= first:
+        where = f"--index-from + 1 = {first}" if hasattr(args, "index_from") else f"{first} (after padding, start and unknown)"
+        return f"--num-words {args.num_words} keeps no word: the first word's id is {where}, so --num-words must be at least {first + 1}"
+    return None
+
+
 def labelled_options(args: argparse.Namespace) -> dict:
     """The keyword arguments of `data.load_labelled` from the options above (and `--num-words` etc.)."""
     options = dict(validation_data=args.validation_data, validation_split=args.validation_split,

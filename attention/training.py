@@ -12,7 +12,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from attention.arguments import check_writable, class_weight_values
+from attention.arguments import check_num_words, check_writable, class_weight_values
 from attention.backends import (
     cache_compiled_programs, check_strategy, configure_threads, distribution_scope, grow_gpu_memory,
     set_random_seed,
@@ -191,9 +191,8 @@ def run_command(parser: argparse.ArgumentParser, argv: list[str] | None, train: 
     fail = lambda error, status=2: parser.exit(status, f"{parser.prog}: error: {error}\n")  # noqa: E731
     if args.model_path and (problem := check_writable(args.model_path)):
         fail(f"--model-path: {problem}")
-    if args.num_words <= args.index_from + 1:  # ids at or above --num-words are unknown words
-        fail(f"--num-words {args.num_words} keeps no word: the first word's id is --index-from + 1 = "
-             f"{args.index_from + 1}, so --num-words must be at least {args.index_from + 2}")
+    if problem := check_num_words(args):
+        fail(problem)
     try:
         check_strategy(args.strategy)
     except ValueError as error:

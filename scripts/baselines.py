@@ -13,7 +13,8 @@ import json
 import attention  # noqa: F401  (first: it quiets TensorFlow's start-up logging before Keras loads it)
 
 from attention.arguments import (
-    HelpFormatter, add_text_data_arguments, clean_exit, labelled_options, nonempty_path, positive_int, seed,
+    HelpFormatter, add_text_data_arguments, check_num_words, clean_exit, labelled_options, nonempty_path, positive_int,
+    seed,
 )
 from attention.baselines import bag_of_words_report, majority_report
 from attention.data import DatasetError, load_labelled
@@ -32,6 +33,8 @@ parser.add_argument("--json", action="store_true", help="print the reports as JS
 
 def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
+    if problem := check_num_words(args):
+        parser.exit(2, f"{parser.prog}: error: {problem}\n")
     with clean_exit(parser):
         try:
             data = load_labelled(args.data, **labelled_options(args))

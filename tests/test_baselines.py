@@ -70,6 +70,9 @@ def test_baselines_script_scores_both_on_the_validation_texts(texts, tmp_path, c
 def test_baselines_script_errors_and_ctrl_c_cost_one_line(texts, tmp_path, capsys, monkeypatch):
     script = load_script("baselines")
     fails(script.main, ["--data", texts, "--cache-dir", tmp_path / "cache"], capsys, "--validation-split")
+    # As train_text.py: a vocabulary of no word (ids 0 to 3 are padding, start and unknown) is refused.
+    fails(script.main, ["--data", texts, "--validation-split", "0.2", "--num-words", "4"], capsys,
+          "--num-words 4 keeps no word: the first word's id is 4 (after padding, start and unknown), so --num-words must be at least 5")
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt  # as Ctrl-C would, while the logistic regression trains
