@@ -145,6 +145,13 @@ def test_rating_task_labels_by_file_name(tmp_path):
     (tmp_path / "plain").mkdir()
     with pytest.raises(DatasetError, match="aclImdb layout"):
         rating_task(write_files(tmp_path / "plain", {"neg/1_1.txt": "bad", "pos/2_9.txt": "good"}), verbose=False)
+    # A rating IMDB does not have names its file; a missing source names what the task reads.
+    five = write_files(tmp_path / "five" / "aclImdb", {f"{split}/{label}/{n}_{stars}.txt": "text" for split in ("train", "test")
+                                                       for label, n, stars in (("neg", 1, 1), ("pos", 2, 5))})
+    with pytest.raises(DatasetError, match=r": train/pos/2_5\.txt: IMDB has no reviews of 5 stars"):
+        rating_task(five, verbose=False)
+    with pytest.raises(DatasetError, match=r"missing does not exist \(expected the aclImdb/ folder or the aclImdb_v1\.tar\.gz archive\)\.$"):
+        rating_task(tmp_path / "missing", verbose=False)
 
 
 def test_the_rare_positive_task_keeps_every_negative_and_a_seeded_share_of_the_positives():

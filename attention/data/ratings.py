@@ -52,6 +52,8 @@ def rating_task(source: str | os.PathLike, verbose: bool = True) -> dict[str, Re
     Raises:
         DatasetError: The source is not the aclImdb layout or a file name has no rating.
     """
+    if not Path(source).expanduser().exists():  # not open_source's message, which offers tables too
+        raise DatasetError(f"{source} does not exist (expected the aclImdb/ folder or the aclImdb_v1.tar.gz archive).")
     found = open_source(source, classes=("neg", "pos"), strict=False)
     if found.kind == "folder" and not (found.path / "train").is_dir() and (found.path / "aclImdb").is_dir():
         found = open_source(found.path / "aclImdb", classes=("neg", "pos"), strict=False)
@@ -60,10 +62,14 @@ def rating_task(source: str | os.PathLike, verbose: bool = True) -> dict[str, Re
         raise DatasetError(f"{source} is not the aclImdb layout (train/ and test/ folders of neg/ and pos/).")
     out = {}
     for split, records in splits.items():
-        try:
-            labels = [rating_class(rating(str(p))) for p in records.positions]
-        except ValueError as error:
-            raise DatasetError(f"{source}: {error}") from None
+        labels = []
+        for position in records.positions:
+            try:
+                stars = rating(str(position))  # the message names the file
+                labels.append(rating_class(stars))
+            except ValueError as error:
+                where = "" if str(position) in str(error) else f"{position}: "
+                raise DatasetError(f"{source}: {where}{error}") from None
         # In the order class folders are read back (class, then file), so every form of
         # the task encodes to the same arrays.
         order = sorted(range(len(labels)), key=lambda i: (RATING_CLASSES.index(labels[i]),
