@@ -38,11 +38,14 @@ args = parser.parse_args()
 
 import torch  # noqa: E402
 
+if not torch.cuda.is_available():  # on a CPU the kernels would fail deep inside Triton, after the table's head
+    parser.exit(2, f"{parser.prog}: error: needs a CUDA GPU (Triton's kernels run on one only), and PyTorch finds none\n")
+
 from attention import torch_loop  # noqa: E402
 from benchmarks import torch_fused  # noqa: E402
 
-device = "cuda" if torch.cuda.is_available() else "cpu"
-sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+device = "cuda"
+sync = torch.cuda.synchronize
 generator = torch.Generator(device).manual_seed(0)
 T, B, H = args.steps, args.batch_size, args.units
 inputs = 0.5 * torch.randn(T, 2, B, 3 * H, device=device, generator=generator)
@@ -92,7 +95,7 @@ def seconds(recurrence, train: bool) -> float:
     return statistics.median(times)
 
 
-results = {"device": torch.cuda.get_device_name() if device == "cuda" else "cpu", "torch": torch.__version__,
+results = {"device": torch.cuda.get_device_name(), "torch": torch.__version__,
            "steps": T, "batch_size": B, "units": H, "repeats": args.repeats, "runs": []}
 print(f"{results['device']}: {T} steps, batch {B}, {H} units, median of {args.repeats}\n")
 print("| math | matmuls | loop | forward ms | forward + backward ms | largest difference (outputs, gradients) |")

@@ -20,7 +20,9 @@
 # results (JSON, logs, run folders) go to $OUT/gpu-results.tgz. All the parts share BUDGET seconds
 # (default 570, from the script's start): a part gets the lesser of its own limit and what is left,
 # and a part with less than 10 s left is skipped, so that the results are packed before a 600 s
-# device call ends. STEPS=2 WARMUP=1 MAX_SAMPLES=512 make a quick trial run.
+# device call ends. STEPS=2 WARMUP=1 MAX_SAMPLES=512 make a quick trial run. The script exits 1 when a
+# part failed (on a machine without a GPU the throughput parts do: scripts/benchmark.py --gpu refuses to
+# run on the CPU), after packing the results; its steps.txt line and log say which and why.
 set -u
 OUT=${OUT:-benchmarks/runs/gpu}
 BUDGET=${BUDGET:-570}
@@ -49,8 +51,11 @@ step() {  # step NAME SECONDS COMMAND...: runs COMMAND, its output to $OUT/NAME.
   fi
   ((seconds > left)) && seconds=$left
   timeout "$seconds" "$@" > "$OUT/$name.log" 2>&1
-  echo "$name: exit $? in $((SECONDS - start)) s" | tee -a "$OUT/steps.txt"
+  local status=$?
+  echo "$name: exit $status in $((SECONDS - start)) s" | tee -a "$OUT/steps.txt"
+  ((status == 0)) || failed=1
 }
+failed=0
 
 parts=${*:-throughput_torch throughput_jax train_jax train_torch}
 want() { [[ " $parts " == *" $1 "* ]]; }
@@ -120,4 +125,4 @@ train train_torch torch 60
 rm -rf "$OUT"/logdir_*/*/checkpoints "$OUT"/logdir_*/*/model.*
 tar czf /tmp/gpu-results.tgz -C "$OUT" --exclude=steps.txt . && find "$OUT" -mindepth 1 ! -name steps.txt -delete \
   && mv /tmp/gpu-results.tgz "$OUT/"
-exit 0
+exit $failed

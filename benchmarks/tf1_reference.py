@@ -276,25 +276,51 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--model-path", help="save the trained session with tf.train.Saver, as the original")
     parser.add_argument("--v2-behavior", action="store_true", help="keep TF 2 control flow and resource variables")
     args = parser.parse_args(argv)
+    with arguments.clean_exit(parser):
+        train(parser, args)
 
+
+def load(parser: argparse.ArgumentParser, args: argparse.Namespace) -> tuple:
+    """The training and test reviews, padded, as the original prepares them; data that cannot make a
+    whole batch of each ends the process with one line (status 2)."""
+    from attention import imdb
+    from attention.data.errors import DatasetError
+    from attention.preprocessing import fit_in_vocabulary, get_vocabulary_size, zero_pad
+
+    fail = lambda error: parser.exit(2, f"{parser.prog}: error: {error}\n")  # noqa: E731
+    try:
+        (X_train, y_train), (X_test, y_test) = imdb.load_data(args.data, num_words=NUM_WORDS, index_from=INDEX_FROM)
+    except DatasetError as error:
+        fail(f"--data: {error}")
+    if args.max_samples:
+        X_train, y_train, X_test, y_test = (a[: args.max_samples] for a in (X_train, y_train, X_test, y_test))
+    if min(len(X_train), len(X_test)) < args.batch_size:
+        fail(f"--data: {len(X_train)} training and {len(X_test)} test reviews; each split needs one batch of "
+             f"{args.batch_size} at least (use a smaller --batch-size)")
+    # Sequences pre-processing
+    vocabulary_size = get_vocabulary_size(X_train)
+    X_test = fit_in_vocabulary(X_test, vocabulary_size)
+    return zero_pad(X_train, SEQUENCE_LENGTH), y_train, zero_pad(X_test, SEQUENCE_LENGTH), y_test, vocabulary_size
+
+
+def train(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """The original's training loop, timed."""
     from tqdm import tqdm
 
-    from attention import imdb
-    from attention.preprocessing import batch_generator, fit_in_vocabulary, get_vocabulary_size, zero_pad
+    from attention.preprocessing import batch_generator
 
+    # Checked before TF1 behaviour, which is process-wide, is switched on.
+    if args.max_samples and args.max_samples < args.batch_size:
+        parser.exit(2, f"{parser.prog}: error: --max-samples {args.max_samples} is less than one batch of "
+                       f"{args.batch_size}: the original's epochs only take whole batches (use a smaller --batch-size)\n")
+    if not os.path.exists(args.data):
+        parser.exit(2, f"{parser.prog}: error: --data: {args.data!r} does not exist\n")
     if not args.v2_behavior:
         enable_tf1_behavior()
     if args.seed is not None:
         np.random.seed(args.seed)
     # Load the data set
-    (X_train, y_train), (X_test, y_test) = imdb.load_data(args.data, num_words=NUM_WORDS, index_from=INDEX_FROM)
-    if args.max_samples:
-        X_train, y_train, X_test, y_test = (a[: args.max_samples] for a in (X_train, y_train, X_test, y_test))
-    # Sequences pre-processing
-    vocabulary_size = get_vocabulary_size(X_train)
-    X_test = fit_in_vocabulary(X_test, vocabulary_size)
-    X_train = zero_pad(X_train, SEQUENCE_LENGTH)
-    X_test = zero_pad(X_test, SEQUENCE_LENGTH)
+    X_train, y_train, X_test, y_test, vocabulary_size = load(parser, args)
 
     summaries = not args.no_summaries
     ref = Reference(vocabulary_size, seed=args.seed, summaries=summaries)

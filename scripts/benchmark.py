@@ -1,8 +1,10 @@
 """Throughput of the port against the original TF1 graph, side by side, on the same batches.
 
-Times training steps (`model.train_on_batch`) and prediction (`predict_on_batch`) of
-`attention.build_model()` at batch 256, steady state (warm-up steps excluded), and the
-reference TF1 graph (`benchmarks/tf1_reference.py`, needs tf_keras) on the same batches:
+Times training steps and prediction of `attention.build_model()` at --batch-size (256), steady
+state (warm-up steps excluded): on TensorFlow batch by batch (`model.train_on_batch`,
+`predict_on_batch`), on JAX and PyTorch through `model.fit` and `model.predict` as the training
+script runs them (each batch timed to its loss or outputs read back); and the reference TF1
+graph (`benchmarks/tf1_reference.py`, needs tf_keras) on the same batches:
 
 * (a) identical full-length (250) batches in random order, fed to both sides;
 * (b) each side's default input pipeline on the real length distribution: the port's
@@ -17,8 +19,10 @@ With --torch it also times the same network rewritten in PyTorch (`benchmarks/to
 needs torch) on the full-length batches. Last, it measures the machine's float32 matmul rate
 and prints the full-length throughput that rate allows for this network's matmuls.
 
-Each configuration runs in a process of its own (so peak RSS is its own); timed steps
-and the table go to --output as JSON. Hold the machine while it runs, e.g.
+Each configuration runs in a process of its own (so peak RSS is its own), each one once however
+often it is asked for; timed steps and the table go to --output as JSON, rewritten after each
+configuration with "complete": false until the run ends (so a stopped run keeps what it measured,
+marked as such). Hold the machine while it runs, e.g.
 
     flock /tmp/cpu.lock python scripts/benchmark.py
     flock /tmp/cpu.lock python scripts/benchmark.py --port default --port block+intra1+inter2 --rounds 3
@@ -26,11 +30,11 @@ and the table go to --output as JSON. Hold the machine while it runs, e.g.
 
 import argparse
 import datetime as dt
-import importlib.util
 import shlex
 import sys
 import tempfile
 from pathlib import Path
+from typing import NoReturn
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -50,8 +54,9 @@ DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared/data/aclImdb_v1-lab
 RUNS = REPO / "benchmarks" / "runs"
 
 parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-parser.add_argument("--data", default=str(DEFAULT_DATA), type=arguments.nonempty_path,
-                    help="IMDB data for the length distribution; synthetic lengths if missing (default: %(default)s)")
+parser.add_argument("--data", type=arguments.nonempty_path,
+                    help=f"IMDB data for the length distribution (default: {DEFAULT_DATA}, or synthetic lengths of "
+                         "IMDB's distribution where that is missing)")
 parser.add_argument("--output", type=arguments.nonempty_path, help="JSON results (default: benchmarks/runs/benchmark-DATE-TIME.json, not tracked)")
 parser.add_argument("--steps", type=arguments.positive_int, default=STEPS, help="timed batches per measurement (default: %(default)s)")
 parser.add_argument("--warmup", type=arguments.non_negative_int, default=WARMUP, help="untimed batches first (default: %(default)s)")
@@ -77,7 +82,8 @@ parser.add_argument("--no-reference", action="store_true", help="time the port o
 parser.add_argument("--backend", action="append", choices=["tensorflow", "jax", "torch"],
                     help="Keras backend of the port, repeatable: each --port runs on each (default: tensorflow)")
 parser.add_argument("--gpu", action="store_true",
-                    help="run the port and the PyTorch rewrite on the GPU (default: CPU only, GPUs hidden)")
+                    help="run the port and the PyTorch rewrite on the GPU, without the TF1 reference (CPU only); "
+                         "an error where nvidia-smi finds no GPU (default: CPU only, GPUs hidden)")
 parser.add_argument("--torch", action="append", nargs="?", const="default", metavar="VARIANT",
                     type=harness.variant_type("torch"),
                     help="also time the original network rewritten in PyTorch (benchmarks/torch_reference.py, needs "
@@ -88,76 +94,69 @@ parser.add_argument("--rounds", type=arguments.positive_int, default=1,
 parser.add_argument("--seed", type=arguments.seed, default=SEED, help="seed of the batch sampling (default: %(default)s)")
 
 
-def main(argv=None):
-    args = parser.parse_args(argv)
-    ports = []
-    for backend in args.backend or ["tensorflow"]:
-        for variant in args.port or ["default"]:
-            config = {**harness.parse_variant(variant, "port"), "backend": backend, "gpu": args.gpu}
-            if backend != "tensorflow":
-                config["label"] = f"port[{backend}]:{variant}"
-            ports.append(config)
-    references = [harness.parse_variant(v, "reference") for v in args.reference or ["default"]]
-    if args.no_reference or args.gpu:  # the TF1 graph runs on the CPU, as the original did
-        references = []
-    elif importlib.util.find_spec("tf_keras") is None:
-        print(harness.MISSING_TF_KERAS, file=sys.stderr)
-        references = []
-    rewrites = [{**harness.parse_variant(v, "torch"), "gpu": args.gpu} for v in args.torch or []]
-    if rewrites and importlib.util.find_spec("torch") is None:
-        print(harness.MISSING_TORCH, file=sys.stderr)
-        rewrites = []
+def fail(message: str) -> NoReturn:
+    parser.exit(2, f"{parser.prog}: error: {message}\n")
 
-    x, y, source = harness.load_padded(args.data, args.seed)
+
+def main(argv: list[str] | None = None) -> None:
+    args = parser.parse_args(argv)
+    with arguments.clean_exit(parser):
+        run(args)
+
+
+def run(args: argparse.Namespace) -> None:
+    try:
+        configs = harness.configurations(args)
+    except ValueError as error:  # one asked for that cannot run here
+        fail(str(error))
+    gpu = harness.gpu_name() if args.gpu else None
+    if args.gpu and gpu is None:
+        fail("--gpu: no GPU found (nvidia-smi lists none); leave out --gpu to run on the CPU")
+    output = Path(args.output) if args.output else RUNS / f"benchmark-{dt.datetime.now():%Y%m%d-%H%M%S}.json"
+    if problem := arguments.check_writable(output):
+        fail(f"--output: {problem}")
+    if args.data is not None and not Path(args.data).exists():  # synthetic lengths only in place of the default
+        fail(f"--data: {args.data!r} does not exist")
+    from attention.data.errors import DatasetError
+
+    try:
+        x, y, source = harness.load_padded(args.data or DEFAULT_DATA, args.seed)
+    except DatasetError as error:
+        fail(f"--data: {error}")
     lengths = np.count_nonzero(x, axis=1)
     rng = np.random.default_rng(args.seed)
-    sets = {"full": harness.random_batches(x, y, args.batch_size, args.warmup + args.steps, rng),
-            "bucketed": harness.bucketed_batches(x, y, args.batch_size, args.warmup, args.steps, rng)}
+    try:
+        sets = {"full": harness.random_batches(x, y, args.batch_size, args.warmup + args.steps, rng),
+                "bucketed": harness.bucketed_batches(x, y, args.batch_size, args.warmup, args.steps, rng)}
+    except ValueError as error:  # more batches than an epoch has
+        fail(str(error))
     print(f"data: {source}: {len(x)} reviews, median length {np.median(lengths):.0f}, "
           f"{np.mean(lengths >= 249):.0%} at 249 (cut); batch {args.batch_size}, "
           f"{args.warmup} warm-up + {args.steps} timed steps per measurement")
 
-    configs = ports + references + rewrites
-    output = Path(args.output) if args.output else RUNS / f"benchmark-{dt.datetime.now():%Y%m%d-%H%M%S}.json"
-    meta = {"date": dt.date.today().isoformat(), "command": shlex.join(["python", *sys.argv]), "data": source,
-            "reviews": len(x), "median_length": float(np.median(lengths)),
-            "fraction_cut_at_249": round(float(np.mean(lengths >= 249)), 4),
-            "bucketed_epoch_mean_width": round(float(np.mean([b[0].shape[1] for b in sets["bucketed"][args.warmup:]])), 1),
+    meta = {"date": dt.date.today().isoformat(), "command": shlex.join(["python", *sys.argv]),
+            **harness.data_meta(source, x, sets["bucketed"][args.warmup:]),
             "batch_size": args.batch_size, "steps": args.steps, "warmup": args.warmup, "rounds": args.rounds,
             "matmul_gflops": None, "full_length_ceiling_samples_per_s": None, "gpu": args.gpu,
-            "gpu_name": harness.gpu_name() if args.gpu else None, **harness.environment()}
+            "gpu_name": gpu, **harness.environment()}
     with tempfile.TemporaryDirectory() as tmp:
         batches = Path(tmp) / "batches.npz"
         harness.save_batches(batches, sets)
-        # What is measured so far is written after each run, kept if the run is stopped.
+        # What is measured so far is written after each run, kept (marked incomplete) if the run is stopped.
         merged = harness.run_all(configs, batches, args.parts, args.warmup, args.rounds, Path(tmp),
-                                 save=lambda results: harness.write_results(output, meta, results))
+                                 save=lambda results: harness.write_results(output, meta, results, complete=False))
         ceiling = None
-        if not args.gpu and importlib.util.find_spec("tensorflow") is not None:
+        if not args.gpu and harness.installed("tensorflow"):
             print("running the matmul ceiling ...", flush=True)
             ceiling = harness.run_worker({"side": "ceiling", "label": "ceiling", "onednn": None}, batches, [], 0, Path(tmp))
-    results = [r for r in merged if "error" not in r]
-    failed = [r["config"]["label"] for r in merged if "error" in r]
+    report(output, meta, merged, ceiling)
 
-    # The TF1 graph where it ran (CPU), else the PyTorch rewrite (on the GPU with --gpu).
-    reference = next((r for r in results if r["config"]["side"] == "reference"), None)
-    reference = reference or next((r for r in results if r["config"]["side"] == "torch"), None)
-    headlines = {}
-    for port in (r for r in results if r["config"]["side"] == "port"):
-        headlines[port["config"]["label"]] = harness.table(port, reference)
-        print(f"\n{port['config']['label']} vs {reference['config']['label'] if reference else '(no reference)'}:")
-        print(headlines[port["config"]["label"]])
-    if len(results) > 2 or reference is None:
-        print("\nAll configurations (samples/s):")
-        print(harness.variants_table(results))
-    if ceiling is not None:
-        gflops = ceiling["gflops"]
-        limits = {mode: round(gflops * 1e9 / harness.flops_per_sample(training=mode == "train"), 1)
-                  for mode in ("train", "predict")}
-        meta.update(matmul_gflops=round(gflops, 1), full_length_ceiling_samples_per_s=limits)
-        print(f"\nfloat32 matmul ceiling: {gflops:.1f} GFLOP/s on all cores; at full length (250) at most "
-              f"{limits['train']:.0f} training and {limits['predict']:.0f} predicted samples/s")
+
+def report(output: Path, meta: dict, merged: list[dict], ceiling: dict | None) -> None:
+    """Prints the tables and writes the complete results; status 1 if a configuration failed."""
+    headlines = harness.print_tables(merged, meta, ceiling)
     harness.write_results(output, meta, merged, headlines)
+    failed = [r["config"]["label"] for r in merged if "error" in r]
     if failed:
         print(f"\nfailed (see {output}): {', '.join(failed)}", file=sys.stderr)
     print(f"\nwrote {output}")

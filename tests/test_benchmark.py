@@ -19,7 +19,7 @@ sys.path.insert(0, str(REPO))
 
 from attention.defaults import SEQUENCE_LENGTH  # noqa: E402
 from benchmarks import harness  # noqa: E402
-from script_runs import load_benchmark, load_script, run_until_parsed  # noqa: E402
+from script_runs import fails, load_benchmark, load_script, run_until_parsed  # noqa: E402
 
 
 def test_synthetic_lengths_follow_imdb():
@@ -53,30 +53,47 @@ def test_every_timed_shape_is_warmed_up_first():
     assert harness.warm_every_shape(batches[:2], 2)[1] == 2
 
 
-def test_benchmark_script_writes_the_table(tmp_path):
+def synthetic_script(monkeypatch, tmp_path):
+    """scripts/benchmark.py as a module, its default data missing: synthetic lengths, as without --data on a
+    machine without the archive (an explicit --data that is missing is an error)."""
+    script = load_script("benchmark", "benchmark_script")
+    monkeypatch.setattr(script, "DEFAULT_DATA", tmp_path / "missing.tar.gz")
+    return script
+
+
+def test_benchmark_script_writes_the_table(tmp_path, monkeypatch):
     output = tmp_path / "results.json"
-    command = [sys.executable, str(REPO / "scripts" / "benchmark.py"), "--data", str(tmp_path / "missing"),
-               "--steps", "2", "--warmup", "1", "--batch-size", "4", "--parts", "full/train", "bucketed/predict",
-               "full/stream", "--output", str(output)]
+    argv = ["--steps", "2", "--warmup", "1", "--batch-size", "4", "--parts", "full/train", "bucketed/predict",
+            "full/stream", "--output", str(output)]
     with_reference = importlib.util.find_spec("tf_keras") is not None
     if not with_reference:
-        command.append("--no-reference")
-    proc = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-2000:]
+        argv.append("--no-reference")
+    script = synthetic_script(monkeypatch, tmp_path)
+    ceiling = {"config": {}, "parts": {}, "gflops": 100.0, "peak_rss_mib": 1.0, "wall_s": 1.0}
+    monkeypatch.setattr(script.harness, "run_worker", lambda *args: ceiling)  # the matmul ceiling's: not checked here
+    script.main(argv)
     results = json.loads(output.read_text())
-    assert results["meta"]["data"].startswith("synthetic") and results["meta"]["steps"] == 2
+    assert results["complete"] and results["meta"]["data"].startswith("synthetic") and results["meta"]["steps"] == 2
+    # The mean width of the timed bucketed batches, not of an epoch: named for what it is.
+    assert results["meta"]["bucketed_timed_mean_width"] > 0 and "bucketed_epoch_mean_width" not in results["meta"]
     port = results["results"][0]
     assert port["config"]["side"] == "port" and port["config"]["in_force"]["gru_class"] == "ConcatGRU"
+    assert port["config"]["in_force"]["without_effect"] == []
     assert set(port["parts"]) == {"full/train", "bucketed/predict", "full/stream"}
     assert all(part["samples_per_s"] > 0 and part["steps"] == 2 for part in port["parts"].values())
     assert port["parts"]["full/stream"]["seconds"] > 0
     assert "(a) train, identical full-length (250) batches" in results["table"]
     assert "(a) predict streamed (read back once), full-length" in results["table"]
     assert "(b) predict streamed" not in results["table"]  # a row only for a part that was timed
+    assert harness.ESTIMATORS in results["table"]  # which estimator each row's samples/s is
     if with_reference:
         reference = results["results"][1]
-        assert reference["config"]["side"] == "reference" and set(reference["parts"]) == {"full/train", "full/stream"}
+        # The full-length part each port part is compared with, bucketed/predict's full/predict included.
+        assert reference["config"]["side"] == "reference"
+        assert set(reference["parts"]) == {"full/train", "full/predict", "full/stream"}
         assert "x**" in results["table"]  # a ratio was computed
+        row = next(line for line in results["table"].splitlines() if line.startswith("| (b) predict, default"))
+        assert row.endswith("x** |")  # against the reference's full/predict, which it timed
 
 
 def test_a_failing_configuration_leaves_the_others_their_run(tmp_path, monkeypatch):
@@ -93,9 +110,11 @@ def test_a_failing_configuration_leaves_the_others_their_run(tmp_path, monkeypat
         return {"config": config, "parts": {part: dict(steps) for part in parts}, "peak_rss_mib": 1.0, "wall_s": 1.0}
 
     monkeypatch.setattr(script.harness.workers, "run_worker", worker)
+    monkeypatch.setattr(script.harness, "run_worker", worker)  # the matmul ceiling's
+    monkeypatch.setattr(script, "DEFAULT_DATA", tmp_path / "missing")  # synthetic lengths
     output = tmp_path / "results.json"
     with pytest.raises(SystemExit) as exit_:
-        script.main(["--data", str(tmp_path / "missing"), "--steps", "1", "--warmup", "1", "--batch-size", "4",
+        script.main(["--steps", "1", "--warmup", "1", "--batch-size", "4",
                      "--parts", "full/train", "--no-reference", "--port", "stacked", "--port", "default",
                      "--port", "per_direction", "--output", str(output)])
     assert exit_.value.code == 1
@@ -106,6 +125,7 @@ def test_a_failing_configuration_leaves_the_others_their_run(tmp_path, monkeypat
     assert "| port:default |" not in results["table"] and "10.0" in results["table"]
     # After each configuration, what was measured so far is on disk.
     assert written[0] is None and [r["config"]["label"] for r in written[1]["results"]] == ["port:default"]
+    assert written[1]["complete"] is False and results["complete"] is True  # what a stopped run leaves says so
 
 
 def _run_command_line(command, argv, monkeypatch):
@@ -308,17 +328,20 @@ GPU_PARTS = ["fused_kernels", "throughput_torch", "throughput_torch_candidates",
 GPU_DEFAULT_RUN = ["throughput_torch", "throughput_jax", "train_jax", "train_torch"]
 
 
-def gpu_script_commands(tmp_path: Path, parts: list[str], budget: int | None = None) -> tuple[list[str], list, list[int]]:
+def gpu_script_commands(tmp_path: Path, parts: list[str], budget: int | None = None, failing: str | None = None,
+                        status: int = 0) -> tuple[list[str], list, list[int]]:
     """Runs benchmarks/gpu.sh with `python3` a stand-in that records each command line instead of
-    running it, and `timeout` one that records each limit: (the lines of its steps.txt, each command's
-    arguments and KERAS_BACKEND, each part's limit in seconds)."""
+    running it (and exits 2 for one that holds `failing`), and `timeout` one that records each limit:
+    (the lines of its steps.txt, each command's arguments and KERAS_BACKEND, each part's limit in
+    seconds). The script must exit with `status`."""
     bin_dir, log, limits, out = tmp_path / "bin", tmp_path / "commands.jsonl", tmp_path / "limits.txt", tmp_path / "out"
     bin_dir.mkdir(exist_ok=True)
     for path in (log, limits, out / "steps.txt"):
         path.unlink(missing_ok=True)
     python3 = bin_dir / "python3"
     python3.write_text(f"#!{sys.executable} -S\nimport json, os, sys\nwith open({str(log)!r}, 'a') as log:\n"
-                       "    log.write(json.dumps([sys.argv[1:], os.environ.get('KERAS_BACKEND')]) + '\\n')\n")
+                       "    log.write(json.dumps([sys.argv[1:], os.environ.get('KERAS_BACKEND')]) + '\\n')\n"
+                       f"sys.exit(2 if {failing!r} and {failing!r} in ' '.join(sys.argv) else 0)\n")
     timeout = bin_dir / "timeout"
     timeout.write_text(f"#!{sys.executable} -S\nimport os, sys\nwith open({str(limits)!r}, 'a') as log:\n"
                        "    log.write(sys.argv[1] + '\\n')\nos.execvp(sys.argv[2], sys.argv[2:])\n")
@@ -329,7 +352,7 @@ def gpu_script_commands(tmp_path: Path, parts: list[str], budget: int | None = N
         env["BUDGET"] = str(budget)
     run = subprocess.run(["bash", "benchmarks/gpu.sh", *parts], cwd=REPO, env=env, capture_output=True, text=True,
                          timeout=120)
-    assert run.returncode == 0, run.stderr[-3000:]
+    assert run.returncode == status, run.stderr[-3000:]
     read = lambda path: path.read_text().splitlines() if path.exists() else []  # noqa: E731
     return (read(out / "steps.txt"), [tuple(json.loads(line)) for line in read(log)],
             [int(line) for line in read(limits)])
@@ -377,3 +400,246 @@ def test_gpu_script_keeps_its_parts_within_one_budget(tmp_path):
     assert [line.split(":")[0] for line in steps] == GPU_DEFAULT_RUN
     assert all(re.fullmatch(r"\w+: skipped with -?\d+ s of the budget left", line) for line in steps), steps
     assert not limits and all(argv[0] == "-c" and "sys.argv[0]" not in argv[1] for argv, _ in commands)
+
+
+def test_gpu_script_fails_when_a_part_fails(tmp_path):
+    # Before, it exited 0 whatever its parts did: a GPU run on a machine without one "passed".
+    steps, _, _ = gpu_script_commands(tmp_path, [], failing="throughput_jax.json", status=1)
+    assert [line.split(" in ")[0] for line in steps] == ["throughput_torch: exit 0", "throughput_jax: exit 2",
+                                                         "train_jax: exit 0", "train_torch: exit 0"]
+    assert (tmp_path / "out" / "gpu-results.tgz").exists()  # packed all the same
+
+
+def fake_workers(monkeypatch, script, interrupt_at: str | None = None) -> list[dict]:
+    """Stands in for the benchmark's worker processes: each configuration "runs" at once; returns the
+    configurations run, in order. At `interrupt_at`'s label, Ctrl-C."""
+    ran = []
+
+    def worker(config, batches, parts, warmup, workdir):
+        if config["label"] == interrupt_at:
+            raise KeyboardInterrupt
+        ran.append(config)
+        if config["side"] == "ceiling":
+            return {"config": config, "parts": {}, "gflops": 100.0, "peak_rss_mib": 1.0, "wall_s": 1.0}
+        steps = {"samples_per_s": 10.0, "step_s": [0.1], "steps": 1}
+        return {"config": config, "parts": {part: dict(steps) for part in parts}, "peak_rss_mib": 972.0, "wall_s": 1.0}
+
+    monkeypatch.setattr(script.harness.workers, "run_worker", worker)
+    monkeypatch.setattr(script.harness, "run_worker", worker)
+    return ran
+
+
+QUICK = ["--steps", "1", "--warmup", "1", "--batch-size", "4", "--parts", "full/train"]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--gpu", "--torch"], "--gpu: no GPU found"),
+    (["--gpu", "--reference", "tf2"], "--reference: the TF1 reference runs on the CPU only"),
+    (["--no-reference", "--reference", "tf2"], "--reference: cannot go with --no-reference"),
+    (["--backend", "tensorflow", "--backend", "jax"], "--backend jax: jax is not installed"),
+    (["--data", "{tmp}/missing.tar.gz"], "--data: '{tmp}/missing.tar.gz' does not exist"),
+    (["--data", "{tmp}/corrupt.tar.gz"], "is truncated or corrupt"),
+    (["--output", "{tmp}"], "--output: '{tmp}' is a folder: name a file"),
+    (["--output", "/dev/null/x.json"], "--output: cannot write to '/dev/null'"),
+    (["--steps", "95", "--warmup", "3", "--batch-size", "256"], "more than the 97 full batches of 256 that an epoch "
+                                                                 "of 25000 reviews has; at most 97 in all"),
+    (["--batch-size", "30000"], "--batch-size 30000 is more than the 25000 reviews"),
+])
+def test_benchmark_refuses_what_cannot_run_before_measuring(argv, message, tmp_path, monkeypatch, capsys):
+    # Before: --gpu without a GPU timed the CPU and labelled it GPU, a backend not installed failed in
+    # its worker (38 lines) and printed an empty table, a missing --data turned synthetic, and a
+    # corrupt one, an --output that cannot be written or more batches than an epoch has were tracebacks.
+    (tmp_path / "corrupt.tar.gz").write_text("not an archive")
+    script = synthetic_script(monkeypatch, tmp_path)
+    ran = fake_workers(monkeypatch, script)
+    monkeypatch.setattr(script.harness, "gpu_name", lambda: None)  # this machine's, whatever it has
+    real_installed = script.harness.configs.installed
+    monkeypatch.setattr(script.harness.configs, "installed", lambda name: name != "jax" and real_installed(name))
+    argv = [a.format(tmp=tmp_path) for a in QUICK + argv]
+    if "--output" not in argv:
+        argv += ["--output", str(tmp_path / "results.json")]
+    fails(script.main, argv, capsys, message.format(tmp=tmp_path))
+    assert not ran and not (tmp_path / "results.json").exists()
+
+
+def test_benchmark_interrupted_says_so_in_one_line_and_marks_its_results(tmp_path, monkeypatch, capsys):
+    script = synthetic_script(monkeypatch, tmp_path)
+    fake_workers(monkeypatch, script, interrupt_at="port:stacked")
+    output = tmp_path / "results.json"
+    with pytest.raises(SystemExit) as exit_:
+        script.main(QUICK + ["--no-reference", "--port", "default", "--port", "stacked", "--output", str(output)])
+    assert exit_.value.code == 130
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.endswith(": error: interrupted\n")  # one line, no traceback
+    results = json.loads(output.read_text())  # what was measured before, marked as incomplete
+    assert results["complete"] is False and [r["config"]["label"] for r in results["results"]] == ["port:default"]
+
+
+def test_repeated_configurations_run_once(tmp_path, monkeypatch, capsys):
+    script = synthetic_script(monkeypatch, tmp_path)
+    ran = fake_workers(monkeypatch, script)
+    output = tmp_path / "results.json"
+    script.main(QUICK + ["--backend", "tensorflow", "--backend", "tensorflow", "--port", "stacked+xla",
+                         "--port", "xla+stacked", "--reference", "default", "--reference", "default",
+                         "--output", str(output)])
+    labels = [config["label"] for config in ran]
+    assert labels.count("port:stacked+xla") == 1 and "port:xla+stacked" not in labels  # the same settings
+    assert labels.count("reference:default") <= 1
+    results = json.loads(output.read_text())
+    assert list(results["tables"]) == ["port:stacked+xla"] and len(results["results"]) == len(labels) - 1
+    assert "left out as repeats: port:xla+stacked, port:stacked+xla" in capsys.readouterr().out
+
+
+def test_unique_keeps_the_first_of_each_configuration():
+    a, b = harness.parse_variant("stacked+xla", "port"), harness.parse_variant("xla+stacked", "port")
+    c = harness.parse_variant("stacked", "port")
+    kept, dropped = harness.unique([a, c, b, dict(a)])
+    assert kept == [a, c] and dropped == ["port:xla+stacked", "port:stacked+xla"]
+
+
+def test_references_time_the_full_length_part_each_port_part_is_compared_with():
+    # Before, --parts bucketed/predict timed nothing for the reference and printed a ratio row against it.
+    assert harness.side_parts("port", ["bucketed/predict", "full/train"]) == ["bucketed/predict", "full/train"]
+    for side in ("reference", "torch"):
+        assert harness.side_parts(side, ["bucketed/predict"]) == ["full/predict"]
+        assert harness.side_parts(side, ["full/train", "bucketed/train", "bucketed/stream"]) == ["full/train",
+                                                                                               "full/stream"]
+
+
+def test_headline_table_formats_both_sides_alike_and_names_its_estimators():
+    def result(side, part, rss):
+        return {"config": {"label": f"{side}:default", "side": side}, "peak_rss_mib": rss,
+                "parts": {part: {"samples_per_s": 100.0, "step_s": [0.1], "steps": 1}}}
+
+    lines = harness.table(result("port", "bucketed/predict", 955.4), result("reference", "full/predict", 972.0))
+    assert "| peak RSS (MiB) | 955 | 972 | 0.98x |" in lines  # before: 955 against 972.0
+    assert "| (b) predict, default pipelines | 100.0 | 100.0 | **1.00x** |" in lines
+    assert lines.endswith(harness.ESTIMATORS) and "median step time" in harness.ESTIMATORS
+    assert "its ratio to" not in harness.variants_table.__doc__  # it has no ratio column
+
+
+def in_force(**force):
+    return {"backend": "tensorflow", "loop": "per_direction", "torch_loop": False, "compiled": False, "fused": False,
+            "autograd": False, "device": None, **force}
+
+
+@pytest.mark.parametrize("variant, force, bucketed, expected", [
+    ("default", {}, True, []),
+    ("unroll0+stacked", {"loop": "stacked"}, False, ["unroll0 (0 leaves the scan as it is)"]),
+    ("unroll4", {}, False, ["unroll4 (no scan: the per_direction loop ran)"]),
+    ("unroll4+stacked", {"loop": "stacked", "backend": "jax"}, False, []),
+    ("tf32+autograd+width32", {}, True, ["width32 (JAX's bucketed batches only)", "tf32 (PyTorch on a CUDA GPU only)",
+                                         "autograd (no hand-written gradient to replace here: the per_direction loop ran)"]),
+    ("width32", {"backend": "jax"}, False, ["width32 (JAX's bucketed batches only)"]),
+    ("width32", {"backend": "jax"}, True, []),
+    ("cudnn", {"loop": "stacked_hoisted"}, False, ["cudnn (the stacked_hoisted loop ran)"]),
+    ("graphed", {"loop": "stacked_hoisted", "backend": "torch", "torch_loop": True}, False,
+     ["graphed (the stacked_hoisted loop ran)"]),
+    ("fused", {"loop": "stacked", "backend": "torch", "device": "cpu"}, False,
+     ["fused (Triton's kernels need PyTorch on a CUDA GPU and a stacked loop: the stacked loop ran)"]),
+    ("tf32+fused", {"loop": "graphed", "backend": "torch", "device": "cuda:0", "fused": True}, False, []),
+    ("autograd+stacked_hoisted", {"loop": "stacked_hoisted", "backend": "torch", "autograd": True}, False, []),
+])
+def test_variant_tokens_without_effect_are_named(variant, force, bucketed, expected):
+    # Before, the console showed the token's label whatever ran: tf32 or unroll4 on TensorFlow, a
+    # cudnn loop that fell back to another, fused on a CPU.
+    job = {**harness.parse_variant(variant, "port"), "in_force": in_force(**force)}
+    assert harness.without_effect(job, bucketed) == expected
+
+
+def test_variant_tokens_without_effect_are_printed(tmp_path, monkeypatch, capsys):
+    def worker(config, batches, parts, warmup, workdir):
+        force = {**in_force(), "without_effect": ["tf32 (PyTorch on a CUDA GPU only)"]}
+        return {"config": {**config, "in_force": force}, "parts": {}, "peak_rss_mib": 1.0, "wall_s": 1.0}
+
+    monkeypatch.setattr(harness.workers, "run_worker", worker)
+    harness.run_all([harness.parse_variant("tf32", "port")], tmp_path, [], 0, 1, tmp_path, save=lambda results: None)
+    assert "  without effect here: tf32 (PyTorch on a CUDA GPU only)" in capsys.readouterr().out.splitlines()
+
+
+def test_help_says_how_each_backend_is_timed():
+    description = load_script("benchmark", "benchmark_script").parser.description
+    assert "train_on_batch" in description and "model.fit" in description and "--batch-size" in description
+    assert "synthetic" == harness.load_padded(None)[2]  # profile_torch.py without --data: not "None not found"
+
+
+def test_tf1_reference_refuses_bad_input_in_one_line(tmp_path, capsys):
+    main = load_benchmark("tf1_reference").main
+    fails(main, ["--data", tmp_path / "missing.tar.gz", "--no-summaries"], capsys, "--data: ")
+    # Before: a ZeroDivisionError once the data was read (fewer reviews than a batch).
+    fails(main, ["--data", tmp_path, "--max-samples", "100", "--epochs", "1", "--no-summaries"], capsys,
+          "--max-samples 100 is less than one batch of 256")
+    (tmp_path / "corrupt.tar.gz").write_text("not an archive")
+    fails(main, ["--data", tmp_path / "corrupt.tar.gz", "--v2-behavior"], capsys, "is truncated or corrupt")
+
+
+def test_tf1_reference_interrupted_in_one_line(tmp_path, monkeypatch, capsys):
+    module = load_benchmark("tf1_reference")
+
+    def interrupted(parser, args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(module, "load", interrupted)
+    with pytest.raises(SystemExit) as exit_:
+        module.main(["--data", str(tmp_path), "--v2-behavior"])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 130 and err.count("\n") == 1 and err.endswith(": error: interrupted\n")
+
+
+def test_fit_batches_times_fit_and_train_on_batch_on_the_very_same_batches():
+    # Before, each timing read the reshuffling dataset afresh: other batches, and a width of neither.
+    fit_batches = load_benchmark("fit_batches")
+
+    class Reshuffling:  # as make_dataset(..., seed=0): another order at each pass
+        passes = 0
+
+        def take(self, count):
+            Reshuffling.passes += 1
+            return [(np.full((2, width), Reshuffling.passes), np.zeros(2)) for width in range(1, count + 1)]
+
+    class Recording:
+        def __init__(self):
+            self.fitted, self.stepped = [], []
+
+        def fit(self, data, **kwargs):
+            self.fitted += [data[i][0] for i in range(len(data))]
+
+        def train_on_batch(self, x, y):
+            self.stepped.append(x)
+
+    batches = fit_batches.taken(Reshuffling(), 3)
+    model = Recording()
+    fit_batches.fit_and_batch_seconds(model, batches)
+    assert len(model.fitted) == 3 and all(a is b for a, b in zip(model.fitted, model.stepped))
+    assert [x is b[0] for x, b in zip(model.stepped, batches)] == [True] * 3
+
+
+def test_text_loading_draws_every_class_and_reports_a_child_error_in_one_line(tmp_path, monkeypatch, capsys):
+    text_loading = load_benchmark("text_loading")
+    labels = ["1-2"] * 6 + ["3-4"] * 3 + ["7-8"] * 3
+    # Before, --reviews 2000 took the first 2000 reviews: all of one class, which the loader refuses.
+    assert {labels[i] for i in text_loading.drawn(labels, 3)} == {"1-2", "3-4", "7-8"}
+    assert text_loading.drawn(labels, 12) == list(range(12))  # all of them: in their order, as before
+    assert sorted(text_loading.drawn(labels, 24)) == sorted(list(range(12)) * 2)
+    fails(text_loading.main, ["--data", tmp_path / "missing.tar.gz"], capsys, "--data: ")
+    monkeypatch.setattr(text_loading, "measure", lambda data, reviews: text_loading.child("csv", tmp_path, tmp_path))
+    monkeypatch.setattr(text_loading, "CHILD", "import sys; print('Traceback ...', file=sys.stderr); "
+                                               "sys.exit('DatasetError: only the class 1-2')")
+    with pytest.raises(SystemExit) as exit_:
+        text_loading.main(["--data", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 1 and err.count("\n") == 1
+    assert ": error: reading" in err and err.strip().endswith("DatasetError: only the class 1-2")
+
+
+@pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="torch is not installed (the torch extra)")
+def test_fused_kernels_need_a_gpu_said_in_one_line(monkeypatch, capsys):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setenv("KERAS_BACKEND", "tensorflow")  # the script sets it where unset; this process has it
+    with pytest.raises(SystemExit) as exit_:
+        _run_command_line("fused_kernels", ["--steps", "4"], monkeypatch)
+    out, err = capsys.readouterr()
+    assert exit_.value.code == 2 and not out  # before: a 52-line Triton traceback after the table's head
+    assert err.strip() == "fused_kernels.py: error: needs a CUDA GPU (Triton's kernels run on one only), and PyTorch finds none"

@@ -10,15 +10,17 @@ from one `.npz` file, so the port and the reference are timed on identical input
 
 from benchmarks.harness.batches import (bucketed_batches, load_batches, load_padded, random_batches, save_batches,
                                         warm_every_shape, widen)
-from benchmarks.harness.configs import (MISSING_TF_KERAS, MISSING_TORCH, PART_NAMES, STREAM_PARTS, TORCH_CONSTANTS,
-                                        parse_variant, variant_type)
-from benchmarks.harness.report import (environment, flops_per_sample, gpu_name, rate, table, variants_table,
-                                       write_results)
+from benchmarks.harness.configs import (MISSING_TF_KERAS, MISSING_TORCH, PART_NAMES, REF_PART, STREAM_PARTS,
+                                        TORCH_CONSTANTS, configurations, installed, missing_backend, parse_variant,
+                                        side_parts, unique, variant_type, without_effect)
+from benchmarks.harness.report import (ESTIMATORS, data_meta, environment, flops_per_sample, gpu_name, print_tables,
+                                       rate, table, variants_table, write_results)
 from benchmarks.harness.workers import (as_dataset, merge_rounds, peak_rss_mib, run_all, run_worker, summarize,
                                         summarize_stream)
 
-__all__ = ["MISSING_TF_KERAS", "MISSING_TORCH", "PART_NAMES", "STREAM_PARTS", "TORCH_CONSTANTS", "as_dataset",
-           "bucketed_batches", "environment", "flops_per_sample", "gpu_name", "load_batches", "load_padded",
-           "merge_rounds", "parse_variant", "peak_rss_mib", "random_batches", "rate", "run_all", "run_worker",
-           "save_batches", "summarize", "summarize_stream", "table", "variant_type", "variants_table", "warm_every_shape",
-           "widen", "write_results"]
+__all__ = ["ESTIMATORS", "MISSING_TF_KERAS", "MISSING_TORCH", "PART_NAMES", "REF_PART", "STREAM_PARTS",
+           "TORCH_CONSTANTS", "as_dataset", "bucketed_batches", "configurations", "data_meta", "environment",
+           "flops_per_sample", "gpu_name", "installed", "load_batches", "load_padded", "merge_rounds", "missing_backend",
+           "parse_variant", "peak_rss_mib", "print_tables", "random_batches", "rate", "run_all", "run_worker",
+           "save_batches", "side_parts", "summarize", "summarize_stream", "table", "unique", "variant_type",
+           "variants_table", "warm_every_shape", "widen", "without_effect", "write_results"]

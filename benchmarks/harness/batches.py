@@ -33,7 +33,7 @@ def load_padded(data: str | os.PathLike | None, seed: int = 0) -> tuple[np.ndarr
     steps = np.arange(defaults.SEQUENCE_LENGTH)[None, :]
     x[:] = np.where(steps < lengths[:, None], rng.integers(4, defaults.NUM_WORDS, x.shape), 0)
     x[:, 0] = 1
-    return x, rng.integers(0, 2, n).astype("float32"), f"synthetic ({data} not found)"
+    return x, rng.integers(0, 2, n).astype("float32"), "synthetic" if data is None else f"synthetic ({data} not found)"
 
 
 def random_batches(x, y, batch_size: int, count: int, rng) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -48,12 +48,18 @@ def bucketed_batches(x, y, batch_size: int, warmup: int, steps: int, rng) -> lis
     `batch_indices(..., bucketing=True)` then trimming, exactly as `make_dataset`. Of one
     epoch's full batches, `warmup` random ones come first (of different widths, so that
     retracing is over before timing), then `steps` batches taken at evenly spaced
-    quantiles of width, so that a few steps represent the whole epoch's lengths.
+    quantiles of width, so that a few steps represent the whole epoch's lengths. More batches than
+    the epoch has are a `ValueError` (its message names the options that ask for them).
     """
     from attention.pipeline import batch_indices, sequence_lengths
 
     lengths = sequence_lengths(x)
     epoch = [b for b in batch_indices(lengths, batch_size, True, True, rng) if len(b) == batch_size]
+    if not epoch:
+        raise ValueError(f"--batch-size {batch_size} is more than the {len(x)} reviews; at most {len(x)}")
+    if warmup + steps > len(epoch):
+        raise ValueError(f"--warmup {warmup} + --steps {steps} is more than the {len(epoch)} full batches of "
+                         f"{batch_size} that an epoch of {len(x)} reviews has; at most {len(epoch)} in all")
     widths = np.array([lengths[b].max() for b in epoch])
     by_width = np.argsort(widths, kind="stable")
     timed = by_width[((np.arange(steps) + 0.5) * len(epoch) / steps).astype(int)]

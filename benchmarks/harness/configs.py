@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
+import json
 from typing import Callable
 
 TORCH_CONSTANTS = ("NUM_WORDS", "EMBEDDING_DIM", "HIDDEN_SIZE", "ATTENTION_SIZE", "KEEP_PROB", "LEARNING_RATE")
@@ -16,6 +18,37 @@ MISSING_TF_KERAS = (
     'reference skipped: tf_keras is not installed (pip install "tf_keras==2.21.*", '
     'or pip install -e ".[bench]"); only the port is timed.'
 )
+REF_PART = {"bucketed/train": "full/train", "bucketed/predict": "full/predict", "bucketed/stream": "full/stream"}
+"""The part of the references (TF1 graph, PyTorch rewrite) each port part is compared with: the original
+pipeline has no bucketing, its default batches are the random full-length ones."""
+
+
+def installed(module: str) -> bool:
+    """Whether `module` can be imported here (checked before a run, without importing it)."""
+    return importlib.util.find_spec(module) is not None
+
+
+def missing_backend(backends: list[str]) -> str | None:
+    """Why the port cannot run on one of `backends` (its package is not installed), or `None`."""
+    for backend in backends:
+        if not installed(backend):
+            return f"--backend {backend}: {backend} is not installed (pip install {backend}), so nothing can run on it"
+    return None
+
+
+def unique(configs: list[dict]) -> tuple[list[dict], list[str]]:
+    """`configs` without repeats of one configuration (the same settings under any label), first ones
+    kept: `(kept, labels left out)`. A repeat would time the same thing twice under one label."""
+    kept, seen, dropped = [], set(), []
+    for config in configs:
+        key = json.dumps({k: v for k, v in config.items() if k != "label"}, sort_keys=True)
+        if key in seen:
+            dropped.append(config["label"])
+        else:
+            seen.add(key)
+            kept.append(config)
+    return kept, dropped
+
 
 def parse_variant(spec: str, side: str) -> dict:
     """`default`, or `+`-joined tokens.
@@ -94,3 +127,73 @@ def variant_type(side: str) -> Callable[[str], str]:
 
     variant.__name__ = f"{side} variant"  # how argparse names the type in its message
     return variant
+
+
+def configurations(args: argparse.Namespace) -> list[dict]:
+    """What `scripts/benchmark.py`'s arguments ask to time: its ports, references and PyTorch rewrites, each once.
+
+    One asked for that cannot run here (a backend not installed, the TF1 reference with --gpu) is a
+    `ValueError`; the references and rewrites left out by default or for a missing package are said on stderr.
+    """
+    import sys
+
+    backends = args.backend or ["tensorflow"]
+    if problem := missing_backend(backends):
+        raise ValueError(problem)
+    if args.reference and (args.gpu or args.no_reference):
+        raise ValueError("--reference: " + ("the TF1 reference runs on the CPU only, without --gpu" if args.gpu
+                                            else "cannot go with --no-reference"))
+    ports = []
+    for backend in backends:
+        for variant in args.port or ["default"]:
+            config = {**parse_variant(variant, "port"), "backend": backend, "gpu": args.gpu}
+            if backend != "tensorflow":
+                config["label"] = f"port[{backend}]:{variant}"
+            ports.append(config)
+    references = [parse_variant(v, "reference") for v in args.reference or ["default"]]
+    if args.no_reference or args.gpu:  # the TF1 graph runs on the CPU, as the original did
+        references = []
+    elif not installed("tf_keras"):
+        print(MISSING_TF_KERAS, file=sys.stderr)
+        references = []
+    rewrites = [{**parse_variant(v, "torch"), "gpu": args.gpu} for v in args.torch or []]
+    if rewrites and not installed("torch"):
+        print(MISSING_TORCH, file=sys.stderr)
+        rewrites = []
+    configs, repeated = unique(ports + references + rewrites)
+    if repeated:
+        print(f"each configuration runs once; left out as repeats: {', '.join(dict.fromkeys(repeated))}")
+    return configs
+
+
+def side_parts(side: str, parts: list[str]) -> list[str]:
+    """The parts a side times for `parts`: the port each of them; the references (no bucketing in the
+    original pipeline) the full-length part that each is compared with (`REF_PART`), once."""
+    return list(parts) if side == "port" else list(dict.fromkeys(REF_PART.get(part, part) for part in parts))
+
+
+def without_effect(job: dict, bucketed: bool) -> list[str]:
+    """The port's variant tokens that changed nothing where the worker ran, each with what ran instead.
+
+    From `job["in_force"]` (what `_port_steps` found in force); `bucketed`: whether a bucketed part is timed.
+    """
+    force = job["in_force"]
+    backend, loop = force["backend"], force["loop"]
+    torch_gpu = backend == "torch" and str(force.get("device") or "cpu").startswith("cuda")
+    scanned = loop in ("stacked", "stacked_hoisted") and backend != "torch"  # PyTorch's scan is a Python loop
+    unused = []
+    if job.get("loop", "auto") not in ("auto", loop):
+        unused.append(f"{job['loop']} (the {loop} loop ran)")
+    if "unroll" in job and not (job["unroll"] and scanned):
+        unused.append(f"unroll{job['unroll']} ({'0 leaves the scan as it is' if scanned else f'no scan: the {loop} loop ran'})")
+    if "width_step" in job and not (backend == "jax" and bucketed):
+        unused.append(f"width{job['width_step']} (JAX's bucketed batches only)")
+    if job.get("tf32") and not torch_gpu:
+        unused.append("tf32 (PyTorch on a CUDA GPU only)")
+    if job.get("autograd") and not force.get("autograd"):
+        unused.append(f"autograd (no hand-written gradient to replace here: the {loop} loop ran)")
+    if job.get("compiled") and not force["compiled"]:
+        unused.append(f"compiled (no hand-written PyTorch loop to compile here: the {loop} loop ran)")
+    if job.get("fused") and not force["fused"]:
+        unused.append(f"fused (Triton's kernels need PyTorch on a CUDA GPU and a stacked loop: the {loop} loop ran)")
+    return unused

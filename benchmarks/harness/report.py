@@ -8,9 +8,15 @@ import platform
 import subprocess
 from pathlib import Path
 
+from benchmarks.harness.configs import PART_NAMES, REF_PART, STREAM_PARTS
 
-
-from benchmarks.harness.configs import PART_NAMES, STREAM_PARTS
+ESTIMATORS = (
+    "Samples/s of a part whose timed batches all have one width (the (a) rows, and the reference's "
+    "random full-length batches in the (b) rows): batch size / median step time. Of a part of several "
+    "widths (the port's bucketed (b) rows): all samples / total time of its steps. Streamed rows: all "
+    "samples / the one prediction's time. A (b) ratio thus sets the two estimators against each other."
+)
+"""How `workers.summarize` and `summarize_stream` turned each row's step times into samples/s (the table's note)."""
 
 def flops_per_sample(width: int | None = None, training: bool = True) -> float:
     """Matmul FLOPs of one review at `width` steps through the default model (the GRU and the attention).
@@ -28,15 +34,22 @@ def flops_per_sample(width: int | None = None, training: bool = True) -> float:
     return (gru + attention) * (3 if training else 1)
 
 
-def write_results(path: Path, meta: dict, results: list[dict], headlines: dict | None = None) -> None:
-    """The run's JSON: its measurements, the headline tables, and each failed configuration with its error."""
+def write_results(path: Path, meta: dict, results: list[dict], headlines: dict | None = None,
+                  complete: bool = True) -> None:
+    """The run's JSON, whole or not at all: its measurements, the headline tables, and each failed
+    configuration with its error. `complete` is false in what is written while the run goes on (kept
+    if it is stopped)."""
+    from attention.atomic import atomic_path  # not at the top: `attention` loads Keras, which no worker may before its setup
+
     headlines = headlines or {}
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({
-        "meta": meta, "table": next(iter(headlines.values()), None), "tables": headlines,
+    text = json.dumps({
+        "complete": complete, "meta": meta, "table": next(iter(headlines.values()), None), "tables": headlines,
         "results": [r for r in results if "error" not in r],
         "failed": [{"label": r["config"]["label"], "error": r["error"]} for r in results if "error" in r],
-    }, indent=1) + "\n")
+    }, indent=1)
+    with atomic_path(path) as tmp:
+        tmp.write_text(text + "\n")
 
 
 def gpu_name() -> str | None:
@@ -73,8 +86,7 @@ def rate(result: dict | None, part: str) -> float | None:
 
 
 def table(port: dict, reference: dict | None) -> str:
-    """The headline table: the port against the reference, side by side."""
-    ref_part = {"bucketed/train": "full/train", "bucketed/predict": "full/predict", "bucketed/stream": "full/stream"}
+    """The headline table: the port against the reference, side by side, and how each rate was estimated."""
     rows = [("(a) train, identical full-length (250) batches", "full/train"),
             ("(a) predict, identical full-length (250) batches", "full/predict"),
             ("(b) train, default pipelines (port: bucketed; ref: random full-length)", "bucketed/train"),
@@ -85,17 +97,18 @@ def table(port: dict, reference: dict | None) -> str:
     lines = ["| row | port samples/s | reference samples/s | port / reference |", "|---|---:|---:|---:|"]
     fmt = lambda v: "-" if v is None else f"{v:.1f}"  # noqa: E731
     for title, part in rows:
-        p, r = rate(port, part), rate(reference, ref_part.get(part, part))
+        p, r = rate(port, part), rate(reference, REF_PART.get(part, part))
         ratio = f"**{p / r:.2f}x**" if p and r else "-"
         lines.append(f"| {title} | {fmt(p)} | {fmt(r)} | {ratio} |")
     rss_r = None if reference is None else reference["peak_rss_mib"]
     ratio = f"{port['peak_rss_mib'] / rss_r:.2f}x" if rss_r else "-"
-    lines.append(f"| peak RSS (MiB) | {port['peak_rss_mib']:.0f} | {fmt(rss_r)} | {ratio} |")
-    return "\n".join(lines)
+    rss = lambda v: "-" if v is None else f"{v:.0f}"  # noqa: E731  (the same for both sides)
+    lines.append(f"| peak RSS (MiB) | {rss(port['peak_rss_mib'])} | {rss(rss_r)} | {ratio} |")
+    return "\n".join(lines + ["", ESTIMATORS])
 
 
 def variants_table(results: list[dict]) -> str:
-    """Every measured configuration, with its ratio to the first one of its side; on a GPU, its peak GPU memory too."""
+    """Every measured configuration's samples/s for each part, peak RSS and wall time; on a GPU, its peak GPU memory too."""
     gpu = any(res.get("peak_gpu_mib") is not None for res in results)
     memory = ["peak RSS MiB"] + (["peak GPU MiB"] if gpu else [])
     parts = PART_NAMES + tuple(p for p in STREAM_PARTS if any(p in res["parts"] for res in results))
@@ -112,3 +125,39 @@ def variants_table(results: list[dict]) -> str:
         cells.append(f"{res['wall_s']:.0f}")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def data_meta(source: str, x, timed_bucketed: list) -> dict:
+    """What the run's JSON says of its data: the reviews' lengths, and the mean width of the timed bucketed batches
+    (quantiles of an epoch's widths, not the epoch itself)."""
+    import numpy as np
+
+    lengths = np.count_nonzero(x, axis=1)
+    return {"data": source, "reviews": len(x), "median_length": float(np.median(lengths)),
+            "fraction_cut_at_249": round(float(np.mean(lengths >= 249)), 4),
+            "bucketed_timed_mean_width": round(float(np.mean([b[0].shape[1] for b in timed_bucketed])), 1)}
+
+
+def print_tables(merged: list[dict], meta: dict, ceiling: dict | None) -> dict:
+    """Prints each port's headline table, all configurations' and the matmul ceiling (also put in `meta`);
+    returns the headline tables by port label."""
+    results = [r for r in merged if "error" not in r]
+    # The TF1 graph where it ran (CPU), else the PyTorch rewrite (on the GPU with --gpu).
+    reference = next((r for r in results if r["config"]["side"] == "reference"), None)
+    reference = reference or next((r for r in results if r["config"]["side"] == "torch"), None)
+    headlines = {}
+    for port in (r for r in results if r["config"]["side"] == "port"):
+        headlines[port["config"]["label"]] = table(port, reference)
+        print(f"\n{port['config']['label']} vs {reference['config']['label'] if reference else '(no reference)'}:")
+        print(headlines[port["config"]["label"]])
+    if len(results) > 2 or reference is None:
+        print("\nAll configurations (samples/s):")
+        print(variants_table(results))
+    if ceiling is not None:
+        gflops = ceiling["gflops"]
+        limits = {mode: round(gflops * 1e9 / flops_per_sample(training=mode == "train"), 1)
+                  for mode in ("train", "predict")}
+        meta.update(matmul_gflops=round(gflops, 1), full_length_ceiling_samples_per_s=limits)
+        print(f"\nfloat32 matmul ceiling: {gflops:.1f} GFLOP/s on all cores; at full length (250) at most "
+              f"{limits['train']:.0f} training and {limits['predict']:.0f} predicted samples/s")
+    return headlines

@@ -19,6 +19,7 @@ if TYPE_CHECKING:  # the harness imports Keras only in the workers, after their 
 
 
 from benchmarks.harness.batches import load_batches, warm_every_shape, widen
+from benchmarks.harness.configs import side_parts, without_effect
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -68,6 +69,8 @@ def run_all(configs: list[dict], batches: Path, parts: list[str], warmup: int, r
             summary = ", ".join(f"{p} {v['samples_per_s']:.1f}/s" for p, v in result["parts"].items())
             gpu = "" if result.get("peak_gpu_mib") is None else f", GPU {result['peak_gpu_mib']:.0f} MiB"
             print(f"  {summary}; peak RSS {result['peak_rss_mib']:.0f} MiB{gpu}; {result['wall_s']:.0f} s", flush=True)
+            if unused := result["config"].get("in_force", {}).get("without_effect"):
+                print(f"  without effect here: {'; '.join(unused)}", flush=True)
             save([merge_rounds(r) for r in runs if r])
     return [merge_rounds(r) for r in runs]
 
@@ -100,11 +103,9 @@ def worker_main(job_path: str) -> None:
     train, predict = steps(job)
     through_fit = job["side"] == "port" and job.get("backend", "tensorflow") != "tensorflow"
     parts = {}
-    for part in job["parts"]:
+    for part in side_parts(job["side"], job["parts"]):
         set_name, mode = part.split("/")
         if job["side"] != "port":
-            if set_name == "bucketed":
-                continue  # the original pipeline has no bucketing: it is "full"
             if job["side"] == "reference":
                 from benchmarks.tf1_reference import original_sequence_lengths as lengths
             else:
@@ -221,6 +222,7 @@ def _port_steps(job: dict):
     bidirectional = model.get_layer("bi_gru")
     import attention.bidirectional as stacked
 
+    by_hand_rule = stacked._recurrence_by_hand
     if job.get("autograd"):
         stacked._recurrence_by_hand = lambda cell: False
     if job.get("compiled"):
@@ -249,13 +251,16 @@ def _port_steps(job: dict):
     bi_gru = bidirectional.forward_layer
     loop = bidirectional.loop_in_force() if hasattr(bidirectional, "loop_in_force") else "per_direction"
     fused = fused_here and loop in ("stacked", "stacked_hoisted", "graphed")
-    by_hand = loop in ("stacked_hoisted", "graphed") and stacked._recurrence_by_hand(bi_gru.cell) and not fused
+    hand_written = loop in ("stacked_hoisted", "graphed") and by_hand_rule(bi_gru.cell) and not fused
+    by_hand = hand_written and not job.get("autograd")
     job["in_force"] = {"gru_class": type(getattr(bi_gru, "cell", None) if job["gru"] == "tf1cell" else bi_gru).__name__,
                        "loop": loop, "torch_loop": by_hand,  # attention.torch_loop's hand-written gradient
                        "compiled": bool(by_hand and job.get("compiled")),  # its steps compiled
-                       "fused": fused,
+                       "fused": fused, "autograd": bool(hand_written and job.get("autograd")),
                        "intra": threads[0], "inter": threads[1], "backend": keras.backend.backend(),
+                       "device": str(keras.ops.zeros(()).device) if keras.backend.backend() == "torch" else None,
                        "keras": keras.__version__}
+    job["in_force"]["without_effect"] = without_effect(job, any(p.startswith("bucketed") for p in job["parts"]))
     job["_model"] = model  # for _fit_times; keys with "_" stay out of the results
     job["_stream"] = lambda batches: model.predict(as_dataset(batches, "predict"), verbose=0)
     return (lambda x, y: model.train_on_batch(x, y)), (lambda x, y: model.predict_on_batch(x))
