@@ -19,6 +19,7 @@ from attention.data.ratings import (
     FORMS, RATING_CLASSES, rare_positive_task, rating, rating_class, rating_task, write_task,
 )
 from attention.data.sources import Records, files, open_source
+from attention.data.sources import tables
 from attention.data.sources.tables import read_table, table_rows, write_table
 from attention.data.tokenizer import tokenize
 from fake_data import assert_same, decoded, load, make_archive, write_files
@@ -281,6 +282,32 @@ def test_quotes_escaped_with_a_backslash_as_kaggles_imdb_tsv_files(tmp_path):
     path = tmp_path / "standard.csv"
     path.write_text('text,label\n"C:\\dir\\"" is a path",a\n"say \\""hi""",b\n', encoding="utf-8")
     assert read_table(path).texts == ['C:\\dir\\" is a path', 'say \\"hi"']
+
+
+@pytest.mark.parametrize("layout", ["", "   \n", "  \n  \n  \n"])
+def test_how_quotes_are_escaped_is_told_from_the_rows_as_they_are_read(tmp_path, layout):
+    # Lines of spaces are layout (no row), whatever the file's escapes; a field that ends in a
+    # backslash reads as spreadsheets write it; a short file read whole is not "cut".
+    standard = tmp_path / "standard.csv"
+    standard.write_text(f'text,label\n"my folder C:\\temp\\",pos\n{layout}second review,neg\n{layout}', encoding="utf-8")
+    assert read_table(standard).texts == ["my folder C:\\temp\\", "second review"]
+    merged = tmp_path / "merged.csv"  # read the backslash way, its rows ran into one
+    merged.write_text(f'text,label\n"C:\\",pos\n{layout}hello",neg\n', encoding="utf-8")
+    assert read_table(merged).texts == ["C:\\", 'hello"']
+    kaggle = tmp_path / "kaggle.tsv"
+    kaggle.write_text(f'id\treview\n"1"\t"a \\"good\\" one"\n{layout}"2"\t"7\\10, settings\\costumes, a \\\\ and a\\\\"\n',
+                      encoding="utf-8")
+    # A backslash before a quote or a backslash escapes it; any other stays (R's write.table escapes quotes only).
+    assert read_table(kaggle, "review", "id").texts == ['a "good" one', "7\\10, settings\\costumes, a \\ and a\\"]
+
+
+def test_the_lines_that_tell_the_escapes_are_at_most_a_mib(tmp_path, monkeypatch):
+    seen = []
+    original = tables._backslash_quoted
+    monkeypatch.setattr(tables, "_backslash_quoted", lambda lines, *a, **k: seen.append(len(lines)) or original(lines, *a, **k))
+    path = tmp_path / "long.csv"
+    write_table(path, ["x" * 300_000] * 10, ["a"] * 10)
+    assert len(read_table(path).texts) == 10 and seen == [5]  # the header and four rows: past 1 MiB
 
 
 def test_rows_before_a_line_that_is_not_utf8_are_read_first(tmp_path):

@@ -2,8 +2,10 @@
 
 CSV and TSV are read as spreadsheets and pandas write them: fields in double quotes may
 hold the delimiter, quotes (doubled) and newlines. A file whose quoted fields escape their
-quotes with a backslash instead (``"a \\"quoted\\" word"``, as Kaggle's IMDB TSV files do) is read
-so too. A JSON Lines file holds one object per line; its label may be a string or an integer.
+quotes with a backslash instead (``"a \\"quoted\\" word"``, as Kaggle's IMDB TSV files and R's
+``write.table`` do; told from its first lines) is read so too: there ``\\\\`` is a backslash, and a
+backslash before any other character stays. A JSON Lines file holds one object per line; its
+label may be a string or an integer.
 """
 
 from __future__ import annotations
@@ -13,8 +15,9 @@ import gzip
 import io
 import itertools
 import json
+import re
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -24,8 +27,11 @@ from attention.data.sources.records import Records, line_of
 
 FORMATS = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 GZIP_MAGIC = b"\x1f\x8b"
-BACKSLASH_QUOTES = {"escapechar": "\\", "doublequote": False}
-SNIFFED_LINES = 1000  # the lines that decide how a table escapes its quotes
+# The lines that decide how a table escapes its quotes: the first thousand, or the first MiB.
+SNIFFED_LINES, SNIFFED_CHARS = 1000, 2**20
+# A backslash before a quote or a backslash escapes it; any other stays, as R's write.table
+# (which escapes quotes only) leaves it.
+BACKSLASH_ESCAPE = re.compile(r'\\(["\\])')
 
 
 def table_format(path: Path) -> str | None:
@@ -120,9 +126,11 @@ def _delimited_rows(path: Path, lines: Iterator[str], delimiter: str, text_colum
                     label_column: str | None, label_option: str) -> Iterator[tuple[str, str, int]]:
     # The csv module refuses fields over 128 KiB by default; a long document is still one text.
     csv.field_size_limit(max(csv.field_size_limit(), 2**31 - 1))
-    head, rest = _head(lines, SNIFFED_LINES)
-    escapes = BACKSLASH_QUOTES if _backslash_quoted(head, delimiter) else {}
-    reader = csv.reader(itertools.chain(head, rest), delimiter=delimiter, strict=True, **escapes)
+    head, rest, whole = _head(lines)
+    lines = itertools.chain(head, rest)
+    if _backslash_quoted(head, delimiter, cut=not whole):
+        lines = map(_doubled_quotes, lines)
+    reader = csv.reader(lines, delimiter=delimiter, strict=True)
 
     def invalid(error: csv.Error, row_line: int) -> DatasetError:
         kind = "CSV" if delimiter == "," else "TSV"
@@ -164,15 +172,22 @@ def _delimited_rows(path: Path, lines: Iterator[str], delimiter: str, text_colum
     return rows()
 
 
-def _head(lines: Iterator[str], count: int) -> tuple[list[str], Iterator[str]]:
-    """The first `count` lines, and the rest; a line that cannot be read (not UTF-8) raises
-    in the rest, where the rows reach it, so that the rows before it are still read."""
-    head = []
+def _head(lines: Iterator[str]) -> tuple[list[str], Iterator[str], bool]:
+    """The first lines (`SNIFFED_LINES`, `SNIFFED_CHARS`), the rest, and whether they are the whole file.
+
+    A line that cannot be read (not UTF-8) raises in the rest, where the rows reach
+    it, so that the rows before it are still read.
+    """
+    head, size = [], 0
     try:
-        head.extend(itertools.islice(lines, count))
+        for line in lines:
+            head.append(line)
+            size += len(line)
+            if len(head) == SNIFFED_LINES or size >= SNIFFED_CHARS:
+                return head, lines, False
     except DatasetError as error:
-        return head, _raises(error)
-    return head, lines
+        return head, _raises(error), False
+    return head, iter(()), True
 
 
 def _raises(error: Exception) -> Iterator[str]:
@@ -180,15 +195,22 @@ def _raises(error: Exception) -> Iterator[str]:
     yield  # a generator: it raises when it is reached
 
 
-def _backslash_quoted(lines: list[str], delimiter: str) -> bool:
-    """Whether these lines are read only with quotes escaped by a backslash (``\\"``), not doubled."""
-    def reads(**escapes) -> bool:
+def _doubled_quotes(line: str) -> str:
+    """A line whose quotes are escaped with a backslash, as CSV writes them: doubled."""
+    return BACKSLASH_ESCAPE.sub(lambda m: '""' if m.group(1) == '"' else "\\", line)
+
+
+def _backslash_quoted(lines: list[str], delimiter: str, cut: bool) -> bool:
+    """Whether these first lines of a table read only with quotes escaped by a backslash (``\\"``);
+    `cut`: whether more lines follow (so that a quoted field may go on past them)."""
+    def reads(lines: Iterable[str]) -> bool:
         try:
-            widths = {len(row) for row in csv.reader(lines, delimiter=delimiter, strict=True, **escapes) if any(row)}
+            # Rows as the reader takes them: a row with nothing in any field is layout.
+            rows = [row for row in csv.reader(lines, delimiter=delimiter, strict=True) if any(f.strip() for f in row)]
         except csv.Error as error:
-            return str(error) == "unexpected end of data"  # a quoted field the lines cut in two
-        return len(widths) <= 1
-    return any('\\"' in line for line in lines) and not reads() and reads(**BACKSLASH_QUOTES)
+            return cut and str(error) == "unexpected end of data"
+        return len({len(row) for row in rows}) <= 1
+    return any('\\"' in line for line in lines) and not reads(lines) and reads(map(_doubled_quotes, lines))
 
 
 def _jsonl_rows(path: Path, lines: Iterator[str], text_column: str,
