@@ -65,7 +65,7 @@ def read_vectors(path: str | os.PathLike, words: Iterable[str], dimension: int) 
     exact: dict[str, np.ndarray] = {}
     cased: dict[str, np.ndarray] = {}
     opener = gzip.open if path.suffix.lower() == ".gz" else open
-    checked = False
+    checked, wider = False, 0
     try:
         with opener(path, "rb") as lines:
             for number, raw in enumerate(lines, start=1):
@@ -81,9 +81,11 @@ def read_vectors(path: str | os.PathLike, words: Iterable[str], dimension: int) 
                     continue  # a blank line, or word2vec's header (count and dimension)
                 # The first vector says the file's dimension; a later word may hold spaces
                 # (some GloVe files have such words), so its numbers are the last ones.
-                if checked and (len(parts) - 1 < dimension or (len(parts) - 1 > dimension and _is_number(parts[-dimension - 1]))):
+                if checked and len(parts) - 1 < dimension:
                     raise DatasetError(f"{path}, line {number}: a vector of {len(parts) - 1} numbers, where the "
                                        f"lines before have {dimension}")
+                # More numbers may also be a word of spaces ending in a number ("chapter 1"): read as such.
+                wider += len(parts) - 1 > dimension and _is_number(parts[-dimension - 1])
                 if not checked and len(parts) - 1 != dimension:
                     raise DatasetError(
                         f"{path}, line {number}: a vector of {len(parts) - 1} numbers, but the model's embeddings "
@@ -110,7 +112,8 @@ def read_vectors(path: str | os.PathLike, words: Iterable[str], dimension: int) 
         raise DatasetError(f"cannot read {path}: {getattr(error, 'strerror', None) or error}") from None
     found = {**cased, **exact}
     if not found:
-        raise DatasetError(f"{path} has a vector for none of the vocabulary's {len(wanted):,} words")
+        more = f" ({wider:,} of its lines have more than {dimension} numbers)" if wider else ""
+        raise DatasetError(f"{path} has a vector for none of the vocabulary's {len(wanted):,} words{more}")
     return found
 
 

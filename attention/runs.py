@@ -152,6 +152,9 @@ class Run:
                         run._write_record(status="running")
                         return run
                     lock.close()
+                    if record:  # it ended meanwhile: the lock file this process made goes too
+                        with contextlib.suppress(OSError):
+                            (directory / ".lock").unlink()
             stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
             for suffix in range(1, 1000):
                 directory = logdir / (f"{stamp}-{key[:8]}" + (f"-{suffix}" if suffix > 1 else ""))
@@ -276,7 +279,7 @@ class Run:
             self._lock.close()
             self._lock = None
         if ended:
-            # Another process may hold it by now, only to find the run ended: its lock then goes with it.
+            # A process that takes the lock meanwhile finds the run ended, and removes what it made.
             with contextlib.suppress(OSError):
                 (self.directory / ".lock").unlink()
 

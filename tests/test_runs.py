@@ -69,6 +69,20 @@ def test_finished_and_failed_runs_are_not_resumed(tmp_path):
     assert Run.open(tmp_path, CONFIG).directory != run.directory
 
 
+def test_a_run_that_ends_while_another_process_opens_it_keeps_no_lock_file(tmp_path, monkeypatch):
+    first = Run.open(tmp_path, CONFIG)
+    running = dict(first.record)
+    first.stop("failed", "diverged")
+    assert not (first.directory / ".lock").exists()
+    # The other process read the record while the run still ran, and takes its lock once it has ended.
+    reads = iter([running])
+    read_record = Run._read_record.__func__
+    monkeypatch.setattr(Run, "_read_record", classmethod(lambda cls, d: next(reads, None) or read_record(cls, d)))
+    second = Run.open(tmp_path, CONFIG)
+    assert second.directory != first.directory and not (first.directory / ".lock").exists()
+    second.close()
+
+
 def test_options_added_since_leave_the_key_of_a_run_that_does_not_use_them():
     """A run started before --keep-best, --patience and --monitor resumes when they are left at their defaults."""
     defaults = {"embeddings": None, "keep_best": False, "patience": None, "monitor": "val_loss"}
