@@ -16,8 +16,8 @@ standard input are read and answered 1,024 texts at a time (standard input
 a line at a time from a terminal), so that memory stays that of a chunk.
 Answers are numbered in the order of the texts: a table's rows, blank rows
 (nothing in any field) skipped. With `--id-column`, each answer of a table
-carries that column's value in place of its number (and as `id` beside it in
-JSON), to join the answers back to the rows.
+carries that column's value, as text, in place of its number (and as `id`
+beside it in JSON), to join the answers back to the rows.
 
     python -m attention.predict --model logdir/RUN/model.keras "A great film." "Dull."
     python -m attention.predict --model logdir/RUN/model.keras < reviews.txt
