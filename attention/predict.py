@@ -11,9 +11,9 @@ Texts come from the arguments, from a table (`--input`: CSV or TSV with a
 header row, or JSON Lines, each optionally .gz; the texts in `--text-column`,
 which may span lines; other columns are ignored, but for `--id-column`) or,
 when neither is given, one per line from standard input (blank lines are
-skipped). A table and
-standard input are read and answered 1,024 texts at a time (standard input
-a line at a time from a terminal), so that memory stays that of a chunk.
+skipped). A table and standard input are read and answered 1,024 texts at a
+time (standard input a line at a time from a terminal), so that memory stays
+that of a chunk.
 Answers are numbered in the order of the texts: a table's rows, blank rows
 (nothing in any field) skipped. With `--id-column`, each answer of a table
 carries that column's value, as text, in place of its number (and as `id`
