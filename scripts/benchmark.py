@@ -125,9 +125,12 @@ def run(args: argparse.Namespace) -> None:
         fail(f"--data: {error}")
     lengths = np.count_nonzero(x, axis=1)
     rng = np.random.default_rng(args.seed)
-    try:
+    if args.batch_size > len(x):
+        fail(f"--batch-size {args.batch_size} is more than the {len(x)} reviews; at most {len(x)}")
+    try:  # bucketed batches are one epoch's, so only a run that times them is bound by its count
         sets = {"full": harness.random_batches(x, y, args.batch_size, args.warmup + args.steps, rng),
-                "bucketed": harness.bucketed_batches(x, y, args.batch_size, args.warmup, args.steps, rng)}
+                "bucketed": harness.bucketed_batches(x, y, args.batch_size, args.warmup, args.steps, rng)
+                if any(part.startswith("bucketed/") for part in args.parts) else []}
     except ValueError as error:  # more batches than an epoch has
         fail(str(error))
     print(f"data: {source}: {len(x)} reviews, median length {np.median(lengths):.0f}, "

@@ -135,7 +135,8 @@ def data_meta(source: str, x, timed_bucketed: list) -> dict:
     lengths = np.count_nonzero(x, axis=1)
     return {"data": source, "reviews": len(x), "median_length": float(np.median(lengths)),
             "fraction_cut_at_249": round(float(np.mean(lengths >= 249)), 4),
-            "bucketed_timed_mean_width": round(float(np.mean([b[0].shape[1] for b in timed_bucketed])), 1)}
+            "bucketed_timed_mean_width": round(float(np.mean([b[0].shape[1] for b in timed_bucketed])), 1)
+            if timed_bucketed else None}
 
 
 def print_tables(merged: list[dict], meta: dict, ceiling: dict | None) -> dict:
