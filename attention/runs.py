@@ -60,6 +60,12 @@ def data_digest(arrays: Sequence[np.ndarray], classes: Sequence[str]) -> str:
     return digest.hexdigest()[:16]
 
 
+def _drop_lock(directory: Path) -> None:
+    """Removes the lock file of a run that has ended (finished or failed), which no process resumes."""
+    with contextlib.suppress(OSError):
+        (directory / ".lock").unlink()
+
+
 def _hold(directory: Path) -> IO | None:
     """Takes the lock of a run folder for this process, or `None` if another holds it.
 
@@ -153,8 +159,7 @@ class Run:
                         return run
                     lock.close()
                     if record:  # it ended meanwhile: the lock file this process made goes too
-                        with contextlib.suppress(OSError):
-                            (directory / ".lock").unlink()
+                        _drop_lock(directory)
             stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
             for suffix in range(1, 1000):
                 directory = logdir / (f"{stamp}-{key[:8]}" + (f"-{suffix}" if suffix > 1 else ""))
@@ -269,19 +274,18 @@ class Run:
     def stop(self, status: str, reason: str) -> None:
         """Marks the run `interrupted` or `failed`, with why, and lets it go."""
         self._write_record(status=status, stopped=self._now(), reason=reason, results=self.last_epoch_logs())
-        if status not in self.RESUMABLE:
+        ended = status not in self.RESUMABLE
+        if ended:
             record_end(self.directory, succeeded=False)
-        self.close(ended=status not in self.RESUMABLE)
+        self.close(ended=ended)
 
     def close(self, ended: bool = False) -> None:
         """Releases the run's folder for another process; `ended`: for good, so its lock file goes too."""
         if self._lock is not None:
             self._lock.close()
             self._lock = None
-        if ended:
-            # A process that takes the lock meanwhile finds the run ended, and removes what it made.
-            with contextlib.suppress(OSError):
-                (self.directory / ".lock").unlink()
+        if ended:  # a process that takes the lock meanwhile finds the run ended, and removes what it made
+            _drop_lock(self.directory)
 
     @staticmethod
     def _now() -> str:
