@@ -131,7 +131,8 @@ class AttentionLayer(keras.layers.Layer):
                     f"(forward and backward RNN outputs), got a tuple of {len(input_shape)} tensors."
                 )
             first, second = (self._check_3d(tuple(s)) for s in input_shape)
-            for axis, name in ((0, "batch"), (1, "time")):
+            names = ("time", "batch") if self.time_major else ("batch", "time")
+            for axis, name in enumerate(names):
                 if None not in (first[axis], second[axis]) and first[axis] != second[axis]:
                     raise ValueError(
                         f"The forward and backward tensors must have the same {name} dimension, "
@@ -194,8 +195,10 @@ class AttentionLayer(keras.layers.Layer):
             start += depth
         projected = sum(scores[1:], scores[0])
         v = ops.tanh(projected + self.b_omega if self.use_bias else projected)
-        # The softmax runs in float32 so that float16 scores cannot overflow.
-        vu = ops.cast(ops.tensordot(v, self.u_omega, axes=1), "float32")
+        # The softmax runs in at least float32, so that float16 scores cannot overflow
+        # and float64 ones keep their precision.
+        vu = ops.tensordot(v, self.u_omega, axes=1)
+        vu = ops.cast(vu, keras.backend.result_type(vu.dtype, "float32"))
         if mask is not None:
             # -inf at masked steps: exp() makes them exactly 0, with a zero gradient.
             vu = ops.where(mask, vu, float("-inf"))

@@ -226,6 +226,22 @@ def test_mixed_precision(policy, rng):
     assert (alphas[1, 4:] == 0).all()
 
 
+def test_float64_layer_keeps_float64_precision(rng):
+    probe = np.linspace(-3, 3, 101)
+    matmul, tanh = keras.ops.matmul(probe[None], probe[:, None]), keras.ops.tanh(probe)
+    if keras.backend.standardize_dtype(matmul.dtype) != "float64" or np.max(np.abs(tanh - np.tanh(probe))) > 1e-12:
+        # JAX in float32 without JAX_ENABLE_X64 and XLA's tanh within 1e-7 with it; Keras's matmul on PyTorch
+        pytest.skip("this backend computes float64 with float32 accuracy")
+    x = rng.normal(size=(3, 9, 5))
+    layer = AttentionLayer(4, dtype="float64", return_alphas=True)
+    out, alphas = (keras.ops.convert_to_numpy(t) for t in layer(x))
+    expected_out, expected_alphas = reference(x, *weights_of(layer))
+    assert out.dtype == alphas.dtype == np.float64
+    # float32 anywhere on the way would leave errors of about 1e-8.
+    assert np.max(np.abs(alphas - expected_alphas)) <= 1e-12
+    assert np.max(np.abs(out - expected_out)) <= 1e-12
+
+
 @pytest.mark.parametrize("policy", ["mixed_float16"])
 def test_build_model_under_mixed_precision_gives_float32_logits(policy):
     keras.config.set_dtype_policy(policy)
@@ -457,6 +473,12 @@ def test_keras_file_round_trip_in_fresh_process(tmp_path):
 def test_bad_inputs(inputs, match):
     with pytest.raises(ValueError, match=match):
         AttentionLayer(4)(inputs)
+
+
+@pytest.mark.parametrize("shapes, match", [(((6, 3, 2), (5, 3, 2)), "same time"), (((6, 3, 2), (6, 4, 2)), "same batch")])
+def test_a_time_major_pair_that_differs_names_the_axis_that_differs(shapes, match):
+    with pytest.raises(ValueError, match=match):
+        AttentionLayer(4, time_major=True)(tuple(np.zeros(s, "float32") for s in shapes))
 
 
 def test_unknown_depth():
