@@ -35,6 +35,7 @@ from attention.callbacks import TqdmProgress
 from attention.data.errors import DatasetError
 from attention.data.labelled import held_out_texts
 from attention.data.sources import Records, open_source
+from attention.interrupts import KeepInterrupts
 from attention.model import class_probabilities
 from attention.pipeline import batch_indices, make_dataset, num_batches, sequence_lengths
 from attention.trained import embedding_rows, run_config, shorten
@@ -56,8 +57,9 @@ def predict_probabilities(
     full-width batches, in less time. `callbacks` go to `model.predict`.
     """
     x = np.asarray(x, dtype="int32")
-    logits = model.predict(make_dataset(x, np.zeros(len(x)), batch_size, shuffle=False, bucketing=True), verbose=0,
-                           callbacks=list(callbacks))[: len(x)]  # a filled last batch's copies come last
+    with KeepInterrupts() as keep:
+        logits = model.predict(make_dataset(x, np.zeros(len(x)), batch_size, shuffle=False, bucketing=True),
+                               verbose=0, callbacks=[*callbacks, keep])[: len(x)]  # a filled last batch's copies come last
     # Without shuffling the batches' order is fixed: put each prediction back in its row.
     order = np.concatenate(batch_indices(sequence_lengths(x), batch_size, False, True, np.random.default_rng(0)))
     in_order = np.empty_like(logits)

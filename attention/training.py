@@ -23,6 +23,7 @@ from attention.callbacks import (
 from attention.data.errors import DatasetError
 from attention.embeddings import read_vectors, set_embeddings, write_projector
 from attention.evaluation import confusion_image, evaluate, format_report
+from attention.interrupts import KeepInterrupts
 from attention.model import build_model
 from attention.pipeline import class_weights, make_dataset, num_batches
 from attention.preprocessing import fit_in_vocabulary, get_vocabulary_size, zero_pad
@@ -134,8 +135,10 @@ def train_classifier(
 
         print("Start learning...")
         start = time.perf_counter()
-        model.fit(train_data, validation_data=test_data, epochs=epochs, initial_epoch=initial_epoch,
-                  callbacks=callbacks, shuffle=False, verbose=0)
+        # Last, so that a Ctrl-C Keras's loop swallowed is raised after the epoch's checkpoint.
+        with KeepInterrupts() as keep:
+            model.fit(train_data, validation_data=test_data, epochs=epochs, initial_epoch=initial_epoch,
+                      callbacks=[*callbacks, keep], shuffle=False, verbose=0)
         seconds = round(time.perf_counter() - start, 1)
         history = run.history()
         last = history[-1]["epoch"] if history else initial_epoch

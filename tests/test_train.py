@@ -5,9 +5,11 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import textwrap
+import time
 from collections import defaultdict
 from pathlib import Path
 
@@ -24,6 +26,7 @@ import attention.training
 from attention.atomic import save_model
 from attention.callbacks import AttentionSummaries, EpochCheckpoint, TqdmProgress, latest_checkpoint
 from attention.evaluation import predict_probabilities
+from attention.interrupts import KeepInterrupts
 from attention.model import inspection_model
 from attention.summaries import SummaryWriter
 from attention.visualize import attention_image
@@ -173,6 +176,78 @@ def test_interrupted_run_resumes(tiny_imdb, tmp_path, train, monkeypatch, capsys
     history = [json.loads(line)["epoch"] for line in (run_dir / "checkpoints" / "history.jsonl").read_text().splitlines()]
     assert history == [1, 2]
     assert keras.models.load_model(run_dir / "model.keras").optimizer.iterations.numpy() == 2 * 3
+
+
+@pytest.fixture
+def python_sigint_handler():
+    """Python's own SIGINT handler in force, whatever the test runner set."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+def swallowed_ctrl_c():
+    """A Ctrl-C that lands inside a bare `except:`, as Keras's conversion of each batch's logs has one."""
+    try:
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(5)  # the handler raises here at the latest
+    except BaseException:
+        pass
+
+
+def test_a_ctrl_c_keras_swallows_still_stops_the_run(tiny_imdb, tmp_path, train, monkeypatch, capsys,
+                                                     python_sigint_handler):
+    batches, show = [], TqdmProgress.on_train_batch_end
+
+    def ctrl_c_in_the_first_batch(self, batch, logs=None):
+        batches.append(batch)
+        if len(batches) == 1:
+            swallowed_ctrl_c()
+        show(self, batch, logs)
+
+    monkeypatch.setattr(TqdmProgress, "on_train_batch_end", ctrl_c_in_the_first_batch)
+    with pytest.raises(SystemExit) as exit_info:
+        train("--data", tiny_imdb, "--logdir", tmp_path / "logs", "--cache-dir", tmp_path / "cache", *SMALL)
+    assert exit_info.value.code == 130 and "interrupted: run" in capsys.readouterr().err
+    assert batches == [0]  # stopped at the end of the batch it was pressed in
+    (run_dir,) = run_dirs(tmp_path / "logs")
+    assert json.loads((run_dir / "run.json").read_text())["status"] == "interrupted"
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # Python's handler is back
+
+
+def test_a_ctrl_c_keras_swallows_while_predicting_stops_it(python_sigint_handler):
+    model = attention.build_model(20, 4, 3, 2)
+    batches = []
+
+    class Swallowing(keras.callbacks.Callback):
+        def on_predict_batch_end(self, batch, logs=None):
+            batches.append(batch)
+            swallowed_ctrl_c()
+
+    with pytest.raises(KeyboardInterrupt):
+        predict_probabilities(model, np.ones((40, 5), "int32"), 8, [Swallowing()])
+    assert batches == [0]
+
+
+def test_keep_interrupts_raises_each_ctrl_c_once_and_leaves_other_handlers_alone(python_sigint_handler):
+    with KeepInterrupts() as keep:
+        swallowed_ctrl_c()
+        with pytest.raises(KeyboardInterrupt):
+            keep.raise_lost()
+        keep.raise_lost()  # raised once
+    with pytest.raises(KeyboardInterrupt):
+        with KeepInterrupts():
+            swallowed_ctrl_c()  # lost after the last callback: raised as the block ends
+    with pytest.raises(KeyboardInterrupt):
+        with KeepInterrupts() as keep:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(5)
+    assert not keep.pending  # it got through: nothing left to raise
+    handler = lambda signum, frame: None  # noqa: E731
+    signal.signal(signal.SIGINT, handler)
+    with KeepInterrupts():
+        assert signal.getsignal(signal.SIGINT) is handler
+    assert signal.getsignal(signal.SIGINT) is handler
 
 
 def test_model_path_option(tiny_imdb, tmp_path, train):
