@@ -108,8 +108,10 @@ class AttentionSummaries(keras.callbacks.Callback):
       over a few fixed reviews, so attention can be watched as it learns.
 
     Histograms of `RNN_outputs` and `alphas` are taken over the real words of
-    `sample_x`, padding left out. Files are written with the `tensorboard`
-    package, so the same folder results on every Keras backend.
+    `sample_x`, padding left out. Each session marks the step it starts at
+    (`SummaryWriter.mark_start`), so that TensorBoard shows the steps a resumed
+    run logs again once. Files are written with the `tensorboard` package, so the same
+    folder results on every Keras backend.
     """
 
     def __init__(self, log_dir: str | os.PathLike, sample_x: np.ndarray, steps_per_epoch: int, image_reviews: int = 8) -> None:
@@ -122,6 +124,7 @@ class AttentionSummaries(keras.callbacks.Callback):
         self._epoch = 0
         self._sums: dict[str, tuple[float, float]] = {}
         self._inspector: keras.Model | None = None
+        self._started = False
 
     def _writer(self, name: str) -> SummaryWriter:
         if name not in self._writers:
@@ -133,6 +136,7 @@ class AttentionSummaries(keras.callbacks.Callback):
 
     def on_train_begin(self, logs: dict | None = None) -> None:
         self._inspector = None
+        self._started = False
         # The op graph of the forward pass, as the original's graph tab showed; only TensorFlow
         # has one to show. Once a run: a resumed run's train/ has it (TensorBoard warns of a second).
         if keras.backend.backend() == "tensorflow" and not any((self.log_dir / "train").glob("events.out.tfevents.*")):
@@ -145,6 +149,12 @@ class AttentionSummaries(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         self._epoch = epoch
         self._sums = {}
+        if not self._started:
+            # A resumed run trains again the batches its interrupted session logged after the
+            # last checkpoint: TensorBoard drops the earlier files' steps from here on.
+            for name in ("train", "validation"):
+                self._writer(name).mark_start(self._step(0))
+            self._started = True
 
     def _batch_values(self) -> dict[str, float]:
         """Each metric's value on the last batch alone.

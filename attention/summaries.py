@@ -84,6 +84,17 @@ class SummaryWriter:
         """A serialised `GraphDef` (TensorFlow's op graph), shown in the Graphs tab."""
         self._write(event_pb2.Event(wall_time=time.time(), graph_def=graph_def))
 
+    def mark_start(self, step: int) -> None:
+        """Marks where a training session's steps start: `SessionLog.START` at `step`, as TF1's supervisor wrote it.
+
+        TensorBoard takes each START after a folder's first as a restart, and
+        drops the events of earlier files from `step` on: a resumed run logs
+        again the steps its interrupted session logged after the last
+        checkpoint, and they are then shown once.
+        """
+        start = event_pb2.SessionLog(status=event_pb2.SessionLog.START)
+        self._write(event_pb2.Event(wall_time=time.time(), step=int(step), session_log=start))
+
     def hparams(self, settings: dict, trial_id: str) -> None:
         """A run's settings for TensorBoard's HParams tab. A list (``--classes``) shows as its items
         joined by commas, as it was written; what is not a bool, a number or a string then (which

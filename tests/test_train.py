@@ -178,6 +178,32 @@ def test_interrupted_run_resumes(tiny_imdb, tmp_path, train, monkeypatch, capsys
     assert keras.models.load_model(run_dir / "model.keras").optimizer.iterations.numpy() == 2 * 3
 
 
+def test_a_run_resumed_mid_epoch_shows_each_step_once_in_tensorboard(tiny_imdb, tmp_path, train, monkeypatch):
+    from tensorboard.backend.event_processing.plugin_event_accumulator import EventAccumulator
+
+    args = ["--data", tiny_imdb, "--logdir", tmp_path / "logs", "--cache-dir", tmp_path / "cache", *SMALL, "--num-epochs", "2"]
+    log_batch = AttentionSummaries.on_train_batch_end
+
+    def interrupt_in_the_second_epoch(self, batch, logs=None):
+        log_batch(self, batch, logs)
+        if self._step(batch) == 5:  # 3 batches an epoch: the second batch of epoch 2
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(AttentionSummaries, "on_train_batch_end", interrupt_in_the_second_epoch)
+    with pytest.raises(SystemExit):
+        train(*args)
+    monkeypatch.undo()
+    train(*args)
+    (run_dir,) = run_dirs(tmp_path / "logs")
+    assert len(list((run_dir / "train").glob("events.out.tfevents.*"))) == 2
+    events = EventAccumulator(str(run_dir / "train"))  # TensorBoard's reader with --load_fast=false
+    events.Reload()
+    for tag in ("loss", "accuracy"):
+        # Steps 4 and 5 were logged by both sessions: the first session's are void.
+        assert [event.step for event in events.Tensors(tag)] == [1, 2, 3, 4, 5, 6]
+    assert [event.step for event in events.Tensors("epoch_loss")] == [0, 1]
+
+
 @pytest.fixture
 def python_sigint_handler():
     """Python's own SIGINT handler in force, whatever the test runner set."""
