@@ -18,7 +18,7 @@ import keras
 import numpy as np
 
 from attention import imdb
-from attention.data.errors import DatasetError
+from attention.data.errors import DatasetError, MissingColumn
 from attention.data.labelled import load_labelled
 from attention.model import attention_layers, inspection_model
 from attention.preprocessing import fit_in_vocabulary, zero_pad
@@ -220,13 +220,18 @@ def load_test_reviews(
     """
     config = config or {}
     if config.get("script") == "train_text":
-        loaded = load_labelled(
-            data, validation_data=config.get("validation_data"), validation_split=config.get("validation_split"),
-            split_seed=config.get("split_seed", 113), text_column=config.get("text_column", "text"),
-            label_column=config.get("label_column", "label"), classes=config.get("classes"),
-            num_words=config.get("num_words", vocabulary.num_words), index_from=vocabulary.index_from,
-            cache_dir=cache_dir, verbose=False,
-        )
+        columns = config.get("text_column", "text"), config.get("label_column", "label")
+        try:
+            loaded = load_labelled(
+                data, validation_data=config.get("validation_data"), validation_split=config.get("validation_split"),
+                split_seed=config.get("split_seed", 113), text_column=columns[0], label_column=columns[1],
+                classes=config.get("classes"), num_words=config.get("num_words", vocabulary.num_words),
+                index_from=vocabulary.index_from, cache_dir=cache_dir, verbose=False,
+            )
+        except MissingColumn as error:
+            # The columns are the run's, not an option of this command: the data is not the run's.
+            raise DatasetError(f"{error.problem}; the model's run read its texts from {columns[0]!r} and its labels "
+                               f"from {columns[1]!r}: give --data the data it was trained on") from None
         # The words the model's vocabulary would keep of these texts' ranks.
         words = Vocabulary(loaded.word_index, vocabulary.num_words, vocabulary.index_from).word_index
         if words != vocabulary.word_index or loaded.classes != vocabulary.class_names:

@@ -137,6 +137,17 @@ def test_evaluation_reads_the_runs_texts_or_new_ones_with_its_classes(rating_run
     assert f"on 48 texts of {test_csv}" in capsys.readouterr().out
 
 
+def test_data_without_the_runs_columns_is_refused_without_advising_an_option_the_command_lacks(rating_run, tmp_path,
+                                                                                                 capsys):
+    other = tmp_path / "other.csv"
+    other.write_text("body,queue\ngreat film,positive\n")
+    message = (f"{other} has no column 'text' (its columns: 'body', 'queue'); the model's run read its texts from "
+               "'text' and its labels from 'label': give --data the data it was trained on")
+    fails(load_script("visualize_attention").main, ["--model", rating_run, "--data", other, "--format", "text"],
+          capsys, message)
+    fails(evaluate_main, ["--model", str(rating_run), "--data", str(other)], capsys, message)
+
+
 @pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="the export is a TensorFlow SavedModel")
 def test_the_run_folder_holds_an_export_that_reads_text(rating_run):
     assert (rating_run / "model_serving" / "1" / "saved_model.pb").is_file()

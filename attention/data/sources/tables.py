@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from attention.atomic import atomic_path
-from attention.data.errors import DatasetError
+from attention.data.errors import DatasetError, MissingColumn
 from attention.data.sources.records import Records, line_of
 
 FORMATS = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
@@ -148,10 +148,7 @@ def _delimited_rows(path: Path, lines: Iterator[str], delimiter: str, text_colum
     missing = [name for name in (text_column, label_column) if name is not None and name not in columns]
     if missing:
         option = "--text-column" if missing[0] == text_column else label_option
-        raise DatasetError(
-            f"{path} has no column {missing[0]!r} (its columns: {', '.join(map(repr, columns))}); "
-            f"name the right one with {option}."
-        )
+        raise MissingColumn(f"{path} has no column {missing[0]!r} (its columns: {', '.join(map(repr, columns))})", option)
     t, width = columns.index(text_column), len(columns)
     y = None if label_column is None else columns.index(label_column)
 
@@ -226,7 +223,7 @@ def _jsonl_rows(path: Path, lines: Iterator[str], text_column: str,
             raise DatasetError(f"{path}, line {line}: expected a JSON object, got {type(item).__name__}.")
         for name, option in ((text_column, "--text-column"), (label_column, label_option)):
             if name is not None and name not in item:
-                raise DatasetError(f"{path}, line {line}: no field {name!r} (name the right one with {option}).")
+                raise MissingColumn(f"{path}, line {line}: no field {name!r}", option)
         value, label = item[text_column], "" if label_column is None else item[label_column]
         if not isinstance(value, str):
             raise DatasetError(f"{path}, line {line}: the text {text_column!r} is not a string.")
