@@ -13,6 +13,7 @@ import numpy as np
 
 from attention.data.ragged import Ragged
 from attention.evaluation import classification_report
+from attention.interrupts import KeepInterrupts
 from attention.model import class_probabilities
 
 
@@ -51,7 +52,10 @@ def bag_of_words_report(
         keras.losses.SparseCategoricalCrossentropy(from_logits=True)
     model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=loss)
     features = multi_hot(x_train, num_words).astype("float32")
-    model.fit(features, np.asarray(y_train, dtype="float32"), batch_size=batch_size, epochs=epochs, verbose=0)
-    del features
-    logits = model.predict(multi_hot(x_validation, num_words).astype("float32"), batch_size=1024, verbose=0)
+    with KeepInterrupts() as keep:
+        model.fit(features, np.asarray(y_train, dtype="float32"), batch_size=batch_size, epochs=epochs, verbose=0,
+                  callbacks=[keep])
+        del features
+        logits = model.predict(multi_hot(x_validation, num_words).astype("float32"), batch_size=1024, verbose=0,
+                               callbacks=[keep])
     return classification_report(y_validation, class_probabilities(logits).argmax(axis=1), classes)

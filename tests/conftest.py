@@ -8,6 +8,7 @@ os.environ["JAX_COMPILATION_CACHE_DIR"] = ""
 
 import attention  # noqa: E402,F401  (first: it quiets TensorFlow's start-up logging)
 
+import signal
 from pathlib import Path
 
 import pytest
@@ -67,3 +68,11 @@ def archive(tmp_path, folder) -> Path:
 def cache(tmp_path) -> Path:
     """A cache folder for the loaders, not made yet."""
     return tmp_path / "cache"
+
+
+@pytest.fixture
+def python_sigint_handler():
+    """Python's own SIGINT handler in force, whatever the test runner set."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 
+import keras
 import numpy as np
 import pytest
 
 from attention.baselines import bag_of_words_report, majority_report, multi_hot
 from attention.data import load_labelled
 from fake_data import write_csv
-from script_runs import fails, load_script
+from script_runs import fails, load_script, swallowed_ctrl_c
 
 pytestmark = pytest.mark.usefixtures("isolated_keras_home")
 
@@ -40,6 +41,25 @@ def test_bag_of_words_learns_words_that_give_the_class_away():
     report = bag_of_words_report(three[:240], labels[:240], three[240:], labels[240:], ["a", "b", "c"],
                                  num_words=12, epochs=2, batch_size=10, learning_rate=0.1, seed=1)
     assert report["accuracy"] == 1.0 and sorted(report["classes"]) == ["a", "b", "c"]
+
+
+def test_a_ctrl_c_keras_swallows_stops_the_bag_of_words(monkeypatch, python_sigint_handler):
+    batches, fit = [], keras.Sequential.fit
+
+    class CtrlCInTheFirstBatch(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            batches.append(batch)
+            if len(batches) == 1:
+                swallowed_ctrl_c()
+
+    def fit_with_a_ctrl_c(self, *args, callbacks=None, **kwargs):
+        return fit(self, *args, callbacks=[CtrlCInTheFirstBatch(), *(callbacks or [])], **kwargs)
+
+    monkeypatch.setattr(keras.Sequential, "fit", fit_with_a_ctrl_c)
+    x, y = [[1, 4, 5]] * 40, np.arange(40) % 2
+    with pytest.raises(KeyboardInterrupt):
+        bag_of_words_report(x, y, x, y, ["a", "b"], num_words=8, epochs=2, batch_size=10, learning_rate=0.1, seed=1)
+    assert batches == [0]
 
 
 @pytest.fixture

@@ -32,7 +32,7 @@ from attention.summaries import SummaryWriter
 from attention.visualize import attention_image
 from attention.vocabulary import Vocabulary, vocabulary_path
 from fake_data import write_keras_npz
-from script_runs import SMALL, fails, load_script, run_dirs, run_ends
+from script_runs import SMALL, fails, load_script, run_dirs, run_ends, swallowed_ctrl_c
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "train_imdb.py"
 
@@ -202,23 +202,6 @@ def test_a_run_resumed_mid_epoch_shows_each_step_once_in_tensorboard(tiny_imdb, 
         # Steps 4 and 5 were logged by both sessions: the first session's are void.
         assert [event.step for event in events.Tensors(tag)] == [1, 2, 3, 4, 5, 6]
     assert [event.step for event in events.Tensors("epoch_loss")] == [0, 1]
-
-
-@pytest.fixture
-def python_sigint_handler():
-    """Python's own SIGINT handler in force, whatever the test runner set."""
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
-    yield
-    signal.signal(signal.SIGINT, previous)
-
-
-def swallowed_ctrl_c():
-    """A Ctrl-C that lands inside a bare `except:`, as Keras's conversion of each batch's logs has one."""
-    try:
-        os.kill(os.getpid(), signal.SIGINT)
-        time.sleep(5)  # the handler raises here at the latest
-    except BaseException:
-        pass
 
 
 def test_a_ctrl_c_keras_swallows_still_stops_the_run(tiny_imdb, tmp_path, train, monkeypatch, capsys,
