@@ -32,6 +32,10 @@ class PortableSequential(keras.Sequential):
     and a file that names it loads elsewhere with an optimizer that cannot
     train there. This file names the optimizer as `keras.optimizers` has it,
     which each backend makes its own.
+
+    `keras.models.clone_model` makes a plain `keras.Sequential` of it, whose
+    file says the saving backend's choices again: for another model of this
+    class, call `build_model` again.
     """
 
     def get_compile_config(self) -> dict:
