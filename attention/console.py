@@ -18,8 +18,10 @@ first ``fit`` print, and what removes each line:
 
 TF_ENABLE_ONEDNN_OPTS=0 would also drop the oneDNN lines, but it changes speed and numerics.
 Python exceptions (and their tracebacks) are untouched. ``import attention`` calls ``quiet()``
-before it imports Keras. ATTENTION_VERBOSE=1, or a TF_CPP_MIN_LOG_LEVEL of the user's own other
-than 3, turns all of this off (the way to see why an import crashes, or why no GPU is used).
+before it imports Keras. ATTENTION_VERBOSE=1, or a TF_CPP_MIN_LOG_LEVEL of the user's own of 0
+or 2, turns all of this off (the way to see why an import crashes, or why no GPU is used). A
+level of 1 is taken as unset: ``import jax`` sets it wherever it is unset, in its process and so
+in every process that one starts.
 """
 
 from __future__ import annotations
@@ -37,8 +39,10 @@ _NOISE = re.compile(rb"^([IW]\d{4} \d\d:\d\d:\S+ +\d+ |WARNING: All log messages
 
 
 def quiet(verbose: bool = False) -> None:
-    """Quiets TensorFlow's logging, unless ``verbose``, ATTENTION_VERBOSE or another TF_CPP_MIN_LOG_LEVEL is set."""
-    if verbose or os.environ.get("ATTENTION_VERBOSE", "0") not in ("", "0") or os.environ.get("TF_CPP_MIN_LOG_LEVEL", "3") != "3":
+    """Quiets TensorFlow's logging, unless ``verbose``, ATTENTION_VERBOSE or a TF_CPP_MIN_LOG_LEVEL of 0 or 2 is set."""
+    # 1 is JAX's: `import jax` sets it where it is unset, and the processes it starts inherit it.
+    if verbose or os.environ.get("ATTENTION_VERBOSE", "0") not in ("", "0") or \
+            os.environ.get("TF_CPP_MIN_LOG_LEVEL", "3") not in ("1", "3"):
         return
     os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
     # On every backend: Keras imports TensorFlow wherever it is installed, even on JAX.

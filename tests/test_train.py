@@ -427,6 +427,18 @@ def test_console_shows_only_the_runs_own_lines(tiny_imdb, tmp_path):
     assert "Traceback" not in result.stderr and "val_acc" in result.stdout
 
 
+@pytest.mark.skipif(importlib.util.find_spec("tensorflow") is None, reason="TensorFlow is not installed")
+@pytest.mark.parametrize("level, quiet", [(None, True), ("1", True), ("0", False)])
+def test_tensorflows_start_up_logging_is_hidden_unless_asked_for(level, quiet):
+    # 1: what a process that imported JAX (which sets it) passes on to the commands it starts.
+    env = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "ATTENTION_VERBOSE")}
+    env.update({} if level is None else {"TF_CPP_MIN_LOG_LEVEL": level})
+    result = subprocess.run([sys.executable, "-c", "import attention, tensorflow"], capture_output=True, text=True,
+                            timeout=300, env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert ("absl::InitializeLog" not in result.stderr) == quiet, result.stderr
+
+
 def test_help_explains_options():
     result = subprocess.run([sys.executable, str(SCRIPT), "--help"], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0
