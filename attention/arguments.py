@@ -68,8 +68,8 @@ def seed(text: str) -> int:
 
 
 def sequence_length(text: str) -> int:
-    # zero_pad keeps `length - 1` words and one 0: a length of 1 keeps no word at all.
-    return _int_in(text, 2, None, "a length of 2 or more (one place is always padding)")
+    # zero_pad keeps `length - 1` ids and one 0, and the first id starts each text: below 3, no word is left.
+    return _int_in(text, 3, None, "a length of 3 or more (each text starts with the start id and ends with a 0)")
 
 
 def positive_float(text: str) -> float:

@@ -1,6 +1,7 @@
 """Smoke tests of scripts/train_imdb.py on a tiny data set the tests make."""
 
 import importlib
+import importlib.util
 import json
 import os
 import re
@@ -278,7 +279,7 @@ def test_model_path_option(tiny_imdb, tmp_path, train):
         (["--seed", "-1"], "seed from 0 to"),
         (["--seed", "x"], "expected an integer"),
         (["--intra-op-threads", "-3"], "0 or more"),
-        (["--sequence-length", "1"], "2 or more"),
+        (["--sequence-length", "2"], "3 or more"),  # a start id and a 0: no word
         (["--learning-rate", "inf"], "finite number"),
         (["--model-path", "model.h5"], "ending in .keras"),
         (["--patience", "0"], "positive integer"),
