@@ -52,19 +52,21 @@ from attention.visualize import Attention, attend, attention_scorer, top_words, 
 CHUNK_TEXTS = 1024
 
 
-def read_lines(stream: BinaryIO | TextIO) -> Iterator[str]:
-    """The non-blank lines of a stream, stripped, as they are read; bytes are read as UTF-8.
+def read_lines(stream: BinaryIO | TextIO) -> Iterator[tuple[str, int]]:
+    """The non-blank lines of a stream, stripped, with their numbers, as they are read; bytes are read
+    as UTF-8, and a byte-order mark before the first line is dropped.
 
     Raises:
         ValueError: A line is not UTF-8 text; the message gives its number.
     """
     for number, raw in enumerate(stream, start=1):
         try:
-            line = (raw.decode("utf-8") if isinstance(raw, bytes) else raw).strip()
+            line = raw.decode("utf-8") if isinstance(raw, bytes) else raw
         except UnicodeDecodeError:
             raise ValueError(f"line {number} of standard input is not UTF-8 text") from None
+        line = (line.removeprefix("\ufeff") if number == 1 else line).strip()
         if line:
-            yield line
+            yield line, number
 
 
 T = TypeVar("T")
@@ -147,7 +149,8 @@ def answer(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
         texts, size = ((text, (None, None)) for text in args.texts), len(args.texts)
     else:
         lines = read_lines(getattr(sys.stdin, "buffer", sys.stdin))
-        texts, size = ((text, (None, None)) for text in lines), 1 if sys.stdin.isatty() else CHUNK_TEXTS
+        texts = ((text, (place("standard input", number), None)) for text, number in lines)
+        size = 1 if sys.stdin.isatty() else CHUNK_TEXTS
     pieces, done, scorer = chunks(texts, size), 0, attention_scorer(model)
     # A line that is not UTF-8, or a text the model cannot read, ends the run after the
     # answers to the texts before it.
@@ -160,7 +163,7 @@ def answer(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
             break
         keys = [key for _, (_, key) in chunk] if args.id_column is not None else None
         chunk, places = [text for text, _ in chunk], [where for _, (where, _) in chunk]
-        where = places.__getitem__ if rows is not None else None
+        where = None if args.texts else places.__getitem__
         try:
             ids, error = encode_texts(model, vocabulary, chunk, first=done + 1, where=where), None
         except TextError as bad:  # the texts before it are answered first

@@ -99,7 +99,8 @@ def test_predict_answers_standard_input_a_chunk_at_a_time(trained, capsys, monke
         assert (n, text) == (m, same) and abs(float(p) - float(q)) <= 2e-4
     # An error comes after the answers to every text before it, in its chunk too.
     for data, error in ((b"great film\nawful plot\ndull\n\xff\nwonderful\n", "line 4 of standard input is not UTF-8 text"),
-                        (b"great film\nawful plot\ndull\nzzzq\nwonderful\n", "text 4 has no word the model knows: 'zzzq'")):
+                        (b"great film\nawful plot\ndull\nzzzq\nwonderful\n",
+                         "text 4 (standard input, line 4) has no word the model knows: 'zzzq'")):
         monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data)))
         with pytest.raises(SystemExit):
             predict_main(["--model", str(trained[0])])
@@ -115,9 +116,13 @@ def test_predict_answers_standard_input_a_chunk_at_a_time(trained, capsys, monke
     with pytest.raises(SystemExit):
         predict_main(["--model", str(trained[0])])
     assert [line.split("\t")[0] for line in capsys.readouterr().out.splitlines()[::2]] == ["1"]
-    # Texts are numbered through the whole input (blank lines skipped).
+    # Texts are numbered through the whole input (blank lines skipped), and named by their line too.
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"great film\nawful plot\n\ndull\nzzzq\n")))
-    fails(predict_main, ["--model", trained[0]], capsys, "text 4 has no word the model knows")
+    fails(predict_main, ["--model", trained[0]], capsys, "text 4 (standard input, line 5) has no word the model knows")
+    # A byte-order mark (as Windows tools write) is no part of the first text.
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO("\ufeffgreat film\n".encode())))
+    predict_main(["--model", str(trained[0]), "--format", "jsonl"])
+    assert json.loads(capsys.readouterr().out)["text"] == "great film"
 
 def test_predict_errors(trained, capsys, monkeypatch):
     fails(predict_main, ["--model", trained[0], "great", ""], capsys, "text 2 is empty")
