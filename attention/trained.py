@@ -100,15 +100,19 @@ def load_trained(model_path: str | os.PathLike) -> tuple[keras.Model, Vocabulary
     return model, vocabulary
 
 
+def model_file(model_path: str | os.PathLike) -> Path:
+    """The ``.keras`` file a ``--model`` names: itself, or a run folder's ``model.keras``."""
+    path = Path(model_path).expanduser()
+    return path / MODEL_FILE if path.is_dir() else path
+
+
 def run_config(model_path: str | os.PathLike) -> dict:
     """The arguments the training script recorded in ``run.json`` beside the model, or ``{}``.
 
     Only a model saved in its run's folder has one; a model saved elsewhere
     with ``--model-path`` has none.
     """
-    path = Path(model_path).expanduser()
-    if path.is_dir():
-        path = path / MODEL_FILE
+    path = model_file(model_path)
     try:
         record = json.loads((path.parent / RUN_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError):

@@ -14,7 +14,7 @@ from attention.arguments import (
     load_model_argument, load_validation_argument, non_negative_int, nonempty_path, positive_int,
 )
 from attention.atomic import atomic_path
-from attention.trained import encode_texts
+from attention.trained import encode_texts, model_file
 from attention.visualize import attend, render_html, render_text
 
 
@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> None:
         if args.format == "text":
             print(render_text(items, args.top_k, captions, labels))
             return
-        model_path = Path(args.model)
+        model_path = model_file(args.model)
         title = args.title or f"Attention of {Path(model_path.parent.name, model_path.name).as_posix()}"
         page = render_html(items, title=title, captions=captions, labels=labels)
         try:

@@ -251,6 +251,8 @@ def test_default_output_is_visualization_html(trained, tmp_path, monkeypatch):
     page = check_page((tmp_path / "visualization.html").read_text(encoding="utf-8"))
     assert [r["caption"] for r in page.reviews] == ["Test review 0"]
     assert page.title == f"Attention of {trained[0].parent.name}/model.keras"
+    visualize_main(["--model", str(trained[0].parent)])  # the run folder: the same page
+    assert check_page((tmp_path / "visualization.html").read_text(encoding="utf-8")).title == page.title
 
 
 def test_render_escapes_everything():
