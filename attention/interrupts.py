@@ -21,8 +21,9 @@ class KeepInterrupts(keras.callbacks.Callback):
     epoch it was lost in, and the block raises one lost after the last callback
     as it ends. A Ctrl-C that gets through is not raised twice.
 
-    The handler is set only where Python's own is in force, in the main thread:
-    a program that handles or ignores SIGINT itself keeps its way.
+    The handler is set only where Python's own (or another `KeepInterrupts`'s)
+    is in force, in the main thread: a program that handles or ignores SIGINT
+    itself keeps its way.
 
     Example:
 
@@ -39,8 +40,10 @@ class KeepInterrupts(keras.callbacks.Callback):
 
     def __enter__(self) -> "KeepInterrupts":
         self.pending = False
-        if threading.current_thread() is threading.main_thread() and \
-                signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        handler = signal.getsignal(signal.SIGINT)
+        # Inside another one's block (a prediction in a training callback), this one takes over till it ends.
+        ours = handler is signal.default_int_handler or isinstance(getattr(handler, "__self__", None), KeepInterrupts)
+        if ours and threading.current_thread() is threading.main_thread():
             self._previous = signal.signal(signal.SIGINT, self._interrupt)
         return self
 
@@ -61,6 +64,10 @@ class KeepInterrupts(keras.callbacks.Callback):
         """Raises `KeyboardInterrupt` if a Ctrl-C was noted and has not got through."""
         if self.pending:
             self.pending = False
+            # Keras's JAX loops hold the variables until they end: put them back, or the model
+            # stopped here cannot be used again (a notebook's).
+            if hasattr(self.model, "jax_state_sync"):
+                self.model.jax_state_sync()
             raise KeyboardInterrupt
 
     on_train_batch_end = on_test_batch_end = on_predict_batch_end = raise_lost

@@ -237,6 +237,9 @@ def test_a_ctrl_c_keras_swallows_while_predicting_stops_it(python_sigint_handler
     with pytest.raises(KeyboardInterrupt):
         predict_probabilities(model, np.ones((40, 5), "int32"), 8, [Swallowing()])
     assert batches == [0]
+    # The model stopped is whole: on JAX, Keras's loop had kept its variables.
+    assert predict_probabilities(model, np.ones((4, 5), "int32"), 8).shape == (4, 2)
+    model.fit(np.ones((8, 5), "int32"), np.zeros(8), batch_size=4, epochs=1, verbose=0)
 
 
 def test_keep_interrupts_raises_each_ctrl_c_once_and_leaves_other_handlers_alone(python_sigint_handler):
@@ -253,6 +256,12 @@ def test_keep_interrupts_raises_each_ctrl_c_once_and_leaves_other_handlers_alone
             os.kill(os.getpid(), signal.SIGINT)
             time.sleep(5)
     assert not keep.pending  # it got through: nothing left to raise
+    with KeepInterrupts() as outer:  # a prediction inside a training run's block stops at its own batch's end
+        with pytest.raises(KeyboardInterrupt):
+            with KeepInterrupts() as inner:
+                swallowed_ctrl_c()
+                inner.raise_lost()
+        assert signal.getsignal(signal.SIGINT) == outer._interrupt
     handler = lambda signum, frame: None  # noqa: E731
     signal.signal(signal.SIGINT, handler)
     with KeepInterrupts():
