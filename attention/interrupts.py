@@ -1,4 +1,4 @@
-"""Ctrl-C that stops training even where Keras's loop would swallow it."""
+"""Ctrl-C that stops Keras's loops (training, prediction) even where they would swallow it."""
 
 from __future__ import annotations
 
