@@ -17,6 +17,7 @@ from attention.atomic import atomic_path
 from attention.trained import encode_texts, model_file
 from attention.visualize import attend, render_html, render_text
 
+TOP_K = 10  # the most attended words --format text lists
 
 parser = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
 add_model_argument(parser)
@@ -27,7 +28,7 @@ add_validation_data_arguments(parser)
 parser.add_argument("--format", choices=["html", "text"], default="html", help="an HTML page, or text on the terminal")
 parser.add_argument("--output", type=nonempty_path, help="where to write the HTML page (default: visualization.html)")
 parser.add_argument("--title", help="the page's title (default: 'Attention of RUN/model.keras')")
-parser.add_argument("--top-k", type=positive_int, default=10, help="most attended words listed by --format text")
+parser.add_argument("--top-k", type=positive_int, help=f"most attended words listed by --format text (default: {TOP_K})")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -37,6 +38,8 @@ def main(argv: list[str] | None = None) -> None:
         fail("--data and --cache-dir find the run's validation texts, which --text replaces: pass one or the other")
     if args.format == "text" and (args.output is not None or args.title is not None):
         fail("--output and --title are the HTML page's; --format text prints to the terminal")
+    if args.format == "html" and args.top_k is not None:
+        fail("--top-k is --format text's list; the HTML page shows every word's weight")
     output = args.output or "visualization.html"
     if args.format == "html" and (problem := check_writable(output)):
         fail(f"--output: {problem}")  # before the model loads
@@ -57,7 +60,7 @@ def main(argv: list[str] | None = None) -> None:
 
         items = attend(model, vocabulary, ids)
         if args.format == "text":
-            print(render_text(items, args.top_k, captions, labels))
+            print(render_text(items, args.top_k or TOP_K, captions, labels))
             return
         model_path = model_file(args.model)
         title = args.title or f"Attention of {Path(model_path.parent.name, model_path.name).as_posix()}"

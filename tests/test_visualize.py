@@ -285,6 +285,7 @@ def test_render_escapes_everything():
         (["--text", "great", "--cache-dir", "{tmp}"], "which --text replaces"),
         (["--format", "text", "--output", "{tmp}/v.html"], "--output and --title are the HTML page's"),
         (["--format", "text", "--title", "Mine"], "--output and --title are the HTML page's"),
+        (["--top-k", "3"], "--top-k is --format text's list"),  # the HTML page has no list to cut
     ],
 )
 def test_clear_errors(args, message, trained, capsys, tmp_path):
